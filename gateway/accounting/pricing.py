@@ -1,0 +1,20 @@
+"""Cost = tokens × the model's price (USD per 1M tokens), kept in integer micro-USD."""
+
+from __future__ import annotations
+
+from gateway.config.schema import Price
+from gateway.observability.record import Usage
+
+
+def cost_micro_usd(price: Price | None, usage: Usage) -> int:
+    if price is None:
+        return 0
+    cached = min(usage.cached_tokens, usage.input_tokens)
+    cached_rate = price.cached_input if price.cached_input is not None else price.input
+    # price is USD per 1M tokens, so tokens × price is already micro-USD.
+    micro = (
+        (usage.input_tokens - cached) * price.input
+        + cached * cached_rate
+        + usage.output_tokens * price.output
+    )
+    return round(micro)

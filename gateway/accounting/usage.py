@@ -1,0 +1,35 @@
+"""Reading token usage from OpenAI-shaped bodies and stream events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from gateway.observability.record import Usage
+
+
+def usage_from_mapping(raw: Any) -> Usage | None:
+    if not isinstance(raw, dict):
+        return None
+    details = raw.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+
+    def as_int(value: Any) -> int:
+        return value if isinstance(value, int) and value >= 0 else 0
+
+    return Usage(
+        input_tokens=as_int(raw.get("prompt_tokens")),
+        output_tokens=as_int(raw.get("completion_tokens")),
+        cached_tokens=as_int(cached),
+    )
+
+
+def usage_from_body(body: bytes) -> Usage | None:
+    if b'"usage"' not in body:
+        return None
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return usage_from_mapping(parsed.get("usage")) if isinstance(parsed, dict) else None

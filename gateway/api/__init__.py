@@ -1,0 +1,1 @@
+"""The HTTP surface: chat completions, admin endpoints, the error shape and headers."""

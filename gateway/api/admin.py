@@ -1,0 +1,60 @@
+"""The gateway's own endpoints: model list, explain view, health."""
+
+from __future__ import annotations
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.errors import GatewayError
+from gateway.routing.explain import explain_routes
+from gateway.runtime import Gateway
+
+
+def json_response(payload: object, status: int = 200) -> Response:
+    return Response(orjson.dumps(payload), status_code=status, media_type="application/json")
+
+
+def error_response(error: GatewayError) -> Response:
+    return Response(
+        error.body(),
+        status_code=error.status,
+        media_type="application/json",
+        headers=error.headers,
+    )
+
+
+class AdminEndpoints:
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+
+    async def models(self, request: Request) -> Response:
+        table = self.gateway.snapshot.table
+        data = [
+            {"id": name, "object": "model", "created": 0, "owned_by": "gateway"}
+            for name in table.routes
+        ]
+        data += [
+            {"id": alias, "object": "model", "created": 0, "owned_by": route.pool[0].provider}
+            for alias, route in table.aliases.items()
+        ]
+        return json_response({"object": "list", "data": data})
+
+    async def routes(self, request: Request) -> Response:
+        snapshot = self.gateway.snapshot
+        try:
+            profile = snapshot.pick_profile(request.query_params.get("profile"))
+        except GatewayError as exc:
+            return error_response(exc)
+        rows = explain_routes(snapshot.table, profile)
+        return json_response({"object": "list", "profile": profile, "data": rows})
+
+    async def healthz(self, request: Request) -> Response:
+        return json_response({"status": "ok"})
+
+    async def readyz(self, request: Request) -> Response:
+        state = self.gateway.state
+        status = state.health()
+        if self.gateway.draining:
+            return json_response({"status": "draining", "state": state.backend}, 503)
+        return json_response({"status": status, "state": state.backend})

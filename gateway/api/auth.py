@@ -1,0 +1,43 @@
+"""Inbound API keys. Keys are compared, never logged; a request is known by a key id."""
+
+from __future__ import annotations
+
+import hashlib
+
+from gateway.errors import Unauthorized
+
+
+def key_id(key: str) -> str:
+    return "key_" + hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def presented_key(headers: dict[bytes, bytes]) -> str | None:
+    auth = headers.get(b"authorization")
+    if auth:
+        scheme, _, token = auth.decode("latin-1").partition(" ")
+        if scheme.lower() == "bearer" and token:
+            return token.strip()
+    api_key = headers.get(b"x-api-key") or headers.get(b"api-key")
+    return api_key.decode("latin-1").strip() if api_key else None
+
+
+def authenticate(keys: frozenset[str], headers: dict[bytes, bytes]) -> str | None:
+    """The caller's key id, ``None`` when the gateway is open; raises on a bad key."""
+    if not keys:
+        return None
+    key = presented_key(headers)
+    if key is None or key not in keys:
+        raise Unauthorized("invalid or missing API key for this gateway")
+    return key_id(key)
+
+
+def authorize_admin(
+    api_keys: frozenset[str], admin_keys: frozenset[str], headers: dict[bytes, bytes]
+) -> None:
+    """Admin endpoints take an admin key; without admin keys, any inbound key."""
+    required = admin_keys or api_keys
+    if not required:
+        return
+    key = presented_key(headers)
+    if key is None or key not in required:
+        raise Unauthorized("this endpoint needs an admin key")

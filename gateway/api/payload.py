@@ -1,0 +1,40 @@
+"""Checking a chat completions body just enough to route it; the upstream checks the rest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from gateway.errors import InvalidRequest
+
+
+def parse_chat_body(raw: bytes, route_from_header: bool) -> dict[str, Any]:
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise InvalidRequest("the request body must be a JSON object")
+    model = payload.get("model")
+    if model is None and not route_from_header:
+        raise InvalidRequest("missing required parameter: 'model'", param="model")
+    if model is not None and (not isinstance(model, str) or not model):
+        raise InvalidRequest("'model' must be a non-empty string", param="model")
+    if "messages" not in payload:
+        raise InvalidRequest("missing required parameter: 'messages'", param="messages")
+    messages = payload["messages"]
+    if not isinstance(messages, list):
+        raise InvalidRequest("'messages' must be an array of message objects", param="messages")
+    if not messages:
+        raise InvalidRequest("'messages' must contain at least one message", param="messages")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise InvalidRequest(f"'messages[{i}]' must be an object", param=f"messages[{i}]")
+    stream = payload.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise InvalidRequest("'stream' must be a boolean", param="stream")
+    options = payload.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise InvalidRequest("'stream_options' must be an object", param="stream_options")
+    return payload

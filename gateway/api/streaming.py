@@ -1,0 +1,101 @@
+"""Relaying an upstream SSE stream to the client.
+
+Bytes are forwarded as they arrive, in whole events, without decoding them. Only an
+event that carries ``usage`` is parsed; when the gateway asked for usage on the
+client's behalf, that event (and the ``"usage":null`` fields it caused) is removed
+so the client sees exactly the stream it asked for.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from gateway.accounting.usage import usage_from_mapping
+from gateway.observability.record import Usage
+
+_USAGE_MARKERS = (b'"usage":{', b'"usage": {')
+
+
+def _event_end(data: bytes) -> int:
+    """Index just past the last complete event, or -1."""
+    lf = data.rfind(b"\n\n")
+    crlf = data.rfind(b"\r\n\r\n")
+    if crlf >= 0 and crlf + 4 > lf + 2:
+        return crlf + 4
+    return lf + 2 if lf >= 0 else -1
+
+
+class StreamRelay:
+    __slots__ = ("_tail", "saw_done", "strip_usage", "usage")
+
+    def __init__(self, strip_usage: bool) -> None:
+        self._tail = b""
+        self.strip_usage = strip_usage
+        self.usage: Usage | None = None
+        self.saw_done = False
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Bytes to forward now: the complete events received so far."""
+        if self._tail:
+            chunk = self._tail + chunk
+            self._tail = b""
+        end = _event_end(chunk)
+        if end < 0:
+            self._tail = chunk
+            return b""
+        if end < len(chunk):
+            self._tail = chunk[end:]
+            chunk = chunk[:end]
+        if b"[DONE]" in chunk:
+            self.saw_done = True
+        if b'"usage"' in chunk:
+            chunk = self._scan_usage(chunk)
+        return chunk
+
+    def finish(self) -> bytes:
+        rest, self._tail = self._tail, b""
+        if rest and b'"usage"' in rest:
+            rest = self._scan_usage(rest)
+        return rest
+
+    def _scan_usage(self, chunk: bytes) -> bytes:
+        if self.strip_usage:
+            chunk = chunk.replace(b',"usage":null', b"").replace(b', "usage": null', b"")
+        if not any(marker in chunk for marker in _USAGE_MARKERS):
+            return chunk
+        kept: list[bytes] = []
+        for event in chunk.split(b"\n\n"):
+            if not any(marker in event for marker in _USAGE_MARKERS):
+                kept.append(event)
+                continue
+            payload = _data_of(event)
+            parsed = _loads(payload)
+            if parsed is not None:
+                usage = usage_from_mapping(parsed.get("usage"))
+                if usage is not None:
+                    self.usage = usage
+                if self.strip_usage and not parsed.get("choices"):
+                    continue
+                if self.strip_usage:
+                    parsed.pop("usage", None)
+                    event = b"data: " + orjson.dumps(parsed)
+            kept.append(event)
+        return b"\n\n".join(kept)
+
+
+def _data_of(event: bytes) -> bytes:
+    lines = [ln[5:].lstrip() for ln in event.splitlines() if ln.startswith(b"data:")]
+    return b"\n".join(lines)
+
+
+def _loads(payload: bytes) -> dict[str, object] | None:
+    try:
+        parsed = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def error_event(message: str, type_: str = "server_error", code: str | None = None) -> bytes:
+    payload = {"error": {"message": message, "type": type_, "param": None, "code": code}}
+    return b"data: " + orjson.dumps(payload) + b"\n\ndata: [DONE]\n\n"

@@ -1,0 +1,151 @@
+"""Assembling the ASGI application from a config file and settings."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import structlog
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.api.admin import AdminEndpoints, error_response
+from gateway.api.chat import ChatCompletionsEndpoint
+from gateway.config.loader import ConfigError, load_config
+from gateway.config.schema import GatewayConfig
+from gateway.errors import GatewayError, InvalidRequest, MethodNotAllowed, NotFound
+from gateway.observability.logging import RequestLogger, configure_logging
+from gateway.observability.record import RequestObserver
+from gateway.runtime import Gateway, build_snapshot
+from gateway.state.base import StateStore
+from gateway.state.memory import MemoryStateStore
+
+log = structlog.get_logger("gateway")
+
+
+@dataclass(frozen=True, slots=True)
+class AppOptions:
+    """What the CLI and environment decide on top of the config file."""
+
+    config_path: str | None = None
+    redis_url: str | None = None
+    profile: str | None = None
+    log_level: str | None = None
+    api_keys: str | None = None
+    admin_keys: str | None = None
+
+
+def _keys(inline: str | None, env_name: str | None, listed: list[str]) -> frozenset[str]:
+    raw = inline if inline is not None else (os.environ.get(env_name) if env_name else None)
+    keys = {k.strip() for k in (raw or "").split(",") if k.strip()}
+    return frozenset(keys | set(listed))
+
+
+def build_state(config: GatewayConfig, options: AppOptions) -> StateStore:
+    redis_url = options.redis_url or (
+        config.state.redis_url if config.state.backend == "redis" else None
+    )
+    if redis_url:
+        raise ConfigError("state", ["state.backend: the redis backend is not available yet"])
+    return MemoryStateStore()
+
+
+def build_gateway(config: GatewayConfig, options: AppOptions) -> Gateway:
+    state = build_state(config, options)
+    profile = options.profile or os.environ.get("GATEWAY_PROFILE") or None
+    snapshot = build_snapshot(config, state, profile)
+    observers: list[RequestObserver] = [RequestLogger()]
+    server = config.server
+    return Gateway(
+        snapshot=snapshot,
+        state=state,
+        observers=observers,
+        api_keys=_keys(options.api_keys, server.api_keys_env, server.api_keys),
+        admin_keys=_keys(options.admin_keys, server.admin_keys_env, []),
+    )
+
+
+async def _gateway_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, GatewayError)
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return error_response(NotFound(f"no such endpoint: {request.url.path}"))
+    if exc.status_code == 405:
+        return error_response(MethodNotAllowed(f"{request.method} is not allowed here"))
+    error = GatewayError(str(exc.detail))
+    error.status = exc.status_code
+    return error_response(error)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    return error_response(InvalidRequest(str(exc)))
+
+
+def create_app(config: GatewayConfig | None = None, options: AppOptions | None = None) -> FastAPI:
+    options = options or AppOptions()
+    if config is None:
+        path = options.config_path or os.environ.get("GATEWAY_CONFIG") or "config/demo.yaml"
+        config = load_config(path)
+        options = dataclasses.replace(options, config_path=path)
+    configure_logging(options.log_level or config.logging.level)
+    gateway = build_gateway(config, options)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await gateway.state.start()
+        if not gateway.api_keys:
+            log.warning("no inbound API keys configured: the gateway is open to any caller")
+        log.info(
+            "gateway ready",
+            routes=len(gateway.snapshot.table.routes),
+            models=len(gateway.snapshot.table.aliases),
+            state=gateway.state.backend,
+            profile=gateway.snapshot.profile,
+        )
+        try:
+            yield
+        finally:
+            gateway.draining = True
+            await gateway.aclose()
+
+    admin = AdminEndpoints(gateway)
+    app = FastAPI(
+        title="LLM gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
+    app.state.gateway = gateway
+    app.router.routes.extend(
+        [
+            Route("/v1/chat/completions", ChatCompletionsEndpoint(gateway), methods=["POST"]),
+            Route("/v1/models", admin.models, methods=["GET"]),
+            Route("/v1/gateway/routes", admin.routes, methods=["GET"]),
+            Route("/healthz", admin.healthz, methods=["GET"]),
+            Route("/readyz", admin.readyz, methods=["GET"]),
+        ]
+    )
+    app.add_exception_handler(GatewayError, _gateway_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` and for ``--workers N`` (each worker builds its own)."""
+    return create_app(
+        options=AppOptions(
+            config_path=os.environ.get("GATEWAY_CONFIG"),
+            redis_url=os.environ.get("GATEWAY_REDIS_URL"),
+            profile=os.environ.get("GATEWAY_PROFILE"),
+            log_level=os.environ.get("GATEWAY_LOG_LEVEL"),
+        )
+    )

@@ -1,0 +1,114 @@
+"""The ``gateway`` command: serve, check-config, routes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from gateway.config.loader import ConfigError, load_config
+from gateway.config.settings import DEFAULT_CONFIG, DEFAULT_HOST, DEFAULT_PORT, EnvSettings
+from gateway.routing.explain import explain_routes, format_table
+from gateway.routing.table import RouteTable
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gateway", description="OpenAI-compatible LLM gateway")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the gateway")
+    serve.add_argument("--config", help="config file (env GATEWAY_CONFIG)")
+    serve.add_argument("--host", help=f"bind address (env GATEWAY_HOST, default {DEFAULT_HOST})")
+    serve.add_argument("--port", type=int, help=f"port (env GATEWAY_PORT, default {DEFAULT_PORT})")
+    serve.add_argument("--workers", type=int, help="worker processes (default 1)")
+    serve.add_argument("--profile", help="active QoS profile (env GATEWAY_PROFILE)")
+    serve.add_argument("--redis-url", help="shared state in Redis (env GATEWAY_REDIS_URL)")
+    serve.add_argument("--log-level", help="debug | info | warning | error")
+
+    check = commands.add_parser("check-config", help="validate a config file")
+    check.add_argument("file")
+
+    routes = commands.add_parser("routes", help="show what goes where for a profile")
+    routes.add_argument("--config", help="config file (env GATEWAY_CONFIG)")
+    routes.add_argument("--profile", help="profile to resolve (default: the active one)")
+    routes.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return parser
+
+
+def _load_or_exit(path: str) -> RouteTable:
+    try:
+        return RouteTable(load_config(path))
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    table = _load_or_exit(args.file)
+    print(f"{args.file}: ok ({len(table.routes)} routes, {len(table.aliases)} models)")
+    print(format_table(explain_routes(table, table.config.profile)))
+    return 0
+
+
+def cmd_routes(args: argparse.Namespace) -> int:
+    env = EnvSettings()
+    path = args.config or env.config or DEFAULT_CONFIG
+    table = _load_or_exit(path)
+    profile = args.profile or env.profile or table.config.profile
+    if profile is not None and table.profiles and profile not in table.profiles:
+        known = ", ".join(sorted(table.profiles))
+        print(f"unknown profile '{profile}' (known: {known})", file=sys.stderr)
+        return 1
+    rows = explain_routes(table, profile)
+    if args.json:
+        import orjson
+
+        sys.stdout.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        print(format_table(rows))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    env = EnvSettings()
+    config_path = args.config or env.config or DEFAULT_CONFIG
+    _load_or_exit(config_path)
+    # Workers rebuild the app from the environment, so flags travel through it.
+    overrides = {
+        "GATEWAY_CONFIG": config_path,
+        "GATEWAY_PROFILE": args.profile,
+        "GATEWAY_REDIS_URL": args.redis_url,
+        "GATEWAY_LOG_LEVEL": args.log_level,
+    }
+    for name, value in overrides.items():
+        if value:
+            os.environ[name] = value
+    host = args.host or env.host or DEFAULT_HOST
+    port = args.port if args.port is not None else (env.port or DEFAULT_PORT)
+    workers = args.workers or env.workers or 1
+    uvicorn.run(
+        "gateway.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=30,
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handlers = {"serve": cmd_serve, "check-config": cmd_check_config, "routes": cmd_routes}
+    return handlers[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""The typed schema of the config file (spec §3).
+
+Every model forbids unknown keys. Rules that span several sections (references
+between routes, models and providers) live in ``gateway.config.validate``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+POLICIES = ("priority", "weighted")
+PROVIDER_KINDS = ("openai", "mock")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StateSection(Strict):
+    backend: Literal["memory", "redis"] = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = "gw"
+
+
+class ServerSection(Strict):
+    max_body_bytes: int = Field(default=20_000_000, gt=0)
+    api_keys_env: str | None = "GATEWAY_API_KEYS"
+    api_keys: list[str] = Field(default_factory=list)
+    admin_keys_env: str | None = "GATEWAY_ADMIN_KEYS"
+    allow_direct_models: bool = True
+    allow_profile_header: bool = True
+
+
+class MockFailure(Strict):
+    """A failure the mock provider injects instead of answering."""
+
+    status: int = Field(default=503, ge=400, le=599)
+    retry_after_s: float | None = None
+    message: str = "injected failure"
+    every: int = Field(default=1, ge=1)  # fail on every Nth call; 1 = always
+
+
+class MockSection(Strict):
+    latency_ms: float = Field(default=0.0, ge=0)
+    chunk_delay_ms: float = Field(default=0.0, ge=0)
+    chunks: int = Field(default=8, ge=1)
+    reply: str = "This is a deterministic answer from the mock provider."
+    failure: MockFailure | None = None
+    break_stream_after: int | None = Field(default=None, ge=0)
+
+
+class ProviderSection(Strict):
+    kind: str
+    base_url: str | None = None
+    api_key_env: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout_s: float = Field(default=600.0, gt=0)
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    max_connections: int = Field(default=1000, ge=1)
+    mock: MockSection | None = None
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        if value not in PROVIDER_KINDS:
+            raise ValueError(
+                f"unknown provider kind '{value}' (known: {', '.join(PROVIDER_KINDS)})"
+            )
+        return value
+
+
+class Price(Strict):
+    """USD per one million tokens."""
+
+    input: float = Field(default=0.0, ge=0)
+    output: float = Field(default=0.0, ge=0)
+    cached_input: float | None = Field(default=None, ge=0)
+
+
+class ModelSection(Strict):
+    provider: str
+    model: str | None = None
+    context_window: int | None = Field(default=None, gt=0)
+    price: Price | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class PoolEntry(Strict):
+    model: str
+    weight: float = Field(default=1.0, ge=0)
+
+
+def _normalise_pool(value: Any) -> Any:
+    if not isinstance(value, list):
+        return value
+    return [{"model": item} if isinstance(item, str) else item for item in value]
+
+
+class RouteSection(Strict):
+    pool: list[PoolEntry] | None = None
+    profiles: dict[str, list[PoolEntry]] = Field(default_factory=dict)
+    policy: str = "priority"
+    options: dict[str, Any] = Field(default_factory=dict)
+    force: list[str] = Field(default_factory=list)
+    pinned: bool = False
+    description: str | None = None
+
+    @field_validator("pool", mode="before")
+    @classmethod
+    def _pool_shorthand(cls, value: Any) -> Any:
+        return _normalise_pool(value)
+
+    @field_validator("profiles", mode="before")
+    @classmethod
+    def _profiles_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {name: _normalise_pool(pool) for name, pool in value.items()}
+        return value
+
+
+class ResilienceSection(Strict):
+    max_attempts: int = Field(default=4, ge=1)
+    cooldown_s: float = Field(default=30.0, ge=0)
+    max_cooldown_s: float = Field(default=300.0, ge=0)
+    member_retries: int = Field(default=0, ge=0)
+    retry_backoff_s: float = Field(default=0.25, ge=0)
+    max_retry_wait_s: float = Field(default=2.0, ge=0)
+    ttft_timeout_s: float = Field(default=30.0, gt=0)
+
+
+class LoggingSection(Strict):
+    level: str = "info"
+    include_content: bool = False
+
+
+class GatewayConfig(Strict):
+    state: StateSection = Field(default_factory=StateSection)
+    server: ServerSection = Field(default_factory=ServerSection)
+    providers: dict[str, ProviderSection] = Field(default_factory=dict)
+    models: dict[str, ModelSection] = Field(default_factory=dict)
+    routes: dict[str, RouteSection] = Field(default_factory=dict)
+    profile: str | None = None
+    resilience: ResilienceSection = Field(default_factory=ResilienceSection)
+    logging: LoggingSection = Field(default_factory=LoggingSection)

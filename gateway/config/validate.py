@@ -1,0 +1,51 @@
+"""Rules that span sections of the config: every reference must resolve."""
+
+from __future__ import annotations
+
+from gateway.config.schema import POLICIES, GatewayConfig, PoolEntry
+
+
+def _check_pool(
+    config: GatewayConfig, path: str, pool: list[PoolEntry], problems: list[str]
+) -> None:
+    if not pool:
+        problems.append(f"{path}: a pool needs at least one member")
+    for i, entry in enumerate(pool):
+        if entry.model not in config.models:
+            problems.append(f"{path}[{i}]: unknown model '{entry.model}'")
+
+
+def check_references(config: GatewayConfig) -> list[str]:
+    problems: list[str] = []
+    for name, provider in config.providers.items():
+        if provider.kind == "openai" and not provider.base_url:
+            problems.append(f"providers.{name}.base_url: required for kind 'openai'")
+    for alias, model in config.models.items():
+        if model.provider not in config.providers:
+            problems.append(f"models.{alias}.provider: unknown provider '{model.provider}'")
+    for name, route in config.routes.items():
+        base = f"routes.{name}"
+        if name in config.models:
+            problems.append(f"{base}: the name is also a catalog alias; pick one meaning")
+        if route.policy not in POLICIES:
+            problems.append(
+                f"{base}.policy: unknown policy '{route.policy}' (known: {', '.join(POLICIES)})"
+            )
+        if route.pool is None:
+            # The pool is what serves every profile the route does not list.
+            problems.append(f"{base}.pool: required key is missing")
+        if route.pool is not None:
+            _check_pool(config, f"{base}.pool", route.pool, problems)
+        for profile, pool in route.profiles.items():
+            _check_pool(config, f"{base}.profiles.{profile}", pool, problems)
+        if route.pinned and route.profiles:
+            problems.append(f"{base}.profiles: a pinned route ignores profiles; remove them")
+    known_profiles = {p for r in config.routes.values() for p in r.profiles}
+    if config.profile is not None and known_profiles and config.profile not in known_profiles:
+        problems.append(
+            f"profile: unknown profile '{config.profile}' "
+            f"(known: {', '.join(sorted(known_profiles))})"
+        )
+    if config.resilience.cooldown_s > config.resilience.max_cooldown_s:
+        problems.append("resilience.cooldown_s: larger than resilience.max_cooldown_s")
+    return problems

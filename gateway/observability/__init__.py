@@ -1,0 +1,1 @@
+"""Request records, logs and metrics."""

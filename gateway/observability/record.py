@@ -1,0 +1,52 @@
+"""What one request did, filled in along the way and handed to observers at the end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(slots=True)
+class AttemptRecord:
+    alias: str
+    provider: str
+    model: str
+    outcome: str
+    status: int | None
+    duration_s: float
+
+
+@dataclass(slots=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    request_id: str
+    started: float
+    client_request_id: str | None = None
+    route: str | None = None
+    route_label: str = "unknown"
+    profile: str | None = None
+    stream: bool = False
+    status: int = 0
+    error_type: str | None = None
+    attempts: list[AttemptRecord] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    provider: str | None = None
+    model: str | None = None
+    alias: str | None = None
+    ttft_s: float | None = None
+    latency_s: float = 0.0
+    upstream_s: float = 0.0
+    usage: Usage | None = None
+    cost_usd: float | None = None
+    api_key_id: str | None = None
+    response_started: bool = False
+
+
+class RequestObserver(Protocol):
+    def on_request_done(self, record: RequestRecord) -> None: ...

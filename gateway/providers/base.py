@@ -1,0 +1,68 @@
+"""The upstream seam: what every provider kind implements, and the errors it raises.
+
+A provider turns an ``UpstreamRequest`` (an OpenAI-shaped chat body for one member)
+into an ``UpstreamResponse`` whose body has not been read yet; the caller decides
+whether to buffer or stream it. Library errors (aiohttp, asyncio) are translated
+into ``UpstreamError`` subclasses once, at the seam.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+class UpstreamError(Exception):
+    """The upstream could not be reached or broke off; carries no secrets."""
+
+
+class UpstreamConnectError(UpstreamError):
+    pass
+
+
+class UpstreamTimeout(UpstreamError):
+    pass
+
+
+class UpstreamStreamBroken(UpstreamError):
+    pass
+
+
+@dataclass(slots=True)
+class UpstreamRequest:
+    body: dict[str, Any]
+    stream: bool
+    request_id: str
+
+
+class UpstreamResponse(abc.ABC):
+    status: int
+    headers: Mapping[str, str]
+
+    @abc.abstractmethod
+    async def read(self) -> bytes: ...
+
+    @abc.abstractmethod
+    def iter_chunks(self) -> AsyncIterator[bytes]: ...
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the upstream; an unfinished body closes its connection."""
+
+
+class Provider(abc.ABC):
+    kind: str
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @abc.abstractmethod
+    async def send(self, request: UpstreamRequest) -> UpstreamResponse: ...
+
+    def is_context_length_error(self, status: int, body: bytes) -> bool:
+        return False
+
+    async def aclose(self) -> None:
+        return None

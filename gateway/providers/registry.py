@@ -1,0 +1,21 @@
+"""The provider registry: one line per kind."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from gateway.config.schema import ProviderSection
+from gateway.providers.base import Provider
+from gateway.providers.mock import MockProvider
+from gateway.providers.openai import OpenAIProvider
+
+ProviderFactory = Callable[[str, ProviderSection], Provider]
+
+PROVIDER_KINDS: dict[str, ProviderFactory] = {
+    "openai": OpenAIProvider,
+    "mock": MockProvider,
+}
+
+
+def build_providers(sections: Mapping[str, ProviderSection]) -> dict[str, Provider]:
+    return {name: PROVIDER_KINDS[s.kind](name, s) for name, s in sections.items()}

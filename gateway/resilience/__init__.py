@@ -1,0 +1,1 @@
+"""The attempt loop, error classification and cooldowns."""

@@ -1,0 +1,252 @@
+"""The attempt loop: one iterative plan per request (spec §5). No recursion."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.config.schema import ResilienceSection
+from gateway.errors import InvalidRequest, NoMemberAvailable
+from gateway.observability.record import AttemptRecord, RequestRecord
+from gateway.providers.base import Provider, UpstreamError, UpstreamRequest, UpstreamResponse
+from gateway.resilience.classify import (
+    AVAILABILITY_FAILURES,
+    Outcome,
+    classify_exception,
+    classify_status,
+    retry_after_seconds,
+)
+from gateway.routing.options import merge_body
+from gateway.routing.table import Member
+from gateway.state.base import StateStore
+
+# Honouring a Retry-After longer than this on a client-facing call means we'd
+# rather fall over to the next member than keep the client waiting.
+SHOULD_RETRY_HORIZON_S = 60.0
+_ERROR_EVENT_PREFIXES = (b'data: {"error"', b'data:{"error"')
+
+
+@dataclass(slots=True)
+class Served:
+    """The answer the client gets: a buffered body, or a committed stream."""
+
+    member: Member
+    status: int
+    headers: Mapping[str, str]
+    body: bytes = b""
+    response: UpstreamResponse | None = None
+    first_chunk: bytes = b""
+    rest: AsyncIterator[bytes] | None = None
+
+
+@dataclass(slots=True)
+class _Result:
+    outcome: Outcome
+    served: Served | None = None
+    status: int | None = None
+    retry_after: float | None = None
+
+
+class AttemptRunner:
+    def __init__(
+        self,
+        providers: Mapping[str, Provider],
+        state: StateStore,
+        settings: ResilienceSection,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.providers = providers
+        self.state = state
+        self.settings = settings
+        self.rng = rng or random.Random()
+
+    async def run(
+        self,
+        plan: Sequence[Member],
+        client_body: dict[str, Any],
+        record: RequestRecord,
+        prompt_estimate: int,
+    ) -> Served:
+        settings = self.settings
+        stream = record.stream
+        attempts = record.attempts
+        failures: list[Outcome] = []
+        context_floor: int | None = None
+        context_error: Served | None = None
+        too_small = 0
+        candidates = 0
+        for member in plan:
+            if len(attempts) >= settings.max_attempts:
+                break
+            window = member.context_window
+            if context_floor is not None and (window is None or window <= context_floor):
+                continue
+            if window is not None and prompt_estimate > window:
+                record.skipped.append(f"{member.alias}:too_small")
+                too_small += 1
+                continue
+            candidates += 1
+            now = time.time()
+            if self.state.is_parked(member.cooldown_key, now):
+                record.skipped.append(f"{member.alias}:parked")
+                continue
+            provider = self.providers[member.provider]
+            body = merge_body(member.defaults, client_body, member.forced, member.upstream_model)
+            retries = 0
+            while True:
+                started = time.perf_counter()
+                result = await self._attempt(provider, member, body, stream, record.request_id)
+                elapsed = time.perf_counter() - started
+                record.upstream_s += elapsed
+                attempts.append(
+                    AttemptRecord(
+                        member.alias,
+                        member.provider,
+                        member.upstream_model,
+                        result.outcome.value,
+                        result.status,
+                        elapsed,
+                    )
+                )
+                outcome = result.outcome
+                if outcome is Outcome.SUCCESS or outcome is Outcome.CLIENT_ERROR:
+                    assert result.served is not None
+                    return result.served
+                if outcome is Outcome.CONTEXT_LENGTH:
+                    context_error = result.served
+                    if window is not None:
+                        context_floor = max(context_floor or 0, window)
+                    break
+                failures.append(outcome)
+                if self._should_retry(retries, result, len(attempts)):
+                    retries += 1
+                    await asyncio.sleep(self._retry_wait(retries, result.retry_after))
+                    continue
+                self._park(member, result)
+                break
+        if context_error is not None:
+            return context_error
+        if candidates == 0 and too_small:
+            raise InvalidRequest(
+                f"the prompt (about {prompt_estimate} tokens) exceeds the context window "
+                "of every member of this route",
+                param="messages",
+                code="context_length_exceeded",
+            )
+        raise self._exhausted(plan, record, failures)
+
+    def _should_retry(self, retries: int, result: _Result, attempts: int) -> bool:
+        settings = self.settings
+        if retries >= settings.member_retries or attempts >= settings.max_attempts:
+            return False
+        if result.outcome is Outcome.BAD_CREDENTIALS:
+            return False
+        return result.retry_after is None or result.retry_after <= settings.max_retry_wait_s
+
+    def _retry_wait(self, retries: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return retry_after
+        base = self.settings.retry_backoff_s * (2 ** (retries - 1))
+        return float(base * self.rng.uniform(0.5, 1.5))
+
+    def _park(self, member: Member, result: _Result) -> None:
+        settings = self.settings
+        if result.outcome is Outcome.BAD_CREDENTIALS:
+            seconds = settings.max_cooldown_s
+        elif result.retry_after is not None:
+            seconds = min(result.retry_after, settings.max_cooldown_s)
+        else:
+            seconds = min(settings.cooldown_s, settings.max_cooldown_s)
+        if seconds > 0:
+            self.state.park(member.cooldown_key, time.time() + seconds, result.outcome.value)
+
+    async def _attempt(
+        self,
+        provider: Provider,
+        member: Member,
+        body: dict[str, Any],
+        stream: bool,
+        request_id: str,
+    ) -> _Result:
+        response: UpstreamResponse | None = None
+        try:
+            if stream:
+                try:
+                    async with asyncio.timeout(self.settings.ttft_timeout_s):
+                        response = await provider.send(UpstreamRequest(body, True, request_id))
+                        if response.status < 400:
+                            return await self._first_chunk(member, response)
+                except TimeoutError:
+                    if response is not None:
+                        response.close()
+                    return _Result(Outcome.TTFT_TIMEOUT)
+            else:
+                response = await provider.send(UpstreamRequest(body, False, request_id))
+            data = await response.read()
+        except UpstreamError as exc:
+            if response is not None:
+                response.close()
+            return _Result(classify_exception(exc))
+        except BaseException:
+            if response is not None:
+                response.close()
+            raise
+        status = response.status
+        context = status < 500 and provider.is_context_length_error(status, data)
+        outcome = classify_status(status, context)
+        served = Served(member, status, response.headers, body=data)
+        retry_after = None
+        if outcome in AVAILABILITY_FAILURES:
+            retry_after = retry_after_seconds(response.headers)
+        return _Result(outcome, served, status, retry_after)
+
+    async def _first_chunk(self, member: Member, response: UpstreamResponse) -> _Result:
+        chunks = response.iter_chunks()
+        try:
+            first = await anext(chunks)
+        except StopAsyncIteration:
+            response.close()
+            return _Result(Outcome.CONNECT_ERROR, status=response.status)
+        except UpstreamError as exc:
+            response.close()
+            return _Result(classify_exception(exc), status=response.status)
+        if first.startswith(_ERROR_EVENT_PREFIXES):
+            # An error event before any content is still a failover point.
+            response.close()
+            return _Result(Outcome.UPSTREAM_5XX, status=response.status)
+        served = Served(
+            member,
+            response.status,
+            response.headers,
+            response=response,
+            first_chunk=first,
+            rest=chunks,
+        )
+        return _Result(Outcome.SUCCESS, served, response.status)
+
+    def _exhausted(
+        self, plan: Sequence[Member], record: RequestRecord, failures: list[Outcome]
+    ) -> NoMemberAvailable:
+        now = time.time()
+        soonest = self.state.cooldowns.soonest((m.cooldown_key for m in plan), now)
+        wait = max(1, math.ceil(soonest - now)) if soonest is not None else 1
+        parts = [
+            f"{a.alias} → {a.outcome}" + (f" ({a.status})" if a.status else "")
+            for a in record.attempts
+        ]
+        parts += [f"{s.split(':')[0]} → parked" for s in record.skipped if s.endswith(":parked")]
+        listed = "; ".join(parts) or "no member was eligible"
+        all_rate_limited = bool(failures) and all(f is Outcome.RATE_LIMITED for f in failures)
+        headers = {"Retry-After": str(wait)}
+        if wait > SHOULD_RETRY_HORIZON_S:
+            headers["x-should-retry"] = "false"
+        return NoMemberAvailable(
+            f"no member of '{record.route}' could answer: {listed}",
+            all_rate_limited=all_rate_limited,
+            headers=headers,
+        )

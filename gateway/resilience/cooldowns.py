@@ -1,0 +1,72 @@
+"""The cooldown book: which members are parked, and until when.
+
+Deadlines are wall-clock (``time.time()``) so that replicas can share them. The
+longest deadline always wins; expired entries are dropped so the book stays bounded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ParkDecision:
+    key: str
+    until: float
+    extended: bool
+
+
+class CooldownBook:
+    def __init__(self, clock: Callable[[], float] = time.time, prune_every: int = 256) -> None:
+        self._clock = clock
+        self._until: dict[str, float] = {}
+        self._prune_every = prune_every
+        self._writes = 0
+
+    def now(self) -> float:
+        return self._clock()
+
+    def park(self, key: str, until: float) -> ParkDecision:
+        current = self._until.get(key)
+        self._writes += 1
+        if self._writes % self._prune_every == 0:
+            self.prune()
+        if current is not None and current >= until:
+            return ParkDecision(key, current, extended=False)
+        self._until[key] = until
+        return ParkDecision(key, until, extended=True)
+
+    def parked_until(self, key: str, now: float | None = None) -> float | None:
+        until = self._until.get(key)
+        if until is None:
+            return None
+        if until <= (self._clock() if now is None else now):
+            self._until.pop(key, None)
+            return None
+        return until
+
+    def is_parked(self, key: str, now: float | None = None) -> bool:
+        return self.parked_until(key, now) is not None
+
+    def soonest(self, keys: Iterable[str], now: float | None = None) -> float | None:
+        now = self._clock() if now is None else now
+        deadlines = [u for k in keys if (u := self.parked_until(k, now)) is not None]
+        return min(deadlines) if deadlines else None
+
+    def active(self, now: float | None = None) -> dict[str, float]:
+        self.prune(now)
+        return dict(self._until)
+
+    def prune(self, now: float | None = None) -> None:
+        now = self._clock() if now is None else now
+        expired = [k for k, u in self._until.items() if u <= now]
+        for key in expired:
+            del self._until[key]
+
+    def clear(self) -> None:
+        self._until.clear()
+
+    def __len__(self) -> int:
+        return len(self._until)

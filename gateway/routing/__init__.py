@@ -1,0 +1,1 @@
+"""Request → route → ordered plan of pool members."""

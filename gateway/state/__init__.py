@@ -1,0 +1,1 @@
+"""Shared state: the ``StateStore`` interface with memory and redis implementations."""
