@@ -115,6 +115,8 @@ class ChatCompletionsEndpoint:
             )
         record.route = route.name
         record.route_label = route.metrics_label
+        for observer in self.gateway.observers:
+            observer.on_request_start(record)
         profile_header = headers.get(b"x-gateway-profile")
         profile = snapshot.pick_profile(
             profile_header.decode("utf-8", "replace") if profile_header else None

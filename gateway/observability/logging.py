@@ -66,5 +66,8 @@ class RequestLogger:
     def __init__(self) -> None:
         self._log = structlog.get_logger("gateway.request")
 
+    def on_request_start(self, record: RequestRecord) -> None:
+        return None
+
     def on_request_done(self, record: RequestRecord) -> None:
         self._log.info("request", **request_fields(record))

@@ -49,4 +49,8 @@ class RequestRecord:
 
 
 class RequestObserver(Protocol):
+    """Told when a chat request starts and when it is done; must not block or raise."""
+
+    def on_request_start(self, record: RequestRecord) -> None: ...
+
     def on_request_done(self, record: RequestRecord) -> None: ...
