@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
 
 from gateway.errors import InvalidRequest
+
+# The route name is echoed in response headers, where control characters are invalid.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def parse_chat_body(raw: bytes, route_from_header: bool) -> dict[str, Any]:
@@ -21,6 +25,8 @@ def parse_chat_body(raw: bytes, route_from_header: bool) -> dict[str, Any]:
         raise InvalidRequest("missing required parameter: 'model'", param="model")
     if model is not None and (not isinstance(model, str) or not model):
         raise InvalidRequest("'model' must be a non-empty string", param="model")
+    if model is not None and _CONTROL.search(model):
+        raise InvalidRequest("'model' must not contain control characters", param="model")
     if "messages" not in payload:
         raise InvalidRequest("missing required parameter: 'messages'", param="messages")
     messages = payload["messages"]

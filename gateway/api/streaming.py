@@ -8,12 +8,15 @@ so the client sees exactly the stream it asked for.
 
 from __future__ import annotations
 
+import re
+
 import orjson
 
 from gateway.accounting.usage import usage_from_mapping
 from gateway.observability.record import Usage
 
 _USAGE_MARKERS = (b'"usage":{', b'"usage": {')
+_EVENT_SPLIT = re.compile(rb"(\r\n\r\n|\n\n)")
 
 
 def _event_end(data: bytes) -> int:
@@ -64,9 +67,13 @@ class StreamRelay:
         if not any(marker in chunk for marker in _USAGE_MARKERS):
             return chunk
         kept: list[bytes] = []
-        for event in chunk.split(b"\n\n"):
+        # Split at event ends, LF or CRLF, keeping each event's own terminator.
+        parts = _EVENT_SPLIT.split(chunk)
+        for i in range(0, len(parts), 2):
+            event = parts[i]
+            end = parts[i + 1] if i + 1 < len(parts) else b""
             if not any(marker in event for marker in _USAGE_MARKERS):
-                kept.append(event)
+                kept.append(event + end)
                 continue
             payload = _data_of(event)
             parsed = _loads(payload)
@@ -79,8 +86,8 @@ class StreamRelay:
                 if self.strip_usage:
                     parsed.pop("usage", None)
                     event = b"data: " + orjson.dumps(parsed)
-            kept.append(event)
-        return b"\n\n".join(kept)
+            kept.append(event + end)
+        return b"".join(kept)
 
 
 def _data_of(event: bytes) -> bytes:

@@ -18,6 +18,24 @@ from gateway.config.validate import check_references
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """``safe_load``, except that a key given twice in one mapping is an error
+    (plain YAML keeps the last one silently: a second ``chat:`` route would win)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
+                continue  # `<<: *anchor` merges may override keys, as YAML intends
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, str | int | float | bool) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key '{key}'", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 class ConfigError(Exception):
     """A config file that cannot be used; ``problems`` are ``path: message`` lines."""
 
@@ -85,7 +103,7 @@ def load_config_text(
 ) -> GatewayConfig:
     env = os.environ if env is None else env
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader: no arbitrary objects
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"

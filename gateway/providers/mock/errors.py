@@ -18,4 +18,5 @@ def failure_body(failure: MockFailure) -> bytes:
     type_ = "rate_limit_error" if failure.status == 429 else "server_error"
     if 400 <= failure.status < 500 and failure.status != 429:
         type_ = "invalid_request_error"
-    return error_body(failure.message, type_, None, str(failure.status))
+    code = "rate_limit_exceeded" if failure.status == 429 else f"mock_{failure.status}"
+    return error_body(failure.message, type_, None, code)
