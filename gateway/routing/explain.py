@@ -31,6 +31,11 @@ def explain_routes(table: RouteTable, profile: str | None) -> list[dict[str, Any
     return rows
 
 
+def explain_view(table: RouteTable, profile: str | None) -> dict[str, Any]:
+    """The one document both ``GET /v1/gateway/routes`` and ``gateway routes --json`` print."""
+    return {"object": "list", "profile": profile, "data": explain_routes(table, profile)}
+
+
 def format_table(rows: list[dict[str, Any]]) -> str:
     lines = [f"{'ROUTE':<20} {'PROFILE':<10} {'POLICY':<9} {'PINNED':<6} MEMBERS"]
     for row in rows:

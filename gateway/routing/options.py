@@ -3,6 +3,12 @@
 Order: model options, then route options, then the client's body; the client wins
 except for keys listed under ``force``. ``extra_body`` in options is deep-merged
 into the upstream body, the way the OpenAI SDK flattens it.
+
+Object values are deep-merged (``provider`` preferences, ``metadata``,
+``stream_options``...), except OpenAI parameters whose object is one choice
+(``ATOMIC_KEYS``): there the winning layer's value replaces the other whole, so a
+client's ``{"type": "json_schema", ...}`` never mixes with a default's
+``{"type": "json_object"}``.
 """
 
 from __future__ import annotations
@@ -10,12 +16,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+ATOMIC_KEYS = frozenset(
+    {"response_format", "tool_choice", "function_call", "prediction", "audio", "logit_bias"}
+)
+
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in override.items():
         current = merged.get(key)
-        if isinstance(current, dict) and isinstance(value, dict):
+        if isinstance(current, dict) and isinstance(value, dict) and key not in ATOMIC_KEYS:
             merged[key] = deep_merge(current, value)
         else:
             merged[key] = value
@@ -37,22 +47,8 @@ def merge_body(
     upstream_model: str,
 ) -> dict[str, Any]:
     """The upstream body: defaults under the client's body, forced keys on top."""
-    if defaults:
-        body = dict(defaults)
-        for key, value in client.items():
-            current = body.get(key)
-            if isinstance(current, dict) and isinstance(value, dict):
-                body[key] = deep_merge(current, value)
-            else:
-                body[key] = value
-    else:
-        body = dict(client)
+    body = deep_merge(defaults, client) if defaults else dict(client)
     if forced:
-        for key, value in forced.items():
-            current = body.get(key)
-            if isinstance(current, dict) and isinstance(value, dict):
-                body[key] = deep_merge(current, value)
-            else:
-                body[key] = value
+        body = deep_merge(body, forced)
     body["model"] = upstream_model
     return body

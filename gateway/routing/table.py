@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.config.loader import ConfigError
 from gateway.config.schema import GatewayConfig, PoolEntry, Price, RouteSection
 from gateway.routing.options import deep_merge, flatten_extra_body
 
@@ -136,3 +137,10 @@ class RouteTable:
         if len(self._direct) < 4096:
             self._direct[name] = route
         return route
+
+
+def check_profile(table: RouteTable, profile: str | None) -> None:
+    """A profile named outside the file (flag, env) must be one the routes know."""
+    if profile is not None and table.profiles and profile not in table.profiles:
+        known = ", ".join(sorted(table.profiles))
+        raise ConfigError("profile", [f"profile: unknown profile '{profile}' (known: {known})"])

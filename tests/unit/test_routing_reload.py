@@ -1,0 +1,79 @@
+"""The reloader in process: validation first, leases hold the old snapshot's providers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gateway.app import AppOptions, build_gateway
+from gateway.config.loader import ConfigError, load_config
+from gateway.providers.base import UpstreamRequest
+from gateway.providers.openai import OpenAIProvider
+from gateway.reload import Reloader
+from tests.support.configs import upstream_config
+from tests.support.fake_upstream import FakeUpstream
+
+
+async def wait_until(check: Callable[[], bool], seconds: float = 5.0) -> bool:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        if check():
+            return True
+        await asyncio.sleep(0.01)
+    return bool(check())
+
+
+def session_closed(provider: object) -> bool:
+    assert isinstance(provider, OpenAIProvider)
+    session = provider._transport._session
+    return session is not None and session.closed
+
+
+async def test_old_providers_close_only_after_the_last_lease(
+    tmp_path: Path, fake_upstream: FakeUpstream, second_upstream: FakeUpstream
+) -> None:
+    path = tmp_path / "gw.yaml"
+    path.write_text(yaml.safe_dump(upstream_config(fake_upstream.base_url, ["m1"])))
+    gateway = build_gateway(load_config(path), AppOptions(config_path=str(path)))
+    reloader = Reloader(gateway, str(path), None)
+    old = gateway.snapshot
+    provider = old.providers["fake"]
+    response = await provider.send(UpstreamRequest({"model": "m1", "messages": []}, False, "r"))
+    await response.read()
+    old.leases.acquire()  # a request still running on the old snapshot
+
+    path.write_text(yaml.safe_dump(upstream_config(second_upstream.base_url, ["m1"])))
+    result = await reloader.reload()
+    assert result.changed and result.generation == 1
+    assert gateway.snapshot is not old
+    assert gateway.snapshot.providers["fake"] is not provider
+    await asyncio.sleep(0.05)
+    assert not session_closed(provider)
+
+    old.leases.release()
+    assert await wait_until(lambda: session_closed(provider))
+    await reloader.aclose()
+    await gateway.aclose()
+
+
+async def test_invalid_file_keeps_the_running_snapshot(
+    tmp_path: Path, fake_upstream: FakeUpstream
+) -> None:
+    path = tmp_path / "gw.yaml"
+    config = upstream_config(fake_upstream.base_url, ["m1"])
+    path.write_text(yaml.safe_dump(config))
+    gateway = build_gateway(load_config(path), AppOptions(config_path=str(path)))
+    reloader = Reloader(gateway, str(path), None)
+    before = gateway.snapshot
+    config["routes"]["chat"]["force"] = ["temperature"]
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError) as raised:
+        await reloader.reload()
+    assert raised.value.problems[0].startswith("routes.chat.force[0]: 'temperature'")
+    assert gateway.snapshot is before and reloader.generation == 0
+    await reloader.aclose()
+    await gateway.aclose()
