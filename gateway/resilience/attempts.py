@@ -80,27 +80,48 @@ class AttemptRunner:
         context_error: Served | None = None
         too_small = 0
         candidates = 0
+        # A larger member existed after a context-length error but was parked or
+        # failed: that is an availability problem (503), not the client's (400).
+        larger_unavailable = False
+        capped = False
         for member in plan:
             if len(attempts) >= settings.max_attempts:
+                capped = True
                 break
             window = member.context_window
             if context_floor is not None and (window is None or window <= context_floor):
+                record.skipped.append(f"{member.alias}:smaller_context")
                 continue
             if window is not None and prompt_estimate > window:
                 record.skipped.append(f"{member.alias}:too_small")
                 too_small += 1
                 continue
             candidates += 1
-            now = time.time()
-            if self.state.is_parked(member.cooldown_key, now):
+            if self.state.is_parked(member.cooldown_key, self.state.cooldowns.now()):
                 record.skipped.append(f"{member.alias}:parked")
+                if context_floor is not None:
+                    larger_unavailable = True
                 continue
             provider = self.providers[member.provider]
             body = merge_body(member.defaults, client_body, member.forced, member.upstream_model)
             retries = 0
             while True:
                 started = time.perf_counter()
-                result = await self._attempt(provider, member, body, stream, record.request_id)
+                try:
+                    result = await self._attempt(provider, member, body, stream, record.request_id)
+                except asyncio.CancelledError:
+                    # The client went away: the plan ends here, no further attempts.
+                    attempts.append(
+                        AttemptRecord(
+                            member.alias,
+                            member.provider,
+                            member.upstream_model,
+                            Outcome.CLIENT_DISCONNECT.value,
+                            None,
+                            time.perf_counter() - started,
+                        )
+                    )
+                    raise
                 elapsed = time.perf_counter() - started
                 record.upstream_s += elapsed
                 attempts.append(
@@ -123,13 +144,15 @@ class AttemptRunner:
                         context_floor = max(context_floor or 0, window)
                     break
                 failures.append(outcome)
+                if context_floor is not None:
+                    larger_unavailable = True
                 if self._should_retry(retries, result, len(attempts)):
                     retries += 1
                     await asyncio.sleep(self._retry_wait(retries, result.retry_after))
                     continue
                 self._park(member, result)
                 break
-        if context_error is not None:
+        if context_error is not None and not larger_unavailable:
             return context_error
         if candidates == 0 and too_small:
             raise InvalidRequest(
@@ -138,7 +161,7 @@ class AttemptRunner:
                 param="messages",
                 code="context_length_exceeded",
             )
-        raise self._exhausted(plan, record, failures)
+        raise self._exhausted(plan, record, failures, capped)
 
     def _should_retry(self, retries: int, result: _Result, attempts: int) -> bool:
         settings = self.settings
@@ -163,7 +186,8 @@ class AttemptRunner:
         else:
             seconds = min(settings.cooldown_s, settings.max_cooldown_s)
         if seconds > 0:
-            self.state.park(member.cooldown_key, time.time() + seconds, result.outcome.value)
+            now = self.state.cooldowns.now()
+            self.state.park(member.cooldown_key, now + seconds, result.outcome.value)
 
     async def _attempt(
         self,
@@ -202,7 +226,7 @@ class AttemptRunner:
         served = Served(member, status, response.headers, body=data)
         retry_after = None
         if outcome in AVAILABILITY_FAILURES:
-            retry_after = retry_after_seconds(response.headers)
+            retry_after = retry_after_seconds(response.headers, self.state.cooldowns.now())
         return _Result(outcome, served, status, retry_after)
 
     async def _first_chunk(self, member: Member, response: UpstreamResponse) -> _Result:
@@ -230,17 +254,24 @@ class AttemptRunner:
         return _Result(Outcome.SUCCESS, served, response.status)
 
     def _exhausted(
-        self, plan: Sequence[Member], record: RequestRecord, failures: list[Outcome]
+        self,
+        plan: Sequence[Member],
+        record: RequestRecord,
+        failures: list[Outcome],
+        capped: bool = False,
     ) -> NoMemberAvailable:
-        now = time.time()
+        now = self.state.cooldowns.now()
         soonest = self.state.cooldowns.soonest((m.cooldown_key for m in plan), now)
         wait = max(1, math.ceil(soonest - now)) if soonest is not None else 1
         parts = [
             f"{a.alias} → {a.outcome}" + (f" ({a.status})" if a.status else "")
             for a in record.attempts
         ]
-        parts += [f"{s.split(':')[0]} → parked" for s in record.skipped if s.endswith(":parked")]
+        # Then the members never called: parked, or too small for this prompt.
+        parts += [" → ".join(s.rsplit(":", 1)) for s in record.skipped]
         listed = "; ".join(parts) or "no member was eligible"
+        if capped:
+            listed += f"; stopped after max_attempts={self.settings.max_attempts}"
         all_rate_limited = bool(failures) and all(f is Outcome.RATE_LIMITED for f in failures)
         headers = {"Retry-After": str(wait)}
         if wait > SHOULD_RETRY_HORIZON_S:

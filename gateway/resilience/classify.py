@@ -5,10 +5,10 @@ These names are what logs, metrics and error messages say.
 | outcome           | trigger                                    | next member? | parks for      |
 |-------------------|--------------------------------------------|--------------|----------------|
 | rate_limited      | 429                                        | yes          | Retry-After*   |
-| upstream_5xx      | 5xx, 529, 409                              | yes          | Retry-After*   |
+| upstream_5xx      | 5xx, 529, 409; an SSE error event first    | yes          | Retry-After*   |
 | timeout           | 408, read timeout                          | yes          | cooldown_s     |
 | ttft_timeout      | no first stream byte in ttft_timeout_s     | yes          | cooldown_s     |
-| connect_error     | refused, DNS, reset before the answer      | yes          | cooldown_s     |
+| connect_error     | refused, DNS, reset, an empty stream       | yes          | cooldown_s     |
 | bad_credentials   | 401, 403                                   | yes          | max_cooldown_s |
 | context_length    | 400 saying the context length was exceeded | larger only  | not parked     |
 | client_error      | other 400, 404, 413, 422 and other 4xx     | no           | not parked     |
@@ -82,15 +82,29 @@ def classify_exception(exc: UpstreamError) -> Outcome:
     return Outcome.CONNECT_ERROR
 
 
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    """``name`` (lower case) from any mapping: aiohttp's is case-insensitive, a dict is not."""
+    value = headers.get(name)
+    if value is not None:
+        return value
+    for key, candidate in headers.items():
+        if key.lower() == name:
+            return candidate
+    return None
+
+
 def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """Seconds from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date)."""
-    raw_ms = headers.get("retry-after-ms")
+    """Seconds from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date).
+
+    ``retry-after-ms`` (OpenAI, Azure) is the more precise of the two and wins.
+    """
+    raw_ms = _header(headers, "retry-after-ms")
     if raw_ms:
         try:
             return max(0.0, float(raw_ms) / 1000.0)
         except ValueError:
             pass
-    raw = headers.get("retry-after")
+    raw = _header(headers, "retry-after")
     if not raw:
         return None
     try:
