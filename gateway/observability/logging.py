@@ -1,9 +1,17 @@
-"""Structured JSON logs: one line per request, never prompt text or secrets."""
+"""Structured JSON logs: one line per request, never prompt text or secrets.
+
+Other log lines go through structlog. The per-request line is on the hot path, so
+it is rendered straight to JSON with orjson (about a quarter of structlog's cost)
+in the same shape (``event``, ``level``, ``timestamp``), and written with one
+``write`` on stderr so lines from several workers never interleave.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -12,10 +20,14 @@ import structlog
 from gateway.observability.record import RequestRecord
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+_INFO = 20
+_level = _INFO
 
 
 def configure_logging(level: str = "info") -> None:
+    global _level
     numeric = _LEVELS.get(level.lower(), 20)
+    _level = numeric
     logging.basicConfig(stream=sys.stderr, level=numeric, format="%(message)s")
     structlog.configure(
         processors=[
@@ -31,21 +43,29 @@ def configure_logging(level: str = "info") -> None:
 
 
 def request_fields(record: RequestRecord) -> dict[str, Any]:
+    """The documented fields of a request's log line (README, Observability)."""
     usage = record.usage
+    ttft = record.ttft_s
     fields: dict[str, Any] = {
         "request_id": record.request_id,
         "route": record.route,
         "profile": record.profile,
         "stream": record.stream,
         "attempts": [
-            {"model": a.alias, "provider": a.provider, "outcome": a.outcome, "status": a.status}
+            {
+                "model": a.alias,
+                "provider": a.provider,
+                "outcome": a.outcome,
+                "status": a.status,
+                "duration_ms": round(a.duration_s * 1000, 3),
+            }
             for a in record.attempts
         ],
         "provider": record.provider,
         "model": record.alias,
         "status": record.status,
         "latency_ms": round(record.latency_s * 1000, 3),
-        "ttft_ms": round(record.ttft_s * 1000, 3) if record.ttft_s is not None else None,
+        "ttft_ms": round(ttft * 1000, 3) if ttft is not None else None,
         "input_tokens": usage.input_tokens if usage else None,
         "output_tokens": usage.output_tokens if usage else None,
         "cached_tokens": usage.cached_tokens if usage else None,
@@ -60,14 +80,57 @@ def request_fields(record: RequestRecord) -> dict[str, Any]:
     return fields
 
 
-class RequestLogger:
-    """A request observer that writes the request's one log line."""
+def reply_content(body: bytes | None) -> list[Any] | None:
+    """The assistant messages' content of a non-stream answer (for ``include_content``)."""
+    if not body:
+        return None
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    choices = parsed.get("choices") if isinstance(parsed, dict) else None
+    if not isinstance(choices, list):
+        return None
+    out = []
+    for choice in choices:
+        message = choice.get("message") if isinstance(choice, dict) else None
+        if isinstance(message, dict):
+            out.append(message.get("content"))
+    return out
 
-    def __init__(self) -> None:
-        self._log = structlog.get_logger("gateway.request")
+
+def _write(line: bytes, fd: int = 2) -> None:
+    view = memoryview(line)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+class RequestLogger:
+    """A request observer that writes the request's one log line.
+
+    ``include_content`` (``logging.include_content`` in the config) adds the
+    request's ``messages`` and, for non-stream answers, the reply ``content``.
+    """
+
+    def __init__(self, include_content: bool = False) -> None:
+        self.include_content = include_content
 
     def on_request_start(self, record: RequestRecord) -> None:
         return None
 
     def on_request_done(self, record: RequestRecord) -> None:
-        self._log.info("request", **request_fields(record))
+        if _level > _INFO:
+            return
+        fields = request_fields(record)
+        if self.include_content:
+            fields["messages"] = record.messages
+            fields["reply"] = reply_content(record.response_body)
+        fields["event"] = "request"
+        fields["level"] = "info"
+        fields["logger"] = "gateway.request"
+        fields["timestamp"] = datetime.now(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+        try:
+            _write(orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE))
+        except (OSError, TypeError):
+            return

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(slots=True)
@@ -44,8 +44,12 @@ class RequestRecord:
     upstream_s: float = 0.0
     usage: Usage | None = None
     cost_usd: float | None = None
+    cost_micro_usd: int = 0
     api_key_id: str | None = None
     response_started: bool = False
+    # Only with logging.include_content: the request's messages and the non-stream answer.
+    messages: Any = None
+    response_body: bytes | None = None
 
 
 class RequestObserver(Protocol):
