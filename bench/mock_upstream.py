@@ -1,0 +1,157 @@
+"""An instant OpenAI-compatible upstream for benchmarks: raw asyncio, keep-alive.
+
+A canned chat completion, or a 20-event stream (with a usage event when asked).
+A model name starting with ``slow`` makes the stream take ``--slow-ms`` per event,
+for holding thousands of streams open.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+
+import uvloop
+
+USAGE = {
+    "prompt_tokens": 12,
+    "completion_tokens": 20,
+    "total_tokens": 32,
+    "prompt_tokens_details": {"cached_tokens": 4},
+}
+COMPLETION = json.dumps(
+    {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": "bench-upstream",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "Hello from the bench."},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": USAGE,
+    },
+    separators=(",", ":"),
+).encode()
+
+
+def _event(payload: object) -> bytes:
+    data = b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def stream_events(include_usage: bool) -> list[bytes]:
+    base = {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion.chunk",
+        "created": 1700000000,
+        "model": "bench-upstream",
+    }
+    extra = {"usage": None} if include_usage else {}
+    events = [
+        _event(
+            {
+                **base,
+                "choices": [{"index": 0, "delta": {"content": f"tok{i} "}, "finish_reason": None}],
+                **extra,
+            }
+        )
+        for i in range(19)
+    ]
+    events.append(
+        _event({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], **extra})
+    )
+    if include_usage:
+        events.append(_event({**base, "choices": [], "usage": USAGE}))
+    done = b"data: [DONE]\n\n"
+    events.append(b"%x\r\n%s\r\n" % (len(done), done) + b"0\r\n\r\n")
+    return events
+
+
+STREAM_WITH_USAGE = stream_events(True)
+STREAM_PLAIN = stream_events(False)
+JSON_HEAD = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    b"Content-Length: %d\r\nConnection: keep-alive\r\n\r\n" % len(COMPLETION)
+)
+SSE_HEAD = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+    b"Transfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n"
+)
+
+
+class UpstreamProtocol(asyncio.Protocol):
+    slow_s = 0.25
+
+    def __init__(self) -> None:
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while True:
+            head_end = self.buffer.find(b"\r\n\r\n")
+            if head_end < 0:
+                return
+            head = self.buffer[:head_end].lower()
+            length = 0
+            idx = head.find(b"content-length:")
+            if idx >= 0:
+                line_end = head.find(b"\r\n", idx)
+                length = int(head[idx + 15 : line_end if line_end >= 0 else None])
+            total = head_end + 4 + length
+            if len(self.buffer) < total:
+                return
+            body = self.buffer[head_end + 4 : total]
+            self.buffer = self.buffer[total:]
+            self.respond(body)
+
+    def respond(self, body: bytes) -> None:
+        transport = self.transport
+        assert transport is not None
+        if b'"stream":true' not in body:
+            transport.write(JSON_HEAD + COMPLETION)
+            return
+        events = STREAM_WITH_USAGE if b'"include_usage":true' in body else STREAM_PLAIN
+        if b'"model":"slow' in body:
+            asyncio.get_running_loop().create_task(self.slow_stream(events))
+            return
+        transport.write(SSE_HEAD)
+        for event in events:
+            transport.write(event)
+
+    async def slow_stream(self, events: list[bytes]) -> None:
+        transport = self.transport
+        assert transport is not None
+        transport.write(SSE_HEAD)
+        for event in events:
+            if transport.is_closing():
+                return
+            transport.write(event)
+            await asyncio.sleep(self.slow_s)
+
+
+async def serve(port: int) -> None:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(UpstreamProtocol, "127.0.0.1", port, backlog=8192)
+    async with server:
+        await server.serve_forever()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--slow-ms", type=float, default=250)
+    args = parser.parse_args()
+    UpstreamProtocol.slow_s = args.slow_ms / 1000
+    uvloop.run(serve(args.port))
+
+
+if __name__ == "__main__":
+    main()

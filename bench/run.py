@@ -1,0 +1,290 @@
+"""`make bench`: the gateway against an instant mock upstream, the mock reached directly,
+and a no-op FastAPI handler, on this machine (spec §9). Prints one table and writes
+bench/results/latest.json.
+
+Layout on a 2-core machine: the server under test (gateway or no-op) is pinned to
+CPU 0; the mock upstream and wrk share CPU 1; Redis is left unpinned.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.harness import (
+    PYTHON,
+    ROOT,
+    LoadResult,
+    Service,
+    free_port,
+    machine_info,
+    redis_commands,
+    run_wrk,
+)
+from bench.report import render_table, targets
+
+SERVER_CPU = 0
+LOAD_CPU = 1
+CHAT = {"model": "bench", "messages": [{"role": "user", "content": "Say hello."}]}
+STREAM = {**CHAT, "stream": True}
+SLOW_STREAM = {**CHAT, "model": "bench-slow", "stream": True}
+
+
+def gateway_config(
+    upstream_port: int, *, redis_port: int | None = None, extra_routes: int = 0
+) -> dict[str, Any]:
+    base = f"http://127.0.0.1:{upstream_port}/v1"
+    config: dict[str, Any] = {
+        "state": (
+            {
+                "backend": "redis",
+                "redis_url": f"redis://127.0.0.1:{redis_port}/0",
+                "key_prefix": "bench",
+            }
+            if redis_port
+            else {"backend": "memory"}
+        ),
+        "server": {"api_keys": ["bench-client-key"], "api_keys_env": None},
+        "providers": {
+            "up": {
+                "kind": "openai",
+                "base_url": base,
+                "api_key_env": "BENCH_KEY",
+                "max_connections": 10000,
+                "timeout_s": 60,
+            }
+        },
+        "models": {
+            "bench-model": {
+                "provider": "up",
+                "model": "bench-upstream",
+                "context_window": 128000,
+                "price": {"input": 0.15, "output": 0.6, "cached_input": 0.075},
+            },
+            "bench-slow-model": {"provider": "up", "model": "slow-upstream"},
+        },
+        "routes": {
+            "bench": {"pool": ["bench-model"], "options": {"temperature": 0.2}},
+            "bench-slow": {"pool": ["bench-slow-model"]},
+        },
+        "resilience": {"ttft_timeout_s": 30},
+    }
+    for i in range(extra_routes):
+        config["models"][f"model-{i}"] = {
+            "provider": "up",
+            "model": f"upstream-{i}",
+            "context_window": 8192,
+        }
+        config["routes"][f"route-{i}"] = {"pool": [f"model-{i}", "bench-model"]}
+    return config
+
+
+class Bench:
+    def __init__(self, workdir: Path, duration: float, smoke: bool) -> None:
+        self.workdir = workdir
+        self.duration = duration
+        self.smoke = smoke
+        self.results: dict[str, Any] = {"machine": machine_info(), "runs": {}}
+
+    def load(
+        self,
+        name: str,
+        port: int,
+        body: dict[str, Any],
+        connections: int,
+        duration: float | None = None,
+    ) -> LoadResult:
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        run_wrk(
+            url, body, connections=connections, duration_s=1, cpu=LOAD_CPU, workdir=self.workdir
+        )  # warm-up: connections, caches, JIT-free but lazy imports
+        result = run_wrk(
+            url,
+            body,
+            connections=connections,
+            duration_s=duration or self.duration,
+            cpu=LOAD_CPU,
+            workdir=self.workdir,
+        )
+        self.results["runs"][name] = result.as_dict()
+        print(
+            f"  {name:<28} {result.rps:>10.1f} req/s  p50 {result.p50_ms:.3f} ms  "
+            f"p99 {result.p99_ms:.3f} ms  errors {result.errors} non-2xx {result.non_2xx}",
+            flush=True,
+        )
+        return result
+
+    def start_gateway(self, name: str, config: dict[str, Any]) -> Service:
+        path = self.workdir / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        port = free_port()
+        service = Service(
+            name,
+            [PYTHON, "-m", "gateway.cli", "serve", "--config", str(path), "--port", str(port)],
+            port,
+            cpu=SERVER_CPU,
+            env={"BENCH_KEY": "sk-bench-upstream"},
+            log=self.workdir / f"{name}.log",
+        )
+        service.wait_ready()
+        return service
+
+    def run(self) -> dict[str, Any]:
+        upstream_port = free_port()
+        upstream = Service(
+            "upstream",
+            [PYTHON, "-m", "bench.mock_upstream", "--port", str(upstream_port)],
+            upstream_port,
+            cpu=LOAD_CPU,
+            ready_path="/",
+            log=self.workdir / "upstream.log",
+        )
+        upstream.wait_ready(method="TCP")
+        redis = None
+        try:
+            print("direct: wrk -> mock upstream", flush=True)
+            self.load("direct_c1", upstream_port, CHAT, 1)
+            self.load("direct_c64", upstream_port, CHAT, 64)
+
+            print("no-op FastAPI handler", flush=True)
+            port = free_port()
+            noop = Service(
+                "noop",
+                [
+                    PYTHON,
+                    "-m",
+                    "uvicorn",
+                    "bench.noop_app:app",
+                    "--port",
+                    str(port),
+                    "--loop",
+                    "uvloop",
+                    "--http",
+                    "httptools",
+                    "--no-access-log",
+                    "--log-level",
+                    "warning",
+                ],
+                port,
+                cpu=SERVER_CPU,
+                log=self.workdir / "noop.log",
+            )
+            noop.wait_ready()
+            self.load("noop_c1", port, CHAT, 1)
+            self.load("noop_c64", port, CHAT, 64)
+            noop.stop()
+
+            print("gateway, memory state", flush=True)
+            gw = self.start_gateway("gateway-memory", gateway_config(upstream_port))
+            self.results["ready_s"] = round(gw.ready_s, 3)
+            time.sleep(0.5)
+            self.results["rss_idle_mb"] = round(gw.rss_mb(), 1)
+            self.load("gateway_memory_c1", gw.port, CHAT, 1)
+            self.load("gateway_memory_c64", gw.port, CHAT, 64)
+            self.load("gateway_memory_stream_c64", gw.port, STREAM, 64)
+            self.results["rss_after_load_mb"] = round(gw.rss_mb(), 1)
+            if not self.smoke:
+                self.concurrent_streams(gw)
+            gw.stop()
+
+            print("gateway, redis state", flush=True)
+            redis_port = free_port()
+            redis = Service(
+                "redis",
+                ["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"],
+                redis_port,
+                cpu=None,
+                log=self.workdir / "redis.log",
+            )
+            redis.wait_ready(method="TCP")
+            gw = self.start_gateway(
+                "gateway-redis", gateway_config(upstream_port, redis_port=redis_port)
+            )
+            self.load("gateway_redis_c1", gw.port, CHAT, 1)
+            before, started = redis_commands(redis_port), time.monotonic()
+            self.load("gateway_redis_c64", gw.port, CHAT, 64)
+            elapsed = time.monotonic() - started
+            self.results["redis_commands_per_s"] = round(
+                (redis_commands(redis_port) - before - 1) / elapsed, 1
+            )
+            gw.stop()
+
+            if not self.smoke:
+                print("gateway, 10,000 routes and models", flush=True)
+                gw = self.start_gateway(
+                    "gateway-large", gateway_config(upstream_port, extra_routes=10_000)
+                )
+                self.results["large_config_ready_s"] = round(gw.ready_s, 3)
+                self.load("gateway_large_config_c64", gw.port, CHAT, 64)
+                gw.stop()
+        finally:
+            upstream.stop()
+            if redis is not None:
+                redis.stop()
+        return self.results
+
+    def concurrent_streams(self, gw: Service) -> None:
+        """5,000 streams held open at once against a slow upstream (20 events, 0.25 s apart)."""
+        import threading
+
+        peak = [gw.rss_mb()]
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(0.2):
+                peak[0] = max(peak[0], gw.rss_mb())
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        url = f"http://127.0.0.1:{gw.port}/v1/chat/completions"
+        result = run_wrk(
+            url,
+            SLOW_STREAM,
+            connections=5000,
+            duration_s=12,
+            cpu=LOAD_CPU,
+            workdir=self.workdir,
+            timeout_s=30,
+        )
+        done.set()
+        sampler.join()
+        self.results["runs"]["gateway_5000_streams"] = result.as_dict()
+        self.results["streams_5000_peak_rss_mb"] = round(peak[0], 1)
+        print(
+            f"  5,000 concurrent streams: {result.requests} completed, errors {result.errors}, "
+            f"non-2xx {result.non_2xx}, peak RSS {peak[0]:.1f} MB",
+            flush=True,
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per load run")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a quick pass over the harness (short runs, no big scenarios)",
+    )
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "latest.json"))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp:
+        bench = Bench(Path(tmp), 1.0 if args.smoke else args.duration, args.smoke)
+        results = bench.run()
+    results["targets"] = targets(results)
+    results["command"] = "make bench"
+    text = render_table(results)
+    print(text)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()
