@@ -16,13 +16,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gateway.accounting.ledger import UsageLedger
 from gateway.api.admin import AdminEndpoints, error_response
 from gateway.api.chat import ChatCompletionsEndpoint
-from gateway.config.loader import ConfigError, load_config
+from gateway.api.cooldowns import CooldownsEndpoint
+from gateway.api.usage import UsageEndpoints
+from gateway.config.loader import load_config
 from gateway.config.schema import GatewayConfig
 from gateway.errors import GatewayError, InvalidRequest, MethodNotAllowed, NotFound
+from gateway.observability.exposition import metrics_endpoint
 from gateway.observability.logging import RequestLogger, configure_logging
+from gateway.observability.metrics import GatewayMetrics
 from gateway.observability.record import RequestObserver
+from gateway.reload import LeasedEndpoint, Reloader
 from gateway.runtime import Gateway, build_snapshot
 from gateway.state.base import StateStore
 from gateway.state.memory import MemoryStateStore
@@ -53,7 +59,9 @@ def build_state(config: GatewayConfig, options: AppOptions) -> StateStore:
         config.state.redis_url if config.state.backend == "redis" else None
     )
     if redis_url:
-        raise ConfigError("state", ["state.backend: the redis backend is not available yet"])
+        from gateway.state.redis import RedisStateStore
+
+        return RedisStateStore(redis_url, config.state.key_prefix)
     return MemoryStateStore()
 
 
@@ -61,7 +69,11 @@ def build_gateway(config: GatewayConfig, options: AppOptions) -> Gateway:
     state = build_state(config, options)
     profile = options.profile or os.environ.get("GATEWAY_PROFILE") or None
     snapshot = build_snapshot(config, state, profile)
-    observers: list[RequestObserver] = [RequestLogger()]
+    observers: list[RequestObserver] = [
+        RequestLogger(config.logging.include_content),
+        GatewayMetrics(state, snapshot),
+        UsageLedger(state),
+    ]
     server = config.server
     return Gateway(
         snapshot=snapshot,
@@ -100,10 +112,13 @@ def create_app(config: GatewayConfig | None = None, options: AppOptions | None =
         options = dataclasses.replace(options, config_path=path)
     configure_logging(options.log_level or config.logging.level)
     gateway = build_gateway(config, options)
+    profile = options.profile or os.environ.get("GATEWAY_PROFILE") or None
+    reloader = Reloader(gateway, options.config_path, profile)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await gateway.state.start()
+        reloader.install()
         if not gateway.api_keys:
             log.warning("no inbound API keys configured: the gateway is open to any caller")
         log.info(
@@ -117,6 +132,7 @@ def create_app(config: GatewayConfig | None = None, options: AppOptions | None =
             yield
         finally:
             gateway.draining = True
+            await reloader.aclose()
             await gateway.aclose()
 
     admin = AdminEndpoints(gateway)
@@ -126,11 +142,21 @@ def create_app(config: GatewayConfig | None = None, options: AppOptions | None =
     app.state.gateway = gateway
     app.router.routes.extend(
         [
-            Route("/v1/chat/completions", ChatCompletionsEndpoint(gateway), methods=["POST"]),
+            Route(
+                "/v1/chat/completions",
+                LeasedEndpoint(gateway, ChatCompletionsEndpoint(gateway)),
+                methods=["POST"],
+            ),
             Route("/v1/models", admin.models, methods=["GET"]),
             Route("/v1/gateway/routes", admin.routes, methods=["GET"]),
+            Route("/v1/gateway/reload", reloader.post, methods=["POST"]),
+            Route("/v1/gateway/reload", reloader.get, methods=["GET"]),
+            Route("/v1/gateway/cooldowns", CooldownsEndpoint(gateway).list, methods=["GET"]),
+            Route("/v1/gateway/usage", UsageEndpoints(gateway).read, methods=["GET"]),
+            Route("/v1/gateway/usage", UsageEndpoints(gateway).reset, methods=["DELETE"]),
             Route("/healthz", admin.healthz, methods=["GET"]),
             Route("/readyz", admin.readyz, methods=["GET"]),
+            Route("/metrics", metrics_endpoint(gateway), methods=["GET"]),
         ]
     )
     app.add_exception_handler(GatewayError, _gateway_error)

@@ -7,10 +7,11 @@ import os
 import sys
 from collections.abc import Sequence
 
+from gateway.accounting.report import add_usage_command, cmd_usage
 from gateway.config.loader import ConfigError, load_config
 from gateway.config.settings import DEFAULT_CONFIG, DEFAULT_HOST, DEFAULT_PORT, EnvSettings
-from gateway.routing.explain import explain_routes, format_table
-from gateway.routing.table import RouteTable
+from gateway.routing.explain import explain_routes, explain_view, format_table
+from gateway.routing.table import RouteTable, check_profile
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     routes.add_argument("--config", help="config file (env GATEWAY_CONFIG)")
     routes.add_argument("--profile", help="profile to resolve (default: the active one)")
     routes.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_usage_command(commands)
     return parser
 
 
@@ -56,26 +58,35 @@ def cmd_routes(args: argparse.Namespace) -> int:
     path = args.config or env.config or DEFAULT_CONFIG
     table = _load_or_exit(path)
     profile = args.profile or env.profile or table.config.profile
-    if profile is not None and table.profiles and profile not in table.profiles:
-        known = ", ".join(sorted(table.profiles))
-        print(f"unknown profile '{profile}' (known: {known})", file=sys.stderr)
+    try:
+        check_profile(table, profile)
+    except ConfigError as exc:
+        print("; ".join(exc.problems), file=sys.stderr)
         return 1
-    rows = explain_routes(table, profile)
+    view = explain_view(table, profile)
     if args.json:
         import orjson
 
-        sys.stdout.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n")
+        sys.stdout.write(orjson.dumps(view, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
-        print(format_table(rows))
+        print(format_table(view["data"]))
     return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from gateway.observability.exposition import prepare_multiprocess_metrics
+    from gateway.reload import run_server
+
     env = EnvSettings()
     config_path = args.config or env.config or DEFAULT_CONFIG
-    _load_or_exit(config_path)
+    table = _load_or_exit(config_path)
+    try:
+        check_profile(table, args.profile or env.profile or table.config.profile)
+    except ConfigError as exc:
+        print("; ".join(exc.problems), file=sys.stderr)
+        return 1
     # Workers rebuild the app from the environment, so flags travel through it.
     overrides = {
         "GATEWAY_CONFIG": config_path,
@@ -89,17 +100,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host = args.host or env.host or DEFAULT_HOST
     port = args.port if args.port is not None else (env.port or DEFAULT_PORT)
     workers = args.workers or env.workers or 1
-    uvicorn.run(
-        "gateway.app:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level="warning",
-        timeout_graceful_shutdown=30,
+    prepare_multiprocess_metrics(workers)  # several workers: /metrics sums them all
+    # run_server: uvicorn's supervisor, but SIGHUP reloads workers (gateway.reload).
+    run_server(
+        uvicorn.Config(
+            "gateway.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            loop="uvloop",
+            http="httptools",
+            access_log=False,
+            log_level="warning",
+            timeout_graceful_shutdown=30,
+        )
     )
     return 0
 
@@ -107,6 +122,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = {"serve": cmd_serve, "check-config": cmd_check_config, "routes": cmd_routes}
+    handlers["usage"] = cmd_usage
     return handlers[args.command](args)
 
 

@@ -7,8 +7,9 @@ what new requests see while requests in flight finish on the old one.
 
 from __future__ import annotations
 
+import asyncio
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.config.schema import GatewayConfig
 from gateway.errors import UnknownProfile
@@ -16,8 +17,32 @@ from gateway.observability.record import RequestObserver
 from gateway.providers.base import Provider
 from gateway.providers.registry import build_providers
 from gateway.resilience.attempts import AttemptRunner
-from gateway.routing.table import RouteTable
+from gateway.routing.table import RouteTable, check_profile
 from gateway.state.base import StateStore
+
+
+class Leases:
+    """How many requests still run on a snapshot; a retired snapshot waits for zero."""
+
+    __slots__ = ("_idle", "count")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle: asyncio.Event | None = None
+
+    def acquire(self) -> None:
+        self.count += 1
+
+    def release(self) -> None:
+        self.count -= 1
+        if self.count == 0 and self._idle is not None:
+            self._idle.set()
+
+    async def wait_idle(self) -> None:
+        if self.count == 0:
+            return
+        self._idle = asyncio.Event()
+        await self._idle.wait()
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,11 +52,16 @@ class Snapshot:
     providers: dict[str, Provider]
     runner: AttemptRunner
     profile: str | None
+    leases: Leases = field(default_factory=Leases)
 
-    def pick_profile(self, requested: str | None) -> str | None:
-        if requested is None or not self.config.server.allow_profile_header:
+    def pick_profile(self, requested: str | None, *, from_header: bool = True) -> str | None:
+        """The profile for one request: the header's when allowed, else the active one.
+
+        ``from_header=False`` is for the explain view, which always honours its query.
+        """
+        if requested is None or (from_header and not self.config.server.allow_profile_header):
             return self.profile
-        if requested not in self.table.profiles:
+        if requested != self.profile and requested not in self.table.profiles:
             known = ", ".join(sorted(self.table.profiles)) or "none configured"
             raise UnknownProfile(
                 f"unknown profile '{requested}' (known: {known})", param="X-Gateway-Profile"
@@ -44,17 +74,27 @@ def build_snapshot(
     state: StateStore,
     profile_override: str | None = None,
     rng: random.Random | None = None,
+    previous: Snapshot | None = None,
 ) -> Snapshot:
+    """Derive everything from ``config``; providers whose section did not change
+    since ``previous`` are reused, so their connection pools survive a reload."""
     table = RouteTable(config)
-    providers = build_providers(config.providers)
-    runner = AttemptRunner(providers, state, config.resilience, rng)
-    return Snapshot(
-        config=config,
-        table=table,
-        providers=providers,
-        runner=runner,
-        profile=profile_override or config.profile,
+    profile = profile_override or config.profile
+    check_profile(table, profile)
+    providers = build_providers(
+        {n: s for n, s in config.providers.items() if not _reusable(previous, n, s)}
     )
+    if previous is not None:
+        for name in config.providers:
+            if name not in providers:
+                providers[name] = previous.providers[name]
+        providers = {name: providers[name] for name in config.providers}
+    runner = AttemptRunner(providers, state, config.resilience, rng)
+    return Snapshot(config=config, table=table, providers=providers, runner=runner, profile=profile)
+
+
+def _reusable(previous: Snapshot | None, name: str, section: object) -> bool:
+    return previous is not None and previous.config.providers.get(name) == section
 
 
 class Gateway:
@@ -76,6 +116,11 @@ class Gateway:
         self.admin_keys = admin_keys
         self.rng = rng or random.Random()
         self.draining = False
+
+    def swap(self, snapshot: Snapshot) -> Snapshot:
+        """Serve new requests from ``snapshot``; returns the one it replaces."""
+        old, self.snapshot = self.snapshot, snapshot
+        return old
 
     async def aclose(self) -> None:
         for provider in self.snapshot.providers.values():

@@ -6,8 +6,9 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.api.auth import authenticate
 from gateway.errors import GatewayError
-from gateway.routing.explain import explain_routes
+from gateway.routing.explain import explain_view
 from gateway.runtime import Gateway
 
 
@@ -29,6 +30,7 @@ class AdminEndpoints:
         self.gateway = gateway
 
     async def models(self, request: Request) -> Response:
+        authenticate(self.gateway.api_keys, dict(request.headers.raw))  # 401 via handler
         table = self.gateway.snapshot.table
         data = [
             {"id": name, "object": "model", "created": 0, "owned_by": "gateway"}
@@ -41,13 +43,13 @@ class AdminEndpoints:
         return json_response({"object": "list", "data": data})
 
     async def routes(self, request: Request) -> Response:
+        authenticate(self.gateway.api_keys, dict(request.headers.raw))  # 401 via handler
         snapshot = self.gateway.snapshot
         try:
-            profile = snapshot.pick_profile(request.query_params.get("profile"))
+            profile = snapshot.pick_profile(request.query_params.get("profile"), from_header=False)
         except GatewayError as exc:
             return error_response(exc)
-        rows = explain_routes(snapshot.table, profile)
-        return json_response({"object": "list", "profile": profile, "data": rows})
+        return json_response(explain_view(snapshot.table, profile))
 
     async def healthz(self, request: Request) -> Response:
         return json_response({"status": "ok"})

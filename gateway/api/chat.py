@@ -124,6 +124,8 @@ class ChatCompletionsEndpoint:
         record.profile = profile
         stream = payload.get("stream") is True
         record.stream = stream
+        if snapshot.config.logging.include_content:
+            record.messages = payload.get("messages")
         strip_usage = False
         if stream:
             options = payload.get("stream_options")
@@ -148,10 +150,13 @@ class ChatCompletionsEndpoint:
             if usage is not None:
                 record.usage = usage
                 micro = cost_micro_usd(member.price, usage)
+                record.cost_micro_usd = micro
                 record.cost_usd = micro / 1_000_000
                 out.append((b"x-gateway-cost-usd", f"{record.cost_usd:.6f}".encode()))
         else:
             record.error_type = record.attempts[-1].outcome if record.attempts else None
+        if snapshot.config.logging.include_content:
+            record.response_body = body
         content_type = served.headers.get("Content-Type", "application/json")
         record.response_started = True
         await send(
@@ -207,4 +212,5 @@ class ChatCompletionsEndpoint:
             if relay.usage is not None:
                 record.usage = relay.usage
                 micro = cost_micro_usd(served.member.price, relay.usage)
+                record.cost_micro_usd = micro
                 record.cost_usd = micro / 1_000_000

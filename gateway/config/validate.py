@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from gateway.config.schema import POLICIES, GatewayConfig, PoolEntry
 
 
@@ -13,6 +15,21 @@ def _check_pool(
     for i, entry in enumerate(pool):
         if entry.model not in config.models:
             problems.append(f"{path}[{i}]: unknown model '{entry.model}'")
+
+
+def _check_force(
+    base: str, force: list[str], options: dict[str, Any], problems: list[str]
+) -> None:
+    # A forced key pins the route's own value over the client's, so the route must
+    # set it (directly or inside extra_body, which is flattened into the body).
+    extra = options.get("extra_body")
+    settable = set(options) - {"extra_body"} | (set(extra) if isinstance(extra, dict) else set())
+    for i, key in enumerate(force):
+        if key not in settable:
+            problems.append(
+                f"{base}.force[{i}]: '{key}' is not set in {base}.options; "
+                "only a route's own options can be forced"
+            )
 
 
 def check_references(config: GatewayConfig) -> list[str]:
@@ -40,6 +57,7 @@ def check_references(config: GatewayConfig) -> list[str]:
             _check_pool(config, f"{base}.profiles.{profile}", pool, problems)
         if route.pinned and route.profiles:
             problems.append(f"{base}.profiles: a pinned route ignores profiles; remove them")
+        _check_force(base, route.force, route.options, problems)
     known_profiles = {p for r in config.routes.values() for p in r.profiles}
     if config.profile is not None and known_profiles and config.profile not in known_profiles:
         problems.append(

@@ -8,8 +8,10 @@ round trip to a remote store ever sits on a request's critical path.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
+from gateway.accounting.counters import UsageEvent, aggregate, bucket_keys
 from gateway.resilience.cooldowns import CooldownBook, ParkDecision
 
 ParkListener = Callable[[str, float, str], None]
@@ -21,6 +23,8 @@ class StateStore(abc.ABC):
     def __init__(self, cooldowns: CooldownBook | None = None) -> None:
         self.cooldowns = cooldowns or CooldownBook()
         self._park_listeners: list[ParkListener] = []
+        # Failed operations against the shared store (0 for memory); read by metrics.
+        self.errors_total = 0
 
     def add_park_listener(self, listener: ParkListener) -> None:
         self._park_listeners.append(listener)
@@ -49,3 +53,26 @@ class StateStore(abc.ABC):
     def health(self) -> str:
         """``ok`` or ``degraded``; a degraded store still serves on local state."""
         return "ok"
+
+    # -- usage counters (gateway.accounting.counters) ------------------------
+    @abc.abstractmethod
+    def add_usage(self, event: UsageEvent) -> None:
+        """Count one finished request; never blocks, never raises."""
+
+    @abc.abstractmethod
+    async def usage_buckets(self, keys: Sequence[str]) -> list[dict[str, int]]:
+        """The raw counter hashes of these bucket keys (missing ones are skipped)."""
+
+    @abc.abstractmethod
+    async def reset_usage(self) -> None:
+        """Drop every usage counter, shared and pending."""
+
+    async def flush_usage(self) -> None:
+        return None
+
+    async def read_usage(
+        self, window: str, last: int, group_by: Sequence[str]
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Rows grouped by ``group_by`` over the ``last`` buckets of ``window``, and totals."""
+        await self.flush_usage()
+        return aggregate(await self.usage_buckets(bucket_keys(window, last)), group_by)

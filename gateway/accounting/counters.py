@@ -1,0 +1,179 @@
+"""Usage counters: what one request adds, where it is kept, and how it is read back.
+
+Counters live in one hash per time bucket (``<prefix>:usage:minute:202611212340``,
+``<prefix>:usage:day:20261121``). A hash field is ``<metric>|<dimensions as JSON>``,
+with the dimensions ``route, profile, provider, model, api_key`` at full detail, so
+any ``group_by`` is a sum at read time.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+DIMENSIONS = ("route", "profile", "provider", "model", "api_key")
+METRICS = (
+    "requests",
+    "errors",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "cost_micro_usd",
+)
+WINDOWS = {"minute": 60, "day": 86_400}
+# How long a bucket is kept, and so how many buckets back a read may go.
+RETENTION_BUCKETS = {"minute": 180, "day": 35}
+_FORMATS = {"minute": "%Y%m%d%H%M", "day": "%Y%m%d"}
+
+Increments = dict[str, dict[str, int]]  # bucket key -> field -> amount
+
+
+@dataclass(frozen=True, slots=True)
+class UsageEvent:
+    """What one finished request adds to the counters."""
+
+    route: str
+    profile: str
+    provider: str
+    model: str
+    api_key: str
+    error: bool
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    cost_micro_usd: int = 0
+    at: float = 0.0
+
+
+@functools.lru_cache(maxsize=1024)
+def _bucket_name(window: str, index: int) -> str:
+    start = index * WINDOWS[window]
+    return f"usage:{window}:{time.strftime(_FORMATS[window], time.gmtime(start))}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _dims_json(dims: tuple[str, ...]) -> str:
+    return orjson.dumps(dims).decode()
+
+
+def bucket_key(window: str, at: float) -> str:
+    return _bucket_name(window, int(at // WINDOWS[window]))
+
+
+def bucket_keys(window: str, last: int, now: float | None = None) -> list[str]:
+    """The current bucket and the ``last - 1`` before it, newest first."""
+    now = time.time() if now is None else now
+    seconds = WINDOWS[window]
+    return [bucket_key(window, now - i * seconds) for i in range(last)]
+
+
+def bucket_ttl_s(window: str) -> int:
+    return WINDOWS[window] * (RETENTION_BUCKETS[window] + 1)
+
+
+RowKey = tuple[str, int, tuple[str, ...]]  # window, bucket index, dimensions
+
+
+class UsageRows:
+    """Counters summed in process: one row of ``METRICS`` per window, bucket and
+    dimensions. Adding is a couple of dict updates; the hash fields are built only
+    when the rows are read or flushed."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self) -> None:
+        self.rows: dict[RowKey, list[int]] = {}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def add(self, event: UsageEvent, limit: int | None = None) -> bool:
+        """Adds ``event``; with ``limit``, refuses (returns False) to grow past it."""
+        dims = (event.route, event.profile, event.provider, event.model, event.api_key)
+        at = event.at
+        keys = [(window, int(at // seconds), dims) for window, seconds in WINDOWS.items()]
+        rows = self.rows
+        if limit is not None and len(rows) + len(keys) > limit:
+            if any(key not in rows for key in keys):
+                return False
+        err = 1 if event.error else 0
+        tin, tout, tcached = event.input_tokens, event.output_tokens, event.cached_tokens
+        cost = event.cost_micro_usd
+        for key in keys:
+            row = rows.get(key)
+            if row is None:
+                rows[key] = [1, err, tin, tout, tcached, cost]
+            else:
+                row[0] += 1
+                row[1] += err
+                row[2] += tin
+                row[3] += tout
+                row[4] += tcached
+                row[5] += cost
+        return True
+
+    def increments(self) -> Increments:
+        out: Increments = {}
+        for (window, index, dims), row in self.rows.items():
+            fields = out.setdefault(_bucket_name(window, index), {})
+            dims_json = _dims_json(dims)
+            for metric, amount in zip(METRICS, row, strict=True):
+                if amount:
+                    name = f"{metric}|{dims_json}"
+                    fields[name] = fields.get(name, 0) + amount
+        return out
+
+    def prune(self, now: float) -> None:
+        """Drops buckets older than their window's retention."""
+        oldest = {w: int(now // s) - RETENTION_BUCKETS[w] for w, s in WINDOWS.items()}
+        for key in [k for k in self.rows if k[1] <= oldest[k[0]]]:
+            del self.rows[key]
+
+    def clear(self) -> None:
+        self.rows.clear()
+
+
+def aggregate(
+    buckets: Iterable[Mapping[str, int]], group_by: Sequence[str]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Rows summed over ``group_by`` (sorted by cost, then requests) and the totals."""
+    indexes = [DIMENSIONS.index(name) for name in group_by]
+    rows: dict[tuple[str, ...], dict[str, int]] = {}
+    totals = dict.fromkeys(METRICS, 0)
+    for bucket in buckets:
+        for name, amount in bucket.items():
+            metric, _, dims_json = name.partition("|")
+            if metric not in totals:
+                continue
+            dims = orjson.loads(dims_json)
+            group = tuple(str(dims[i]) for i in indexes)
+            row = rows.get(group)
+            if row is None:
+                row = rows[group] = dict.fromkeys(METRICS, 0)
+            row[metric] += int(amount)
+            totals[metric] += int(amount)
+    out: list[dict[str, Any]] = []
+    for group, counts in rows.items():
+        out.append({**dict(zip(group_by, group, strict=True)), **_with_usd(counts)})
+    out.sort(key=lambda r: (-r["cost_micro_usd"], -r["requests"], [r[g] for g in group_by]))
+    return out, _with_usd(totals)
+
+
+def _with_usd(counts: dict[str, int]) -> dict[str, Any]:
+    return {**counts, "cost_usd": counts["cost_micro_usd"] / 1_000_000}
+
+
+def parse_group_by(raw: str | None) -> list[str]:
+    """``route,model`` -> ``["route", "model"]``; raises ``ValueError`` on unknown names."""
+    names = [n.strip() for n in (raw or "").split(",") if n.strip()]
+    unknown = [n for n in names if n not in DIMENSIONS]
+    if unknown:
+        raise ValueError(
+            f"unknown group_by '{', '.join(unknown)}' (known: {', '.join(DIMENSIONS)})"
+        )
+    return list(dict.fromkeys(names))
