@@ -20,6 +20,7 @@ from gateway.accounting.ledger import UsageLedger
 from gateway.api.admin import AdminEndpoints, error_response
 from gateway.api.chat import ChatCompletionsEndpoint
 from gateway.api.cooldowns import CooldownsEndpoint
+from gateway.api.dispatch import HotPathDispatcher
 from gateway.api.usage import UsageEndpoints
 from gateway.config.loader import load_config
 from gateway.config.schema import GatewayConfig
@@ -104,7 +105,9 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return error_response(InvalidRequest(str(exc)))
 
 
-def create_app(config: GatewayConfig | None = None, options: AppOptions | None = None) -> FastAPI:
+def create_app(
+    config: GatewayConfig | None = None, options: AppOptions | None = None
+) -> HotPathDispatcher:
     options = options or AppOptions()
     if config is None:
         path = options.config_path or os.environ.get("GATEWAY_CONFIG") or "config/demo.yaml"
@@ -136,17 +139,14 @@ def create_app(config: GatewayConfig | None = None, options: AppOptions | None =
             await gateway.aclose()
 
     admin = AdminEndpoints(gateway)
+    chat = LeasedEndpoint(gateway, ChatCompletionsEndpoint(gateway))
     app = FastAPI(
         title="LLM gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
     app.state.gateway = gateway
     app.router.routes.extend(
         [
-            Route(
-                "/v1/chat/completions",
-                LeasedEndpoint(gateway, ChatCompletionsEndpoint(gateway)),
-                methods=["POST"],
-            ),
+            Route("/v1/chat/completions", chat, methods=["POST"]),
             Route("/v1/models", admin.models, methods=["GET"]),
             Route("/v1/gateway/routes", admin.routes, methods=["GET"]),
             Route("/v1/gateway/reload", reloader.post, methods=["POST"]),
@@ -162,10 +162,10 @@ def create_app(config: GatewayConfig | None = None, options: AppOptions | None =
     app.add_exception_handler(GatewayError, _gateway_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    return app
+    return HotPathDispatcher(app, {("POST", "/v1/chat/completions"): chat})
 
 
-def app_from_env() -> FastAPI:
+def app_from_env() -> HotPathDispatcher:
     """Factory for ``uvicorn --factory`` and for ``--workers N`` (each worker builds its own)."""
     return create_app(
         options=AppOptions(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 from gateway.errors import Unauthorized
 
 
+# Only configured keys reach this (authenticate checks first), so the cache is bounded.
+@functools.lru_cache(maxsize=1024)
 def key_id(key: str) -> str:
     return "key_" + hashlib.sha256(key.encode()).hexdigest()[:12]
 

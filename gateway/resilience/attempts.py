@@ -221,7 +221,7 @@ class AttemptRunner:
                 response.close()
             raise
         status = response.status
-        context = status < 500 and provider.is_context_length_error(status, data)
+        context = 400 <= status < 500 and provider.is_context_length_error(status, data)
         outcome = classify_status(status, context)
         served = Served(member, status, response.headers, body=data)
         retry_after = None
