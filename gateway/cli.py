@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from gateway.accounting.report import add_usage_command, cmd_usage
 from gateway.config.loader import ConfigError, load_config
@@ -76,16 +77,16 @@ def cmd_routes(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from gateway.app import AppOptions, create_app
     from gateway.observability.exposition import prepare_multiprocess_metrics
     from gateway.reload import run_server
 
     env = EnvSettings()
     config_path = args.config or env.config or DEFAULT_CONFIG
-    table = _load_or_exit(config_path)
     try:
-        check_profile(table, args.profile or env.profile or table.config.profile)
+        config = load_config(config_path)
     except ConfigError as exc:
-        print("; ".join(exc.problems), file=sys.stderr)
+        print(str(exc), file=sys.stderr)
         return 1
     # Workers rebuild the app from the environment, so flags travel through it.
     overrides = {
@@ -101,11 +102,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else (env.port or DEFAULT_PORT)
     workers = args.workers or env.workers or 1
     prepare_multiprocess_metrics(workers)  # several workers: /metrics sums them all
+    app: Any = "gateway.app:app_from_env"
+    try:
+        if workers == 1:
+            # One process: build the app from the config already loaded, not a second time.
+            app = create_app(
+                config,
+                AppOptions(
+                    config_path=config_path,
+                    redis_url=os.environ.get("GATEWAY_REDIS_URL"),
+                    profile=os.environ.get("GATEWAY_PROFILE"),
+                    log_level=os.environ.get("GATEWAY_LOG_LEVEL"),
+                ),
+            )
+        else:
+            check_profile(RouteTable(config), os.environ.get("GATEWAY_PROFILE") or config.profile)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
     # run_server: uvicorn's supervisor, but SIGHUP reloads workers (gateway.reload).
     run_server(
         uvicorn.Config(
-            "gateway.app:app_from_env",
-            factory=True,
+            app,
+            factory=workers > 1,
             host=host,
             port=port,
             workers=workers,

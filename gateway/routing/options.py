@@ -33,6 +33,8 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
 
 
 def flatten_extra_body(options: Mapping[str, Any]) -> dict[str, Any]:
+    if not options:
+        return {}
     extra = options.get("extra_body")
     rest = {k: v for k, v in options.items() if k != "extra_body"}
     if isinstance(extra, dict):

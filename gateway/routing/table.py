@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gateway.config.loader import ConfigError
@@ -51,27 +51,48 @@ class Route:
         return profile
 
 
-def _member(config: GatewayConfig, entry: PoolEntry, route: RouteSection | None) -> Member:
-    model = config.models[entry.model]
-    route_options = flatten_extra_body(route.options) if route else {}
-    defaults = deep_merge(flatten_extra_body(model.options), route_options)
-    forced = {k: defaults[k] for k in (route.force if route else []) if k in defaults}
-    return Member(
-        alias=entry.model,
-        provider=model.provider,
-        upstream_model=model.model or entry.model,
-        weight=entry.weight,
-        context_window=model.context_window,
-        price=model.price,
-        defaults=defaults,
-        forced=forced,
-    )
+class _MemberBuilder:
+    """Builds members, sharing the work per catalog model: with 10,000 routes,
+    rebuilding each model's options for every route it appears in would dominate
+    startup."""
+
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self._plain: dict[str, Member] = {}
+
+    def plain(self, alias: str) -> Member:
+        """The catalog model on its own: its options, no route's."""
+        member = self._plain.get(alias)
+        if member is None:
+            model = self.config.models[alias]
+            member = Member(
+                alias=alias,
+                provider=model.provider,
+                upstream_model=model.model or alias,
+                context_window=model.context_window,
+                price=model.price,
+                defaults=flatten_extra_body(model.options),
+            )
+            self._plain[alias] = member
+        return member
+
+    def member(
+        self, entry: PoolEntry, route_options: Mapping[str, Any], force: list[str]
+    ) -> Member:
+        base = self.plain(entry.model)
+        if not route_options and not force:
+            return base if entry.weight == base.weight else replace(base, weight=entry.weight)
+        defaults = deep_merge(base.defaults, route_options)
+        forced = {k: defaults[k] for k in force if k in defaults}
+        return replace(base, weight=entry.weight, defaults=defaults, forced=forced)
 
 
-def _build_route(config: GatewayConfig, name: str, section: RouteSection) -> Route:
-    pool = tuple(_member(config, e, section) for e in section.pool or [])
+def _build_route(builder: _MemberBuilder, name: str, section: RouteSection) -> Route:
+    options = flatten_extra_body(section.options)
+    force = section.force
+    pool = tuple(builder.member(e, options, force) for e in section.pool or [])
     profiles = {
-        profile: tuple(_member(config, e, section) for e in entries)
+        profile: tuple(builder.member(e, options, force) for e in entries)
         for profile, entries in section.profiles.items()
     }
     return Route(
@@ -90,12 +111,13 @@ class RouteTable:
 
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
+        builder = _MemberBuilder(config)
         self.routes: dict[str, Route] = {
-            name: _build_route(config, name, section) for name, section in config.routes.items()
+            name: _build_route(builder, name, section) for name, section in config.routes.items()
         }
         self.aliases: dict[str, Route] = {}
         for alias in config.models:
-            member = _member(config, PoolEntry(model=alias), None)
+            member = builder.plain(alias)
             self.aliases[alias] = Route(
                 name=alias, pool=(member,), pinned=True, kind="alias", metrics_label=alias
             )
