@@ -17,9 +17,7 @@ def _check_pool(
             problems.append(f"{path}[{i}]: unknown model '{entry.model}'")
 
 
-def _check_force(
-    base: str, force: list[str], options: dict[str, Any], problems: list[str]
-) -> None:
+def _check_force(base: str, force: list[str], options: dict[str, Any], problems: list[str]) -> None:
     # A forced key pins the route's own value over the client's, so the route must
     # set it (directly or inside extra_body, which is flattened into the body).
     extra = options.get("extra_body")
