@@ -15,7 +15,12 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 
     def check(name: str, value: float | None, goal: str, ok: bool | None) -> None:
         out.append(
-            {"target": name, "value": value, "goal": goal, "met": None if value is None else ok}
+            {
+                "target": name,
+                "value": value,
+                "goal": goal,
+                "met": None if value is None or ok is None else ok,
+            }
         )
 
     gw64 = _run(results, "gateway_memory_c64")
@@ -31,6 +36,10 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     if gw64 and noop64:
         ratio = gw64["rps"] / noop64["rps"]
         check("gateway / no-op handler", round(ratio, 3), ">= 0.30", ratio >= 0.30)
+    bare64 = _run(results, "passthrough_c64")
+    if gw64 and bare64:
+        ratio = gw64["rps"] / bare64["rps"]
+        check("gateway / bare pass-through (context)", round(ratio, 3), "(no goal)", None)
     if gw1 and direct1:
         p50 = gw1["p50_ms"] - direct1["p50_ms"]
         p99 = gw1["p99_ms"] - direct1["p99_ms"]

@@ -180,6 +180,35 @@ class Bench:
             self.load("noop_c64", port, CHAT, 64)
             noop.stop()
 
+            print("bare FastAPI + aiohttp pass-through", flush=True)
+            port = free_port()
+            bare = Service(
+                "passthrough",
+                [
+                    PYTHON,
+                    "-m",
+                    "uvicorn",
+                    "bench.passthrough_app:app",
+                    "--port",
+                    str(port),
+                    "--loop",
+                    "uvloop",
+                    "--http",
+                    "httptools",
+                    "--no-access-log",
+                    "--log-level",
+                    "warning",
+                ],
+                port,
+                cpu=SERVER_CPU,
+                env={"BENCH_UPSTREAM": f"http://127.0.0.1:{upstream_port}/v1"},
+                log=self.workdir / "passthrough.log",
+            )
+            bare.wait_ready()
+            self.load("passthrough_c1", port, CHAT, 1)
+            self.load("passthrough_c64", port, CHAT, 64)
+            bare.stop()
+
             print("gateway, memory state", flush=True)
             gw = self.start_gateway("gateway-memory", gateway_config(upstream_port))
             self.results["ready_s"] = round(gw.ready_s, 3)
