@@ -85,6 +85,20 @@ def gateway_config(
     return config
 
 
+def start_upstream(workdir: Path) -> Service:
+    port = free_port()
+    upstream = Service(
+        "upstream",
+        [PYTHON, "-m", "bench.mock_upstream", "--port", str(port)],
+        port,
+        cpu=LOAD_CPU,
+        ready_path="/",
+        log=workdir / "upstream.log",
+    )
+    upstream.wait_ready(method="TCP")
+    return upstream
+
+
 class Bench:
     def __init__(self, workdir: Path, duration: float, smoke: bool) -> None:
         self.workdir = workdir
@@ -135,17 +149,22 @@ class Bench:
         service.wait_ready()
         return service
 
-    def run(self) -> dict[str, Any]:
-        upstream_port = free_port()
-        upstream = Service(
-            "upstream",
-            [PYTHON, "-m", "bench.mock_upstream", "--port", str(upstream_port)],
-            upstream_port,
-            cpu=LOAD_CPU,
-            ready_path="/",
-            log=self.workdir / "upstream.log",
+    def compare_app(self, name: str, app: str, env: dict[str, str]) -> None:
+        """A plain uvicorn app on the gateway's CPU, loaded like the gateway."""
+        port = free_port()
+        cmd = [PYTHON, "-m", "uvicorn", app, "--port", str(port), "--loop", "uvloop"]
+        cmd += ["--http", "httptools", "--no-access-log", "--log-level", "warning"]
+        service = Service(
+            name, cmd, port, cpu=SERVER_CPU, env=env, log=self.workdir / f"{name}.log"
         )
-        upstream.wait_ready(method="TCP")
+        service.wait_ready()
+        self.load(f"{name}_c1", port, CHAT, 1)
+        self.load(f"{name}_c64", port, CHAT, 64)
+        service.stop()
+
+    def run(self) -> dict[str, Any]:
+        upstream = start_upstream(self.workdir)
+        upstream_port = upstream.port
         redis = None
         try:
             print("direct: wrk -> mock upstream", flush=True)
@@ -153,61 +172,13 @@ class Bench:
             self.load("direct_c64", upstream_port, CHAT, 64)
 
             print("no-op FastAPI handler", flush=True)
-            port = free_port()
-            noop = Service(
-                "noop",
-                [
-                    PYTHON,
-                    "-m",
-                    "uvicorn",
-                    "bench.noop_app:app",
-                    "--port",
-                    str(port),
-                    "--loop",
-                    "uvloop",
-                    "--http",
-                    "httptools",
-                    "--no-access-log",
-                    "--log-level",
-                    "warning",
-                ],
-                port,
-                cpu=SERVER_CPU,
-                log=self.workdir / "noop.log",
-            )
-            noop.wait_ready()
-            self.load("noop_c1", port, CHAT, 1)
-            self.load("noop_c64", port, CHAT, 64)
-            noop.stop()
+            self.compare_app("noop", "bench.noop_app:app", {})
 
             print("bare FastAPI + aiohttp pass-through", flush=True)
-            port = free_port()
-            bare = Service(
-                "passthrough",
-                [
-                    PYTHON,
-                    "-m",
-                    "uvicorn",
-                    "bench.passthrough_app:app",
-                    "--port",
-                    str(port),
-                    "--loop",
-                    "uvloop",
-                    "--http",
-                    "httptools",
-                    "--no-access-log",
-                    "--log-level",
-                    "warning",
-                ],
-                port,
-                cpu=SERVER_CPU,
-                env={"BENCH_UPSTREAM": f"http://127.0.0.1:{upstream_port}/v1"},
-                log=self.workdir / "passthrough.log",
+            upstream_url = f"http://127.0.0.1:{upstream_port}/v1"
+            self.compare_app(
+                "passthrough", "bench.passthrough_app:app", {"BENCH_UPSTREAM": upstream_url}
             )
-            bare.wait_ready()
-            self.load("passthrough_c1", port, CHAT, 1)
-            self.load("passthrough_c64", port, CHAT, 64)
-            bare.stop()
 
             print("gateway, memory state", flush=True)
             gw = self.start_gateway("gateway-memory", gateway_config(upstream_port))

@@ -8,8 +8,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.harness import ROOT, Service, free_port, run_wrk
-from bench.run import CHAT, LOAD_CPU, Bench, gateway_config
+from bench.harness import ROOT, run_wrk
+from bench.run import CHAT, LOAD_CPU, Bench, gateway_config, start_upstream
 
 
 def main() -> None:
@@ -19,15 +19,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="gateway-soak-") as tmp:
         workdir = Path(tmp)
-        upstream_port = free_port()
-        upstream = Service(
-            "upstream",
-            ["python", "-m", "bench.mock_upstream", "--port", str(upstream_port)],
-            upstream_port,
-            cpu=LOAD_CPU,
-            ready_path="/",
-        )
-        upstream.wait_ready(method="TCP")
+        upstream = start_upstream(workdir)
+        upstream_port = upstream.port
         bench = Bench(workdir, 1.0, smoke=False)
         gw = bench.start_gateway("gateway-soak", gateway_config(upstream_port))
         url = f"http://127.0.0.1:{gw.port}/v1/chat/completions"

@@ -9,6 +9,7 @@ import pytest
 
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway_process import GatewayProcess
+from tests.support.redis_keys import drop_keys, new_prefix
 
 REDIS_URL = os.environ.get("GATEWAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -66,3 +67,11 @@ def redis_url() -> str:
     finally:
         client.close()
     return REDIS_URL
+
+
+@pytest.fixture
+def shared_prefix(redis_url: str) -> Iterator[str]:
+    """A Redis key prefix of this test's own, dropped afterwards."""
+    prefix = new_prefix()
+    yield prefix
+    drop_keys(redis_url, prefix)

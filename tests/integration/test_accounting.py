@@ -7,14 +7,12 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
 import pytest
-import redis
 
 from gateway.api.auth import key_id
 from tests.conftest import GatewayFactory
@@ -39,19 +37,6 @@ USAGE_M2 = {
 }
 COST_M1 = 600 * 2.0 + 400 * 0.5 + 200 * 8.0  # 3,000 micro-USD
 COST_M2 = 1000 * 1.0 + 1000 * 0.25 + 500 * 4.0  # 3,250 micro-USD
-
-
-@pytest.fixture
-def shared_prefix(redis_url: str) -> Iterator[str]:
-    prefix = "test-" + os.urandom(6).hex()
-    yield prefix
-    client = redis.Redis.from_url(redis_url)
-    try:
-        names = list(client.scan_iter(match=prefix + ":*", count=500))
-        if names:
-            client.delete(*names)
-    finally:
-        client.close()
 
 
 def accounting_config(upstream: FakeUpstream, redis_url: str, prefix: str) -> dict[str, Any]:

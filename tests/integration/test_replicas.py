@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
-import redis
 
 from tests.conftest import GatewayFactory
 from tests.support.configs import upstream_config
 from tests.support.fake_upstream import FakeUpstream, free_port, ok, rate_limited
 
 MESSAGES = [{"role": "user", "content": "hi"}]
-
-
-@pytest.fixture
-def shared_prefix(redis_url: str) -> Iterator[str]:
-    prefix = "test-" + os.urandom(6).hex()
-    yield prefix
-    client = redis.Redis.from_url(redis_url)
-    try:
-        names = list(client.scan_iter(match=prefix + ":*", count=500))
-        if names:
-            client.delete(*names)
-    finally:
-        client.close()
 
 
 def replica_config(upstream: FakeUpstream, redis_url: str, prefix: str) -> dict[str, Any]:

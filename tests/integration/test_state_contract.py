@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -17,20 +16,7 @@ from gateway.state.base import StateStore
 from gateway.state.memory import MemoryStateStore
 from gateway.state.redis import RedisStateStore
 from tests.support.fake_upstream import free_port
-
-
-def _prefix() -> str:
-    return "test-" + os.urandom(6).hex()
-
-
-def _drop_keys(url: str, prefix: str) -> None:
-    client = redis.Redis.from_url(url)
-    try:
-        names = list(client.scan_iter(match=prefix + ":*", count=500))
-        if names:
-            client.delete(*names)
-    finally:
-        client.close()
+from tests.support.redis_keys import drop_keys, new_prefix
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -42,13 +28,13 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[StateStore]:
         await memory.aclose()
         return
     url = request.getfixturevalue("redis_url")
-    prefix = _prefix()
+    prefix = new_prefix()
     shared = RedisStateStore(url, prefix)
     await shared.start()
     assert shared.health() == "ok"
     yield shared
     await shared.aclose()
-    _drop_keys(url, prefix)
+    drop_keys(url, prefix)
 
 
 async def eventually(check: Callable[[], Any], within: float = 2.0) -> Any:
@@ -179,7 +165,7 @@ def test_group_by_names_are_checked() -> None:
 
 @pytest.fixture
 async def replicas(redis_url: str) -> AsyncIterator[Callable[[], Awaitable[RedisStateStore]]]:
-    prefix = _prefix()
+    prefix = new_prefix()
     started: list[RedisStateStore] = []
 
     async def start() -> RedisStateStore:
@@ -192,7 +178,7 @@ async def replicas(redis_url: str) -> AsyncIterator[Callable[[], Awaitable[Redis
     yield start
     for replica in started:
         await replica.aclose()
-    _drop_keys(redis_url, prefix)
+    drop_keys(redis_url, prefix)
 
 
 async def test_park_reaches_another_replica_within_100ms(
@@ -269,7 +255,7 @@ async def test_a_retried_batch_counts_once(
 
 
 async def test_unreachable_redis_degrades_and_bounds_pending_usage() -> None:
-    store = RedisStateStore(f"redis://127.0.0.1:{free_port()}/0", _prefix(), max_pending_rows=4)
+    store = RedisStateStore(f"redis://127.0.0.1:{free_port()}/0", new_prefix(), max_pending_rows=4)
     await store.start()
     try:
         assert store.health() == "degraded"
