@@ -276,6 +276,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp:
         bench = Bench(Path(tmp), 1.0 if args.smoke else args.duration, args.smoke)
         results = bench.run()
+    soak = Path(args.out).parent / "soak.json"
+    if soak.exists():  # `make soak` takes 10 minutes, so it is run on its own
+        results["soak_rss_growth_pct"] = json.loads(soak.read_text())["soak_rss_growth_pct"]
     results["targets"] = targets(results)
     results["command"] = "make bench"
     text = render_table(results)

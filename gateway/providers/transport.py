@@ -79,6 +79,9 @@ class AiohttpTransport:
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=self._timeout,
+                # One session serves every client: an upstream's Set-Cookie must never
+                # be replayed on another client's request (and the jar costs CPU).
+                cookie_jar=aiohttp.DummyCookieJar(),
                 auto_decompress=True,
                 skip_auto_headers=("User-Agent",),
             )

@@ -125,3 +125,19 @@ def test_unset_key_env_sends_no_authorization(
     response = httpx.post(gw.base_url + "/chat/completions", json=BODY, timeout=10)
     assert response.status_code == 200, response.text
     assert "authorization" not in lower(fake_upstream.hits("m1")[0].headers)
+
+
+def test_upstream_cookies_are_not_replayed_to_later_requests(
+    fake_upstream: FakeUpstream, gateway_factory: GatewayFactory
+) -> None:
+    # One upstream session serves every client, so a cookie one answer sets must not
+    # ride along on the next client's request.
+    fake_upstream.set("m1", ok("first", headers={"Set-Cookie": "upstream_session=abc; Path=/"}))
+    # A host name, not an IP: cookie jars ignore cookies from bare IP addresses.
+    gw = gateway_factory(config(fake_upstream.base_url.replace("127.0.0.1", "localhost")))
+    for _ in range(2):
+        response = httpx.post(gw.base_url + "/chat/completions", json=BODY, timeout=10)
+        assert response.status_code == 200
+    hits = fake_upstream.hits("m1")
+    assert len(hits) == 2
+    assert "cookie" not in lower(hits[1].headers)
