@@ -229,6 +229,8 @@ def _read(path: str) -> str:
         return Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(path, [f"(file): cannot read: {exc.strerror}"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError(path, ["(file): not UTF-8 text"]) from None
 
 
 def _digest(data: bytes) -> str:
