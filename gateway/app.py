@@ -77,11 +77,13 @@ def build_gateway(config: GatewayConfig, options: AppOptions) -> Gateway:
         UsageLedger(state),
     ]
     server = config.server
+    env_keys = _keys(options.api_keys, server.api_keys_env, [])
     return Gateway(
         snapshot=snapshot,
         state=state,
         observers=observers,
-        api_keys=_keys(options.api_keys, server.api_keys_env, server.api_keys),
+        api_keys=env_keys | frozenset(server.api_keys),
+        env_api_keys=env_keys,
         admin_keys=_keys(options.admin_keys, server.admin_keys_env, []),
     )
 

@@ -108,11 +108,15 @@ class Gateway:
         api_keys: frozenset[str],
         admin_keys: frozenset[str],
         rng: random.Random | None = None,
+        env_api_keys: frozenset[str] = frozenset(),
     ) -> None:
         self.snapshot = snapshot
         self.state = state
         self.observers = observers
         self.api_keys = api_keys
+        # Inbound keys from the environment stay until a restart; the file's own
+        # ``server.api_keys`` follow the snapshot (see ``swap``).
+        self.env_api_keys = env_api_keys
         self.admin_keys = admin_keys
         self.rng = rng or random.Random()
         self.draining = False
@@ -120,6 +124,7 @@ class Gateway:
     def swap(self, snapshot: Snapshot) -> Snapshot:
         """Serve new requests from ``snapshot``; returns the one it replaces."""
         old, self.snapshot = self.snapshot, snapshot
+        self.api_keys = self.env_api_keys | frozenset(snapshot.config.server.api_keys)
         return old
 
     async def aclose(self) -> None:

@@ -8,6 +8,8 @@ import orjson
 
 from gateway.observability.record import Usage
 
+MAX_TOKENS = 2**32
+
 
 def usage_from_mapping(raw: Any) -> Usage | None:
     if not isinstance(raw, dict):
@@ -16,7 +18,10 @@ def usage_from_mapping(raw: Any) -> Usage | None:
     cached = details.get("cached_tokens") if isinstance(details, dict) else None
 
     def as_int(value: Any) -> int:
-        return value if isinstance(value, int) and value >= 0 else 0
+        # No request has billions of tokens: a larger count is garbage, and would
+        # overflow the int64 counters (Redis INCRBY) once multiplied by a price.
+        valid = isinstance(value, int) and not isinstance(value, bool)
+        return value if valid and 0 <= value <= MAX_TOKENS else 0
 
     return Usage(
         input_tokens=as_int(raw.get("prompt_tokens")),

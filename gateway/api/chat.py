@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 from typing import Any
 
@@ -40,11 +41,20 @@ def new_request_id() -> str:
     return "req_" + os.urandom(12).hex()
 
 
+# The client's id is echoed, logged and sent upstream: only a short printable token.
+# A longer one made the upstream refuse the request (its header limit is ~8 KB).
+_CLIENT_ID = re.compile(rb"[\x21-\x7e][\x20-\x7e]{0,127}")
+
+
+def client_request_id(raw: bytes | None) -> str | None:
+    return raw.decode("ascii") if raw and _CLIENT_ID.fullmatch(raw) else None
+
+
 def gateway_headers(record: RequestRecord) -> RawHeaders:
     return [
         (b"x-request-id", record.request_id.encode("latin-1")),
         (b"x-gateway-route", (record.route or "").encode("latin-1", "replace")),
-        (b"x-gateway-provider", (record.provider or "").encode("latin-1")),
+        (b"x-gateway-provider", (record.provider or "").encode("latin-1", "replace")),
         (b"x-gateway-model", (record.alias or "").encode("latin-1", "replace")),
         (b"x-gateway-attempts", str(len(record.attempts)).encode()),
     ]
@@ -58,11 +68,11 @@ class ChatCompletionsEndpoint:
         gateway = self.gateway
         snapshot = gateway.snapshot
         headers = request_headers(scope)
-        client_id = headers.get(b"x-request-id")
+        client_id = client_request_id(headers.get(b"x-request-id"))
         record = RequestRecord(
-            request_id=client_id.decode("latin-1") if client_id else new_request_id(),
+            request_id=client_id or new_request_id(),
             started=time.perf_counter(),
-            client_request_id=client_id.decode("latin-1") if client_id else None,
+            client_request_id=client_id,
         )
         watch: DisconnectWatch | None = None
         try:
@@ -104,7 +114,8 @@ class ChatCompletionsEndpoint:
         record: RequestRecord,
         send: Any,
     ) -> None:
-        route_header = headers.get(b"x-gateway-route")
+        # An empty header names no route: `model` decides (and is then required).
+        route_header = headers.get(b"x-gateway-route") or None
         payload = parse_chat_body(raw, route_header is not None)
         name = route_header.decode("utf-8", "replace") if route_header else payload["model"]
         route = snapshot.table.resolve(name)
@@ -157,6 +168,7 @@ class ChatCompletionsEndpoint:
             record.error_type = record.attempts[-1].outcome if record.attempts else None
         if snapshot.config.logging.include_content:
             record.response_body = body
+        # aiohttp decodes header bytes as UTF-8: a non-latin-1 character cannot go out.
         content_type = served.headers.get("Content-Type", "application/json")
         record.response_started = True
         await send(
@@ -164,7 +176,7 @@ class ChatCompletionsEndpoint:
                 "type": "http.response.start",
                 "status": served.status,
                 "headers": [
-                    (b"content-type", content_type.encode("latin-1")),
+                    (b"content-type", content_type.encode("latin-1", "replace")),
                     (b"content-length", str(len(body)).encode()),
                     *out,
                 ],
@@ -200,10 +212,14 @@ class ChatCompletionsEndpoint:
                 tail = relay.finish()
                 if not relay.saw_done:
                     # An upstream that ends without [DONE] is a truncation, not an answer.
-                    tail += error_event("upstream stream ended early", code="stream_truncated")
+                    # An unterminated last event is dropped (as an SSE client would), so
+                    # the error event starts on a line of its own.
+                    tail = error_event("upstream stream ended early", code="stream_truncated")
                     record.error_type = "stream_truncated"
             except UpstreamError as exc:
-                tail = relay.finish() + error_event(str(exc), code="upstream_stream_error")
+                # What is left is a fragment of an event: never glue it to the error event.
+                relay.finish()
+                tail = error_event(str(exc), code="upstream_stream_error")
                 record.error_type = "upstream_stream_error"
             await send({"type": "http.response.body", "body": tail, "more_body": False})
         finally:

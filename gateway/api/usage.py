@@ -35,7 +35,10 @@ def _query(request: Request) -> tuple[str, int, list[str]]:
         raise InvalidRequest(f"window must be one of: {', '.join(WINDOWS)}", param="window")
     raw_last = params.get("last", "1")
     limit = RETENTION_BUCKETS[window]
-    if not raw_last.isdigit() or not 1 <= int(raw_last) <= limit:
+    # str.isdigit() is true for "²" and "٣" too, and int() refuses the first (and
+    # any string over 4,300 digits): only short ASCII digits reach int().
+    valid = raw_last.isascii() and raw_last.isdigit() and len(raw_last) <= 9
+    if not valid or not 1 <= int(raw_last) <= limit:
         raise InvalidRequest(f"last must be an integer from 1 to {limit}", param="last")
     try:
         group_by = parse_group_by(params.get("group_by"))
@@ -80,4 +83,6 @@ class UsageEndpoints:
                 raise StateUnavailable(f"the shared state store is unavailable: {exc}") from None
         except GatewayError as exc:
             return _error(exc)
-        return Response(orjson.dumps({"object": "gateway.usage", "reset": True}))
+        return Response(
+            orjson.dumps({"object": "gateway.usage", "reset": True}), media_type="application/json"
+        )

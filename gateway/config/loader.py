@@ -59,6 +59,10 @@ def _parse_yaml(text: str) -> Any:
         memo[id(node)] = mapping
         for key_node, value_node in node.value:
             key = build(key_node)
+            if isinstance(key, list | dict):
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a sequence or mapping cannot be a key", key_node.start_mark
+                )
             if key in mapping:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key '{key}'", key_node.start_mark
@@ -113,7 +117,15 @@ def _interpolate(
 
         return _ENV_REF.sub(replace, node)
     if isinstance(node, dict):
-        return {k: _interpolate(v, (*path, str(k)), env, problems) for k, v in node.items()}
+        out = {}
+        for k, v in node.items():
+            if not isinstance(k, str):
+                # Every key the schema knows is a string, and a non-string key in
+                # `options` would make every request's body unencodable.
+                problems.append(f"{format_path((*path, str(k)))}: a key must be a string; quote it")
+                continue
+            out[k] = _interpolate(v, (*path, k), env, problems)
+        return out
     if isinstance(node, list):
         return [_interpolate(v, (*path, i), env, problems) for i, v in enumerate(node)]
     return node
@@ -139,11 +151,19 @@ def load_config_text(
     env = os.environ if env is None else env
     try:
         raw = _parse_yaml(text)  # safe: only plain data, no arbitrary objects
+        return _validate(raw, source, env)
+    except RecursionError:
+        # A recursive alias (`a: &x [*x]`) or nesting deeper than Python's stack.
+        problem = "(yaml): the document refers to itself or nests too deeply"
+        raise ConfigError(source, [problem]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(source, [f"(yaml) {where}: malformed YAML: {problem}"]) from None
+
+
+def _validate(raw: Any, source: str, env: Mapping[str, str]) -> GatewayConfig:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -168,4 +188,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Gatew
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(str(path), [f"(file): cannot read: {exc.strerror}"]) from None
+    except UnicodeDecodeError as exc:
+        problem = f"(file): not UTF-8 text (byte {exc.start}: {exc.reason})"
+        raise ConfigError(str(path), [problem]) from None
     return load_config_text(text, str(path), env)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 POLICIES = ("priority", "weighted")
@@ -15,7 +16,18 @@ PROVIDER_KINDS = ("openai", "mock")
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No .inf/.nan: an infinite price or timeout only fails later, on a request.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def _json_options(value: dict[str, Any]) -> dict[str, Any]:
+    """Options are merged into request bodies: they must encode as JSON (no YAML
+    ``!!binary`` bytes), or every request on the route would fail."""
+    try:
+        orjson.dumps(value)
+    except TypeError as exc:
+        raise ValueError(f"not JSON data: {exc}") from None
+    return value
 
 
 class StateSection(Strict):
@@ -86,6 +98,8 @@ class ModelSection(Strict):
     price: Price | None = None
     options: dict[str, Any] = Field(default_factory=dict)
 
+    _options_are_json = field_validator("options")(_json_options)
+
 
 class PoolEntry(Strict):
     model: str
@@ -106,6 +120,8 @@ class RouteSection(Strict):
     force: list[str] = Field(default_factory=list)
     pinned: bool = False
     description: str | None = None
+
+    _options_are_json = field_validator("options")(_json_options)
 
     @field_validator("pool", mode="before")
     @classmethod

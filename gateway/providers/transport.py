@@ -90,7 +90,10 @@ class AiohttpTransport:
     async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> AiohttpResponse:
         session = self._get_session()
         try:
-            response = await session.post(url, data=body, headers=headers)
+            # Never follow a redirect: aiohttp drops Authorization on a cross-origin
+            # hop but re-sends every other header (an `api-key` from `headers:`)
+            # and the prompt to wherever the upstream points.
+            response = await session.post(url, data=body, headers=headers, allow_redirects=False)
         except TimeoutError as exc:
             raise UpstreamTimeout("upstream timed out") from exc
         except aiohttp.ClientConnectorError as exc:
@@ -99,6 +102,9 @@ class AiohttpTransport:
             raise UpstreamConnectError("upstream closed the connection") from exc
         except aiohttp.ClientError as exc:
             raise UpstreamConnectError(f"upstream request failed: {type(exc).__name__}") from exc
+        if 300 <= response.status < 400:
+            response.close()
+            raise UpstreamConnectError(f"upstream answered {response.status}, a redirect")
         return AiohttpResponse(response)
 
     async def aclose(self) -> None:

@@ -233,6 +233,10 @@ class AttemptRunner:
         chunks = response.iter_chunks()
         try:
             first = await anext(chunks)
+            # Nothing is forwarded before one whole event has arrived, so until then
+            # the stream can still fail over (spec §5); ttft_timeout_s bounds the wait.
+            if b"\n\n" not in first and b"\r\n\r\n" not in first:
+                first = await _until_event_end(first, chunks)
         except StopAsyncIteration:
             response.close()
             return _Result(Outcome.CONNECT_ERROR, status=response.status)
@@ -281,3 +285,18 @@ class AttemptRunner:
             all_rate_limited=all_rate_limited,
             headers=headers,
         )
+
+
+async def _until_event_end(first: bytes, chunks: AsyncIterator[bytes]) -> bytes:
+    """Read until the buffered bytes hold one whole SSE event. Pieces are kept in a list
+    and only each new piece (with 3 bytes of overlap) is searched, so a giant first
+    event costs linear time, not quadratic."""
+    pieces = [first]
+    tail = first[-3:]
+    while True:
+        piece = await anext(chunks)
+        pieces.append(piece)
+        window = tail + piece
+        if b"\n\n" in window or b"\r\n\r\n" in window:
+            return b"".join(pieces)
+        tail = window[-3:]

@@ -204,6 +204,12 @@ def test_usage_api_checks_its_input_and_keys(
     assert report["state"] == "memory"
     assert report["data"][0]["model"] == "m1" and report["data"][0]["requests"] == 1
     assert report["totals"]["input_tokens"] == 11
+    # The reset answers JSON, labelled as such, and the counters start over.
+    reset = httpx.delete(url, headers=auth)
+    assert reset.status_code == 200
+    assert reset.headers["content-type"] == "application/json"
+    assert reset.json() == {"object": "gateway.usage", "reset": True}
+    assert read_usage(gw.url, "key-a", window="minute", last="2")["totals"]["requests"] == 0
 
 
 def test_counters_pending_at_shutdown_are_flushed(

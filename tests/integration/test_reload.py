@@ -78,6 +78,21 @@ def test_invalid_file_is_rejected_and_old_routes_keep_serving(
     assert status["generation"] == 0
 
 
+def test_a_file_that_is_not_utf8_is_rejected_and_old_routes_keep_serving(
+    fake_upstream: FakeUpstream, gateway_factory: GatewayFactory
+) -> None:
+    gw = gateway_factory(config_for(fake_upstream, "m1"))
+    assert served_by(gw) == "m1"
+    gw.config_path.write_bytes(b"routes:\n  chat: \xff\xfe\n")
+
+    response = httpx.post(gw.base_url + "/gateway/reload", timeout=10)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_config"
+    assert "not UTF-8" in error["message"]
+    assert served_by(gw) == "m1"
+
+
 def test_sighup_applies_a_valid_file(
     fake_upstream: FakeUpstream, gateway_factory: GatewayFactory
 ) -> None:
@@ -118,6 +133,33 @@ def test_reload_endpoint_needs_an_admin_key(
     assert denied.json()["error"]["type"] == "authentication_error"
     allowed = httpx.post(url, headers={"Authorization": "Bearer admin-key"}, timeout=10)
     assert allowed.status_code == 200
+
+
+def test_reload_applies_inbound_keys_from_the_file(
+    fake_upstream: FakeUpstream, gateway_factory: GatewayFactory
+) -> None:
+    # Keys written in the file are part of the config and reload with it (only keys
+    # from the environment need a restart): revoking a leaked key must not need one.
+    def keyed(*file_keys: str) -> dict[str, Any]:
+        return config_for(fake_upstream, "m1", server={"api_keys": list(file_keys)})
+
+    gw = gateway_factory(keyed("old-key"), env={"GATEWAY_API_KEYS": "env-key"})
+
+    def status(key: str) -> int:
+        with httpx.Client(timeout=10) as client:
+            return client.post(
+                gw.base_url + "/chat/completions",
+                json={"model": "chat", "messages": MESSAGES},
+                headers={"Authorization": f"Bearer {key}"},
+            ).status_code
+
+    assert (status("old-key"), status("new-key"), status("env-key")) == (200, 401, 200)
+    gw.write_config(keyed("new-key"))
+    reload = httpx.post(
+        gw.base_url + "/gateway/reload", headers={"Authorization": "Bearer env-key"}, timeout=10
+    )
+    assert reload.status_code == 200 and reload.json()["status"] == "reloaded"
+    assert (status("old-key"), status("new-key"), status("env-key")) == (401, 200, 200)
 
 
 def test_stream_in_flight_completes_across_a_reload(

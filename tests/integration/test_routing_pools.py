@@ -101,3 +101,23 @@ def test_route_header_and_alias_and_direct_names_select_the_pool(
     missing = ask("nowhere/model")
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "model_not_found"
+
+
+def test_empty_route_header_falls_back_to_model(
+    fake_upstream: FakeUpstream, second_upstream: FakeUpstream, gateway_factory: GatewayFactory
+) -> None:
+    # An empty X-Gateway-Route (e.g. a default_headers value that was never filled in)
+    # names no route: `model` decides, and without one the body is the client's error.
+    gw = gateway_factory(mixed_config(fake_upstream, second_upstream), env=KEYS)
+    url = gw.base_url + "/chat/completions"
+    messages = [{"role": "user", "content": "hi"}]
+
+    with_model = httpx.post(
+        url, json={"model": "cheap-first", "messages": messages}, headers={"X-Gateway-Route": ""}
+    )
+    assert with_model.status_code == 200
+    assert with_model.headers["x-gateway-route"] == "cheap-first"
+
+    without_model = httpx.post(url, json={"messages": messages}, headers={"X-Gateway-Route": ""})
+    assert without_model.status_code == 400
+    assert without_model.json()["error"]["param"] == "model"

@@ -3,6 +3,7 @@ an upstream failure becomes an error event; a client that leaves ends the plan."
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -79,6 +80,27 @@ def test_error_before_the_first_byte_falls_over(
     assert list(cooldowns(gw)) == ["fake/m1"]
 
 
+def test_break_inside_the_first_event_still_falls_over(
+    fake_upstream: FakeUpstream,
+    inprocess_gateway: InProcessFactory,  # noqa: F811
+) -> None:
+    # A fragment of the first event is not a byte that can be forwarded: until one
+    # whole event has arrived, the stream may still go to the next member.
+    fake_upstream.set("m1", break_stream(after=0, break_partial=25))
+    fake_upstream.set("m2", ok("a clean stream from m2"))
+    gw = inprocess_gateway(make_config(fake_upstream, ["m1", "m2"]))
+
+    with sdk(gw).chat.completions.with_streaming_response.create(
+        model="chat", messages=MESSAGES, stream=True
+    ) as raw:
+        assert raw.headers["x-gateway-model"] == "m2"
+        assert raw.headers["x-gateway-attempts"] == "2"
+        text = joined(raw.parse())
+    assert text == "a clean stream from m2"
+    assert fake_upstream.order() == ["m1", "m2"]
+    assert outcomes(gw) == [("m1", "connect_error"), ("m2", "success")]
+
+
 def test_mid_stream_break_is_an_error_event_not_a_failover(
     fake_upstream: FakeUpstream,
     inprocess_gateway: InProcessFactory,  # noqa: F811
@@ -140,3 +162,63 @@ def test_client_disconnect_ends_the_plan(
     assert fake_upstream.wait_for(lambda: "m1" in fake_upstream.disconnects)
     assert fake_upstream.order() == ["m1"]
     assert cooldowns(gw) == {}  # leaving is not the member's fault
+
+
+def test_break_inside_an_event_still_ends_with_a_parseable_error_event(
+    fake_upstream: FakeUpstream,
+    inprocess_gateway: InProcessFactory,  # noqa: F811
+) -> None:
+    # The connection drops halfway through the third event: that fragment is not an
+    # event, so it must not be glued in front of the error event.
+    fake_upstream.set(
+        "m1", break_stream(after=2, break_partial=25, reply="one two three four five six seven")
+    )
+    gw = inprocess_gateway(make_config(fake_upstream, ["m1", "m2"]))
+
+    with pytest.raises(openai.APIError) as raised:
+        stream_text(gw)
+    assert "upstream stream broke off" in raised.value.message
+
+    with httpx.stream(
+        "POST",
+        gw.url + "/v1/chat/completions",
+        json={"model": "chat", "messages": MESSAGES, "stream": True},
+        timeout=10,
+    ) as response:
+        body = response.read().decode()
+    events = [e for e in body.split("\n\n") if e]
+    assert events[-1] == "data: [DONE]"
+    error_event = json.loads(events[-2].removeprefix("data: "))
+    assert error_event["error"]["code"] == "upstream_stream_error"
+    assert len(events) == 4  # the two whole events, the error, [DONE]
+
+
+def test_stream_ending_without_done_ends_with_a_truncation_error_event(
+    fake_upstream: FakeUpstream,
+    inprocess_gateway: InProcessFactory,  # noqa: F811
+) -> None:
+    # The upstream ends its body properly but mid-event and without [DONE].
+    fake_upstream.set(
+        "m1",
+        break_stream(
+            after=2, break_partial=25, break_cleanly=True, reply="one two three four five six"
+        ),
+    )
+    gw = inprocess_gateway(make_config(fake_upstream, ["m1", "m2"]))
+
+    with pytest.raises(openai.APIError) as raised:
+        stream_text(gw)
+    assert "ended early" in raised.value.message
+
+    with httpx.stream(
+        "POST",
+        gw.url + "/v1/chat/completions",
+        json={"model": "chat", "messages": MESSAGES, "stream": True},
+        timeout=10,
+    ) as response:
+        body = response.read().decode()
+    events = [e for e in body.split("\n\n") if e]
+    assert events[-1] == "data: [DONE]"
+    assert json.loads(events[-2].removeprefix("data: "))["error"]["code"] == "stream_truncated"
+    assert len(events) == 4
+    assert fake_upstream.order() == ["m1", "m1"]

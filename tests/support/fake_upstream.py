@@ -41,6 +41,8 @@ class Behavior:
     chunks: int = 4
     chunk_delay_s: float = 0.0
     break_after: int = 2  # break_stream: chunks sent before the connection is cut
+    break_partial: int = 0  # break_stream: bytes of the next event sent before the cut
+    break_cleanly: bool = False  # break_stream: end the body properly instead of cutting
 
 
 def ok(reply: str | None = None, **kw: Any) -> Behavior:
@@ -282,6 +284,11 @@ class FakeUpstream:
         events.append(b"data: [DONE]\n\n")
         for i, data in enumerate(events):
             if b.kind == "break_stream" and i >= b.break_after:
+                if b.break_partial:
+                    await response.write(data[: b.break_partial])
+                if b.break_cleanly:
+                    await response.write_eof()
+                    return response
                 assert request.transport is not None
                 request.transport.close()
                 return response
