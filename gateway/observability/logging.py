@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -115,6 +116,17 @@ class RequestLogger:
 
     def __init__(self, include_content: bool = False) -> None:
         self.include_content = include_content
+        self._second = -1
+        self._prefix = ""
+
+    def _timestamp(self) -> str:
+        """ISO 8601 UTC with microseconds; the date part is formatted once a second."""
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        return f"{self._prefix}.{int((now - second) * 1_000_000):06d}Z"
 
     def on_request_start(self, record: RequestRecord) -> None:
         return None
@@ -129,7 +141,7 @@ class RequestLogger:
         fields["event"] = "request"
         fields["level"] = "info"
         fields["logger"] = "gateway.request"
-        fields["timestamp"] = datetime.now(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+        fields["timestamp"] = self._timestamp()
         try:
             _write(orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE))
         except (OSError, TypeError):
