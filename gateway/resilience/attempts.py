@@ -276,7 +276,19 @@ class AttemptRunner:
         listed = "; ".join(parts) or "no member was eligible"
         if capped:
             listed += f"; stopped after max_attempts={self.settings.max_attempts}"
-        all_rate_limited = bool(failures) and all(f is Outcome.RATE_LIMITED for f in failures)
+        # 429 only when everything between the client and an answer is a rate limit:
+        # this request's failures, and the reasons members it skipped were parked.
+        skipped = set(record.skipped)
+        parked_reasons = [
+            self.state.cooldowns.reason(m.cooldown_key)
+            for m in plan
+            if f"{m.alias}:parked" in skipped
+        ]
+        all_rate_limited = (
+            bool(failures or parked_reasons)
+            and all(f is Outcome.RATE_LIMITED for f in failures)
+            and all(r == Outcome.RATE_LIMITED.value for r in parked_reasons)
+        )
         headers = {"Retry-After": str(wait)}
         if wait > SHOULD_RETRY_HORIZON_S:
             headers["x-should-retry"] = "false"

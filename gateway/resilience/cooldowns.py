@@ -2,6 +2,8 @@
 
 Deadlines are wall-clock (``time.time()``) so that replicas can share them. The
 longest deadline always wins; expired entries are dropped so the book stays bounded.
+Each deadline keeps the reason that set it (``rate_limited``, ``upstream_5xx``...), so
+an answer made while everything is parked can still tell rate limits from outages.
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ class CooldownBook:
     def __init__(self, clock: Callable[[], float] = time.time, prune_every: int = 256) -> None:
         self._clock = clock
         self._until: dict[str, float] = {}
+        self._reasons: dict[str, str] = {}
         self._prune_every = prune_every
         self._writes = 0
 
     def now(self) -> float:
         return self._clock()
 
-    def park(self, key: str, until: float) -> ParkDecision:
+    def park(self, key: str, until: float, reason: str | None = None) -> ParkDecision:
         current = self._until.get(key)
         self._writes += 1
         if self._writes % self._prune_every == 0:
@@ -36,7 +39,15 @@ class CooldownBook:
         if current is not None and current >= until:
             return ParkDecision(key, current, extended=False)
         self._until[key] = until
+        if reason:
+            self._reasons[key] = reason
+        else:
+            self._reasons.pop(key, None)
         return ParkDecision(key, until, extended=True)
+
+    def reason(self, key: str) -> str | None:
+        """Why ``key`` is parked, when known (a deadline read back from Redis has none)."""
+        return self._reasons.get(key) if key in self._until else None
 
     def parked_until(self, key: str, now: float | None = None) -> float | None:
         until = self._until.get(key)
@@ -44,6 +55,7 @@ class CooldownBook:
             return None
         if until <= (self._clock() if now is None else now):
             self._until.pop(key, None)
+            self._reasons.pop(key, None)
             return None
         return until
 
@@ -64,9 +76,11 @@ class CooldownBook:
         expired = [k for k, u in self._until.items() if u <= now]
         for key in expired:
             del self._until[key]
+            self._reasons.pop(key, None)
 
     def clear(self) -> None:
         self._until.clear()
+        self._reasons.clear()
 
     def __len__(self) -> int:
         return len(self._until)

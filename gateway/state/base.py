@@ -30,7 +30,7 @@ class StateStore(abc.ABC):
         self._park_listeners.append(listener)
 
     def park(self, key: str, until: float, reason: str) -> ParkDecision:
-        decision = self.cooldowns.park(key, until)
+        decision = self.cooldowns.park(key, until, reason)
         if decision.extended:
             for listener in self._park_listeners:
                 listener(key, decision.until, reason)

@@ -219,7 +219,12 @@ class RedisStateStore(StateStore):
     def _on_message(self, data: str) -> None:
         try:
             message = orjson.loads(data)
-            self.cooldowns.park(str(message["key"]), float(message["until"]))
+            reason = message.get("reason")
+            self.cooldowns.park(
+                str(message["key"]),
+                float(message["until"]),
+                reason if isinstance(reason, str) else None,
+            )
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             log.warning("ignored a malformed cooldown message", channel=self.channel)
 

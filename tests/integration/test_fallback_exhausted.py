@@ -76,6 +76,14 @@ def test_every_member_rate_limited_is_a_429(
     assert int(response.headers["retry-after"]) in (4, 5)
     assert fake_upstream.order() == ["m1", "m2"]
 
+    # Both are now parked by rate limits: still a 429, answered without an upstream call.
+    again = chat(gw)
+    assert again.status_code == 429
+    assert again.headers["x-gateway-attempts"] == "0"
+    assert again.json()["error"]["code"] == "rate_limit_exceeded"
+    assert int(again.headers["retry-after"]) in (4, 5)
+    assert fake_upstream.order() == ["m1", "m2"]
+
 
 def test_far_un_parking_says_do_not_retry(
     fake_upstream: FakeUpstream,
@@ -229,6 +237,7 @@ def test_openai_sdk_does_not_retry_when_told_not_to(
     assert fake_upstream.order() == ["m1", "m2"]
     # One request of ours after the SDK's: had the SDK retried, its retries (answered
     # from the parked state, without upstream calls) would sit in between.
-    assert chat(gw).status_code == 503  # everything parked: answered locally
+    # Everything parked, by rate limits: answered locally, still as a 429.
+    assert chat(gw).status_code == 429
     records = gw.wait_for_records(2)
     assert [len(r.attempts) for r in records] == [2, 0]

@@ -191,6 +191,7 @@ async def test_park_reaches_another_replica_within_100ms(
     assert await eventually(lambda: b.is_parked("fake/m1", time.time()), within=0.1)
     assert time.monotonic() - started < 0.1
     assert b.cooldowns.parked_until("fake/m1") == pytest.approx(until)
+    assert b.cooldowns.reason("fake/m1") == "rate_limited"
     # Stored with a TTL, so Redis forgets it by itself.
     client = redis.Redis.from_url(redis_url)
     try:

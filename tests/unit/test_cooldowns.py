@@ -193,3 +193,24 @@ async def test_client_errors_do_not_park() -> None:
     served = await runner.run([MEMBER], {"model": "chat", "messages": []}, record, 10)
     assert served.status == 422
     assert len(store.cooldowns) == 0
+
+
+def test_the_book_keeps_the_reason_of_the_deadline_in_force() -> None:
+    clock = Clock()
+    book = CooldownBook(clock=clock)
+    book.park("p/m", T0 + 30, "rate_limited")
+    assert book.reason("p/m") == "rate_limited"
+    # A shorter deadline changes nothing, reason included.
+    book.park("p/m", T0 + 10, "upstream_5xx")
+    assert book.reason("p/m") == "rate_limited"
+    # A longer one wins, with its own reason; one without a reason clears it.
+    book.park("p/m", T0 + 60, "upstream_5xx")
+    assert book.reason("p/m") == "upstream_5xx"
+    book.park("p/m", T0 + 90)
+    assert book.reason("p/m") is None
+    book.park("q/m", T0 + 20, "rate_limited")
+    clock.t = T0 + 25
+    assert not book.is_parked("q/m")
+    assert book.reason("q/m") is None
+    book.prune()
+    assert book.active() == {"p/m": T0 + 90}
