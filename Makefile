@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CONFIG ?= config/demo.yaml
-HOST ?= 127.0.0.1
-PORT ?= 8080
+# HOST and PORT are passed only when given (`make run PORT=9000`), so GATEWAY_HOST and
+# GATEWAY_PORT still apply; the defaults are 127.0.0.1:8080.
+HOST ?=
+PORT ?=
 
 .PHONY: run test lint typecheck unit bench soak clean
 
@@ -22,7 +24,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
 	touch $@
 
 run: $(VENV)/.installed
-	$(BIN)/gateway serve --config $(CONFIG) --host $(HOST) --port $(PORT)
+	$(BIN)/gateway serve --config $(CONFIG) $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check gateway tests bench

@@ -44,6 +44,13 @@ class ServerSection(Strict):
     allow_direct_models: bool = True
     allow_profile_header: bool = True
 
+    @field_validator("api_keys")
+    @classmethod
+    def _drop_blank_keys(cls, value: list[str]) -> list[str]:
+        # `${VAR:-}` with VAR unset yields "": a blank key would close an open gateway
+        # without giving anyone a usable key.
+        return [key.strip() for key in value if key.strip()]
+
 
 class MockFailure(Strict):
     """A failure the mock provider injects instead of answering."""

@@ -221,3 +221,11 @@ routes:
     config = load_config_text(text, env={})
     assert config.models["large"].provider == "mock"
     assert config.models["large"].context_window == 128000
+
+
+def test_blank_inbound_keys_are_dropped() -> None:
+    config = load_config_text(
+        'server:\n  api_keys: ["${GATEWAY_TEST_UNSET_KEY:-}", " sk-real ", ""]\n',
+        env={},
+    )
+    assert config.server.api_keys == ["sk-real"]
