@@ -179,6 +179,15 @@ def test_break_inside_an_event_still_ends_with_a_parseable_error_event(
         stream_text(gw)
     assert "upstream stream broke off" in raised.value.message
 
+    events = raw_stream_events(gw)
+    assert events[-1] == "data: [DONE]"
+    error_event = json.loads(events[-2].removeprefix("data: "))
+    assert error_event["error"]["code"] == "upstream_stream_error"
+    assert len(events) == 4  # the two whole events, the error, [DONE]
+
+
+def raw_stream_events(gw: Any) -> list[str]:
+    """The SSE events of one streamed chat request, as the client's socket saw them."""
     with httpx.stream(
         "POST",
         gw.url + "/v1/chat/completions",
@@ -186,11 +195,7 @@ def test_break_inside_an_event_still_ends_with_a_parseable_error_event(
         timeout=10,
     ) as response:
         body = response.read().decode()
-    events = [e for e in body.split("\n\n") if e]
-    assert events[-1] == "data: [DONE]"
-    error_event = json.loads(events[-2].removeprefix("data: "))
-    assert error_event["error"]["code"] == "upstream_stream_error"
-    assert len(events) == 4  # the two whole events, the error, [DONE]
+    return [e for e in body.split("\n\n") if e]
 
 
 def test_stream_ending_without_done_ends_with_a_truncation_error_event(
@@ -210,14 +215,7 @@ def test_stream_ending_without_done_ends_with_a_truncation_error_event(
         stream_text(gw)
     assert "ended early" in raised.value.message
 
-    with httpx.stream(
-        "POST",
-        gw.url + "/v1/chat/completions",
-        json={"model": "chat", "messages": MESSAGES, "stream": True},
-        timeout=10,
-    ) as response:
-        body = response.read().decode()
-    events = [e for e in body.split("\n\n") if e]
+    events = raw_stream_events(gw)
     assert events[-1] == "data: [DONE]"
     assert json.loads(events[-2].removeprefix("data: "))["error"]["code"] == "stream_truncated"
     assert len(events) == 4
