@@ -21,8 +21,9 @@ from gateway.api.auth import authenticate
 from gateway.api.disconnect import DisconnectWatch
 from gateway.api.payload import parse_chat_body
 from gateway.api.streaming import StreamRelay, error_event
+from gateway.config.schema import Price
 from gateway.errors import GatewayError, InternalError, ModelNotFound
-from gateway.observability.record import RequestRecord
+from gateway.observability.record import RequestRecord, Usage
 from gateway.providers.base import UpstreamError
 from gateway.resilience.attempts import Served
 from gateway.routing.policies import order_pool
@@ -58,6 +59,14 @@ def gateway_headers(record: RequestRecord) -> RawHeaders:
         (b"x-gateway-model", (record.alias or "").encode("latin-1", "replace")),
         (b"x-gateway-attempts", str(len(record.attempts)).encode()),
     ]
+
+
+def charge(record: RequestRecord, price: Price | None, usage: Usage) -> None:
+    """Put the upstream's usage and its cost on the request's record."""
+    micro = cost_micro_usd(price, usage)
+    record.usage = usage
+    record.cost_micro_usd = micro
+    record.cost_usd = micro / 1_000_000
 
 
 class ChatCompletionsEndpoint:
@@ -159,10 +168,7 @@ class ChatCompletionsEndpoint:
         if served.status < 400:
             usage = usage_from_body(body)
             if usage is not None:
-                record.usage = usage
-                micro = cost_micro_usd(member.price, usage)
-                record.cost_micro_usd = micro
-                record.cost_usd = micro / 1_000_000
+                charge(record, member.price, usage)
                 out.append((b"x-gateway-cost-usd", f"{record.cost_usd:.6f}".encode()))
         else:
             record.error_type = record.attempts[-1].outcome if record.attempts else None
@@ -226,7 +232,4 @@ class ChatCompletionsEndpoint:
             response.close()
             await rest.aclose()  # type: ignore[attr-defined]
             if relay.usage is not None:
-                record.usage = relay.usage
-                micro = cost_micro_usd(served.member.price, relay.usage)
-                record.cost_micro_usd = micro
-                record.cost_usd = micro / 1_000_000
+                charge(record, served.member.price, relay.usage)
