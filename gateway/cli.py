@@ -60,7 +60,7 @@ def cmd_routes(args: argparse.Namespace) -> int:
     table = _load_or_exit(path)
     profile = args.profile or env.profile or table.config.profile
     try:
-        check_profile(table, profile)
+        check_profile(table.profiles, profile)
     except ConfigError as exc:
         print("; ".join(exc.problems), file=sys.stderr)
         return 1
@@ -116,7 +116,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 ),
             )
         else:
-            check_profile(RouteTable(config), os.environ.get("GATEWAY_PROFILE") or config.profile)
+            # Each worker builds its own route table; here the profile names are enough.
+            check_profile(
+                config.known_profiles(), os.environ.get("GATEWAY_PROFILE") or config.profile
+            )
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 1

@@ -80,7 +80,7 @@ def build_snapshot(
     since ``previous`` are reused, so their connection pools survive a reload."""
     table = RouteTable(config)
     profile = profile_override or config.profile
-    check_profile(table, profile)
+    check_profile(table.profiles, profile)
     providers = build_providers(
         {n: s for n, s in config.providers.items() if not _reusable(previous, n, s)}
     )

@@ -167,3 +167,11 @@ class GatewayConfig(Strict):
     profile: str | None = None
     resilience: ResilienceSection = Field(default_factory=ResilienceSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
+
+    def route_profiles(self) -> frozenset[str]:
+        """The profiles some route has a pool for."""
+        return frozenset(p for route in self.routes.values() for p in route.profiles)
+
+    def known_profiles(self) -> frozenset[str]:
+        """The profiles a request or a flag may name: the routes' and the active one."""
+        return self.route_profiles() | ({self.profile} if self.profile else frozenset())

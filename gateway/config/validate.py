@@ -56,7 +56,7 @@ def check_references(config: GatewayConfig) -> list[str]:
         if route.pinned and route.profiles:
             problems.append(f"{base}.profiles: a pinned route ignores profiles; remove them")
         _check_force(base, route.force, route.options, problems)
-    known_profiles = {p for r in config.routes.values() for p in r.profiles}
+    known_profiles = config.route_profiles()
     if config.profile is not None and known_profiles and config.profile not in known_profiles:
         problems.append(
             f"profile: unknown profile '{config.profile}' "

@@ -123,10 +123,7 @@ class RouteTable:
             )
         self.providers = frozenset(config.providers)
         self.allow_direct = config.server.allow_direct_models
-        self.profiles: frozenset[str] = frozenset(
-            {p for r in config.routes.values() for p in r.profiles}
-            | ({config.profile} if config.profile else set())
-        )
+        self.profiles = config.known_profiles()
         self._direct: dict[str, Route] = {}
 
     def resolve(self, name: str) -> Route | None:
@@ -161,8 +158,8 @@ class RouteTable:
         return route
 
 
-def check_profile(table: RouteTable, profile: str | None) -> None:
+def check_profile(profiles: frozenset[str], profile: str | None) -> None:
     """A profile named outside the file (flag, env) must be one the routes know."""
-    if profile is not None and table.profiles and profile not in table.profiles:
-        known = ", ".join(sorted(table.profiles))
+    if profile is not None and profiles and profile not in profiles:
+        known = ", ".join(sorted(profiles))
         raise ConfigError("profile", [f"profile: unknown profile '{profile}' (known: {known})"])
