@@ -4,12 +4,16 @@ bench/results/latest.json.
 
 Layout on a 2-core machine: the server under test (gateway or no-op) is pinned to
 CPU 0; the mock upstream and wrk share CPU 1; Redis is left unpinned.
+
+The 10k-routes throughput is compared with a small config by alternating runs against
+two gateways started side by side (ratio of medians), so the VM's drift cancels out.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -28,12 +32,17 @@ from bench.harness import (
     run_wrk,
 )
 from bench.report import render_table, targets
+from bench.streams import held_streams
 
 SERVER_CPU = 0
 LOAD_CPU = 1
 CHAT = {"model": "bench", "messages": [{"role": "user", "content": "Say hello."}]}
 STREAM = {**CHAT, "stream": True}
 SLOW_STREAM = {**CHAT, "model": "bench-slow", "stream": True}
+# The mock paces a stream only for an upstream model named "slow…"; the gateway rewrites
+# the model, the bare pass-through forwards the body as is.
+SLOW_STREAM_UPSTREAM = {**SLOW_STREAM, "model": "slow-upstream"}
+STREAMS = 5000
 
 
 def gateway_config(
@@ -105,6 +114,7 @@ class Bench:
         self.duration = duration
         self.smoke = smoke
         self.results: dict[str, Any] = {"machine": machine_info(), "runs": {}}
+        self.services: list[Service] = []  # every server started, stopped at the end
 
     def load(
         self,
@@ -146,21 +156,30 @@ class Bench:
             env={"BENCH_KEY": "sk-bench-upstream"},
             log=self.workdir / f"{name}.log",
         )
+        self.services.append(service)
         service.wait_ready()
         return service
 
-    def compare_app(self, name: str, app: str, env: dict[str, str]) -> None:
-        """A plain uvicorn app on the gateway's CPU, loaded like the gateway."""
+    def start_app(self, name: str, app: str, env: dict[str, str]) -> Service:
+        """A plain uvicorn app on the gateway's CPU, served like the gateway."""
         port = free_port()
         cmd = [PYTHON, "-m", "uvicorn", app, "--port", str(port), "--loop", "uvloop"]
         cmd += ["--http", "httptools", "--no-access-log", "--log-level", "warning"]
         service = Service(
             name, cmd, port, cpu=SERVER_CPU, env=env, log=self.workdir / f"{name}.log"
         )
+        self.services.append(service)
         service.wait_ready()
-        self.load(f"{name}_c1", port, CHAT, 1)
-        self.load(f"{name}_c64", port, CHAT, 64)
-        service.stop()
+        return service
+
+    def compare_app(self, name: str, app: str, env: dict[str, str]) -> None:
+        """A plain uvicorn app, loaded like the gateway."""
+        service = self.start_app(name, app, env)
+        try:
+            self.load(f"{name}_c1", service.port, CHAT, 1)
+            self.load(f"{name}_c64", service.port, CHAT, 64)
+        finally:
+            service.stop()
 
     def run(self) -> dict[str, Any]:
         upstream = start_upstream(self.workdir)
@@ -175,10 +194,8 @@ class Bench:
             self.compare_app("noop", "bench.noop_app:app", {})
 
             print("bare FastAPI + aiohttp pass-through", flush=True)
-            upstream_url = f"http://127.0.0.1:{upstream_port}/v1"
-            self.compare_app(
-                "passthrough", "bench.passthrough_app:app", {"BENCH_UPSTREAM": upstream_url}
-            )
+            upstream_env = {"BENCH_UPSTREAM": f"http://127.0.0.1:{upstream_port}/v1"}
+            self.compare_app("passthrough", "bench.passthrough_app:app", upstream_env)
 
             print("gateway, memory state", flush=True)
             gw = self.start_gateway("gateway-memory", gateway_config(upstream_port))
@@ -192,6 +209,8 @@ class Bench:
             if not self.smoke:
                 self.concurrent_streams(gw)
             gw.stop()
+            if not self.smoke:
+                self.passthrough_streams(upstream_env)
 
             print("gateway, redis state", flush=True)
             redis_port = free_port()
@@ -217,50 +236,78 @@ class Bench:
 
             if not self.smoke:
                 print("gateway, 10,000 routes and models", flush=True)
-                gw = self.start_gateway(
-                    "gateway-large", gateway_config(upstream_port, extra_routes=10_000)
-                )
-                self.results["large_config_ready_s"] = round(gw.ready_s, 3)
-                self.load("gateway_large_config_c64", gw.port, CHAT, 64)
-                gw.stop()
+                self.large_config(upstream_port)
         finally:
+            for service in self.services:
+                service.stop()
             upstream.stop()
             if redis is not None:
                 redis.stop()
         return self.results
 
-    def concurrent_streams(self, gw: Service) -> None:
-        """5,000 streams held open at once against a slow upstream (20 events, 0.25 s apart)."""
-        import threading
+    def large_config(self, upstream_port: int) -> None:
+        """10k routes vs a small config: both gateways up at once (only one loaded at a
+        time), alternating runs, ratio of the median throughputs."""
+        large = self.start_gateway(
+            "gateway-large", gateway_config(upstream_port, extra_routes=10_000)
+        )
+        self.results["large_config_ready_s"] = round(large.ready_s, 3)
+        small = self.start_gateway("gateway-small", gateway_config(upstream_port))
+        rounds = 1 if self.smoke else 3
+        duration = max(2.0, self.duration * 0.6)
+        runs: dict[str, list[LoadResult]] = {"small": [], "large": []}
+        try:
+            for i in range(1, rounds + 1):
+                for kind, gw in (("small", small), ("large", large)):
+                    name = f"large_compare_{kind}_{i}"
+                    runs[kind].append(self.load(name, gw.port, CHAT, 64, duration))
+        finally:
+            small.stop()
+            large.stop()
+        by_rps = sorted(runs["large"], key=lambda run: run.rps)
+        self.results["runs"]["gateway_large_config_c64"] = by_rps[(len(by_rps) - 1) // 2].as_dict()
+        ratio = statistics.median(r.rps for r in runs["large"]) / statistics.median(
+            r.rps for r in runs["small"]
+        )
+        self.results["large_config_throughput_ratio"] = round(ratio, 3)
+        print(
+            f"  10k routes vs small: alternating small/large runs ({rounds} rounds of "
+            f"{round(duration)} s, 64 connections), ratio of medians {ratio:.3f}",
+            flush=True,
+        )
 
-        peak = [gw.rss_mb()]
-        done = threading.Event()
-
-        def sample() -> None:
-            while not done.wait(0.2):
-                peak[0] = max(peak[0], gw.rss_mb())
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        url = f"http://127.0.0.1:{gw.port}/v1/chat/completions"
-        result = run_wrk(
-            url,
-            SLOW_STREAM,
-            connections=5000,
+    def streams(self, name: str, server: Service, body: dict[str, Any]) -> float:
+        """5,000 streams held open at once against a slow upstream (20 events, 0.25 s
+        apart); records the run and returns the server's peak RSS (MB)."""
+        result, peak = held_streams(
+            server,
+            body,
+            connections=STREAMS,
             duration_s=12,
             cpu=LOAD_CPU,
             workdir=self.workdir,
-            timeout_s=30,
         )
-        done.set()
-        sampler.join()
-        self.results["runs"]["gateway_5000_streams"] = result.as_dict()
-        self.results["streams_5000_peak_rss_mb"] = round(peak[0], 1)
+        self.results["runs"][name] = result.as_dict()
         print(
-            f"  5,000 concurrent streams: {result.requests} completed, errors {result.errors}, "
-            f"non-2xx {result.non_2xx}, peak RSS {peak[0]:.1f} MB",
+            f"  {STREAMS:,} concurrent streams: {result.requests} completed, "
+            f"errors {result.errors}, non-2xx {result.non_2xx}, peak RSS {peak:.1f} MB",
             flush=True,
         )
+        return round(peak, 1)
+
+    def concurrent_streams(self, gw: Service) -> None:
+        peak = self.streams("gateway_5000_streams", gw, SLOW_STREAM)
+        self.results["streams_5000_peak_rss_mb"] = peak
+
+    def passthrough_streams(self, upstream_env: dict[str, str]) -> None:
+        """The same 5,000 streams through the bare pass-through: the stack's own RSS."""
+        print("bare FastAPI + aiohttp streaming pass-through, 5,000 streams", flush=True)
+        app = self.start_app("passthrough-streams", "bench.passthrough_app:app", upstream_env)
+        try:
+            peak = self.streams("passthrough_5000_streams", app, SLOW_STREAM_UPSTREAM)
+        finally:
+            app.stop()
+        self.results["passthrough_streams_5000_peak_rss_mb"] = peak
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ from gateway.observability.exposition import metrics_endpoint
 from gateway.observability.logging import RequestLogger, configure_logging
 from gateway.observability.metrics import GatewayMetrics
 from gateway.observability.record import RequestObserver
-from gateway.reload import LeasedEndpoint, Reloader
+from gateway.reload import Reloader
 from gateway.runtime import Gateway, build_snapshot
 from gateway.state.base import StateStore
 from gateway.state.memory import MemoryStateStore
@@ -146,7 +146,7 @@ def create_app(
             await gateway.aclose()
 
     admin = AdminEndpoints(gateway)
-    chat = LeasedEndpoint(gateway, ChatCompletionsEndpoint(gateway))
+    chat = ChatCompletionsEndpoint(gateway)
     app = FastAPI(
         title="LLM gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )

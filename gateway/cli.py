@@ -134,6 +134,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             loop="uvloop",
             http="httptools",
             access_log=False,
+            # The gateway reads neither the client address nor the scheme, so uvicorn's
+            # X-Forwarded-* middleware would only add a layer to every request.
+            proxy_headers=False,
             log_level="warning",
             timeout_graceful_shutdown=30,
         )

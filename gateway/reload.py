@@ -32,7 +32,6 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 from gateway.api.admin import error_response, json_response
-from gateway.api.asgi import Scope
 from gateway.api.auth import authorize_admin
 from gateway.config.loader import ConfigError, load_config_text
 from gateway.errors import GatewayError, InvalidRequest
@@ -179,26 +178,6 @@ class Reloader:
         except GatewayError as exc:
             return error_response(exc)
         return json_response(self.status())
-
-
-class LeasedEndpoint:
-    """Holds a lease on the current snapshot for the whole request.
-
-    The wrapped endpoint reads ``gateway.snapshot`` before its first ``await``, so
-    both see the same snapshot: no reload can run in between.
-    """
-
-    def __init__(self, gateway: Gateway, endpoint: Any) -> None:
-        self.gateway = gateway
-        self.endpoint = endpoint
-
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        leases = self.gateway.snapshot.leases
-        leases.acquire()
-        try:
-            await self.endpoint(scope, receive, send)
-        finally:
-            leases.release()
 
 
 class ForwardingSupervisor(Multiprocess):

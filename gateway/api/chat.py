@@ -75,7 +75,11 @@ class ChatCompletionsEndpoint:
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         gateway = self.gateway
+        # The snapshot is read before the first await and leased for the whole
+        # request: a reload waits for it before it closes the old providers.
         snapshot = gateway.snapshot
+        leases = snapshot.leases
+        leases.acquire()
         headers = request_headers(scope)
         client_id = client_request_id(headers.get(b"x-request-id"))
         record = RequestRecord(
@@ -88,7 +92,14 @@ class ChatCompletionsEndpoint:
             record.api_key_id = authenticate(gateway.api_keys, headers)
             raw = await read_body(receive, headers, snapshot.config.server.max_body_bytes)
             watch = DisconnectWatch(receive)
-            await self._handle(snapshot, headers, raw, record, send)
+            served, strip_usage = await self._serve(snapshot, headers, raw, record)
+            # The request is upstream now: a stream can run for minutes, and must not
+            # hold the client's prompt (raw, parsed and merged) in memory all along.
+            del raw, headers
+            if served.response is not None:
+                await self._relay_stream(served, record, send, strip_usage)
+            else:
+                await self._send_body(snapshot, served, record, send)
         except GatewayError as exc:
             record.status = exc.status
             record.error_type = exc.code or exc.type
@@ -112,17 +123,21 @@ class ChatCompletionsEndpoint:
             if watch is not None:
                 watch.stop()
             record.latency_s = time.perf_counter() - record.started
-            for observer in gateway.observers:
-                observer.on_request_done(record)
+            try:
+                for observer in gateway.observers:
+                    observer.on_request_done(record)
+            finally:
+                leases.release()
 
-    async def _handle(
+    async def _serve(
         self,
         snapshot: Snapshot,
         headers: dict[bytes, bytes],
         raw: bytes,
         record: RequestRecord,
-        send: Any,
-    ) -> None:
+    ) -> tuple[Served, bool]:
+        """Resolve the route and run its plan: the answer, and whether the stream's
+        usage event is the gateway's own (to strip before the client sees it)."""
         # An empty header names no route: `model` decides (and is then required).
         route_header = headers.get(b"x-gateway-route") or None
         payload = parse_chat_body(raw, route_header is not None)
@@ -160,15 +175,17 @@ class ChatCompletionsEndpoint:
         record.model = member.upstream_model
         record.alias = member.alias
         record.status = served.status
-        if served.response is not None:
-            await self._relay_stream(served, record, send, strip_usage)
-            return
+        return served, strip_usage
+
+    async def _send_body(
+        self, snapshot: Snapshot, served: Served, record: RequestRecord, send: Any
+    ) -> None:
         body = served.body
         out = gateway_headers(record)
         if served.status < 400:
             usage = usage_from_body(body)
             if usage is not None:
-                charge(record, member.price, usage)
+                charge(record, served.member.price, usage)
                 out.append((b"x-gateway-cost-usd", f"{record.cost_usd:.6f}".encode()))
         else:
             record.error_type = record.attempts[-1].outcome if record.attempts else None

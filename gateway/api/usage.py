@@ -8,7 +8,6 @@ totals only). With the redis backend any replica answers for all of them.
 from __future__ import annotations
 
 import orjson
-from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -58,7 +57,7 @@ class UsageEndpoints:
             window, last, group_by = _query(request)
             try:
                 rows, totals = await gateway.state.read_usage(window, last, group_by)
-            except (RedisError, OSError) as exc:
+            except gateway.state.unavailable_errors as exc:
                 raise StateUnavailable(f"the shared state store is unavailable: {exc}") from None
         except GatewayError as exc:
             return _error(exc)
@@ -79,7 +78,7 @@ class UsageEndpoints:
             authorize_admin(gateway.api_keys, gateway.admin_keys, dict(request.headers.raw))
             try:
                 await gateway.state.reset_usage()
-            except (RedisError, OSError) as exc:
+            except gateway.state.unavailable_errors as exc:
                 raise StateUnavailable(f"the shared state store is unavailable: {exc}") from None
         except GatewayError as exc:
             return _error(exc)

@@ -19,6 +19,9 @@ ParkListener = Callable[[str, float, str], None]
 
 class StateStore(abc.ABC):
     backend: str
+    # What a read of shared state raises when the store cannot be reached; callers
+    # answer 503 for these, without importing the backend's client library.
+    unavailable_errors: tuple[type[Exception], ...] = (OSError,)
 
     def __init__(self, cooldowns: CooldownBook | None = None) -> None:
         self.cooldowns = cooldowns or CooldownBook()

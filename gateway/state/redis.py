@@ -82,6 +82,7 @@ def _glob_escape(text: str) -> str:
 
 class RedisStateStore(StateStore):
     backend = "redis"
+    unavailable_errors = (RedisError, OSError)
 
     def __init__(
         self,
