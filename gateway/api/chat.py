@@ -211,8 +211,7 @@ class ChatCompletionsEndpoint:
         self, served: Served, record: RequestRecord, send: Any, strip_usage: bool
     ) -> None:
         response = served.response
-        rest = served.rest
-        assert response is not None and rest is not None
+        assert response is not None
         relay = StreamRelay(strip_usage)
         try:
             record.response_started = True
@@ -228,7 +227,7 @@ class ChatCompletionsEndpoint:
             if out:
                 await send({"type": "http.response.body", "body": out, "more_body": True})
             try:
-                async for chunk in rest:
+                while chunk := await response.read_chunk():
                     out = relay.feed(chunk)
                     if out:
                         await send({"type": "http.response.body", "body": out, "more_body": True})
@@ -247,6 +246,5 @@ class ChatCompletionsEndpoint:
             await send({"type": "http.response.body", "body": tail, "more_body": False})
         finally:
             response.close()
-            await rest.aclose()  # type: ignore[attr-defined]
             if relay.usage is not None:
                 charge(record, served.member.price, relay.usage)

@@ -38,14 +38,28 @@ class UpstreamRequest:
 
 
 class UpstreamResponse(abc.ABC):
+    __slots__ = ("_body_iter",)
     status: int
     headers: Mapping[str, str]
+    _body_iter: AsyncIterator[bytes]
 
     @abc.abstractmethod
     async def read(self) -> bytes: ...
 
     @abc.abstractmethod
     def iter_chunks(self) -> AsyncIterator[bytes]: ...
+
+    async def read_chunk(self) -> bytes:
+        """The next piece of the body as it arrives; ``b""`` once it has ended.
+
+        The stream relay calls this rather than iterating: a network transport
+        overrides it with a direct read, so a stream held open for minutes costs no
+        async generator. This default serves responses written as generators.
+        """
+        chunks = getattr(self, "_body_iter", None)
+        if chunks is None:
+            chunks = self._body_iter = self.iter_chunks()
+        return await anext(chunks, b"")
 
     @abc.abstractmethod
     def close(self) -> None:

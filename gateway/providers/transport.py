@@ -19,7 +19,7 @@ from gateway.providers.base import (
 
 
 class AiohttpResponse(UpstreamResponse):
-    __slots__ = ("_response", "_timeout", "headers", "status")
+    __slots__ = ("_response", "headers", "status")
 
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self._response = response
@@ -36,18 +36,17 @@ class AiohttpResponse(UpstreamResponse):
         finally:
             self._response.release()
 
-    async def iter_chunks(self) -> AsyncIterator[bytes]:
-        content = self._response.content
+    async def read_chunk(self) -> bytes:
         try:
-            while True:
-                chunk = await content.readany()
-                if not chunk:
-                    break
-                yield chunk
+            return await self._response.content.readany()
         except TimeoutError as exc:
             raise UpstreamTimeout("timed out reading the upstream stream") from exc
         except aiohttp.ClientError as exc:
             raise UpstreamStreamBroken(f"upstream stream broke off: {type(exc).__name__}") from exc
+
+    async def iter_chunks(self) -> AsyncIterator[bytes]:
+        while chunk := await self.read_chunk():
+            yield chunk
 
     def close(self) -> None:
         # close() drops the connection, so an abandoned stream stops upstream too;

@@ -6,7 +6,7 @@ import asyncio
 import math
 import random
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +41,6 @@ class Served:
     body: bytes = b""
     response: UpstreamResponse | None = None
     first_chunk: bytes = b""
-    rest: AsyncIterator[bytes] | None = None
 
 
 @dataclass(slots=True)
@@ -230,14 +229,14 @@ class AttemptRunner:
         return _Result(outcome, served, status, retry_after)
 
     async def _first_chunk(self, member: Member, response: UpstreamResponse) -> _Result:
-        chunks = response.iter_chunks()
         try:
-            first = await anext(chunks)
+            first = await response.read_chunk()
             # Nothing is forwarded before one whole event has arrived, so until then
             # the stream can still fail over (spec §5); ttft_timeout_s bounds the wait.
             if b"\n\n" not in first and b"\r\n\r\n" not in first:
-                first = await _until_event_end(first, chunks)
+                first = await _until_event_end(first, response)
         except StopAsyncIteration:
+            # The body ended before one whole event: nothing the client could use.
             response.close()
             return _Result(Outcome.CONNECT_ERROR, status=response.status)
         except UpstreamError as exc:
@@ -253,7 +252,6 @@ class AttemptRunner:
             response.headers,
             response=response,
             first_chunk=first,
-            rest=chunks,
         )
         return _Result(Outcome.SUCCESS, served, response.status)
 
@@ -299,14 +297,19 @@ class AttemptRunner:
         )
 
 
-async def _until_event_end(first: bytes, chunks: AsyncIterator[bytes]) -> bytes:
+async def _until_event_end(first: bytes, response: UpstreamResponse) -> bytes:
     """Read until the buffered bytes hold one whole SSE event. Pieces are kept in a list
     and only each new piece (with 3 bytes of overlap) is searched, so a giant first
-    event costs linear time, not quadratic."""
+    event costs linear time, not quadratic. Raises StopAsyncIteration if the body
+    ends first."""
+    if not first:
+        raise StopAsyncIteration
     pieces = [first]
     tail = first[-3:]
     while True:
-        piece = await anext(chunks)
+        piece = await response.read_chunk()
+        if not piece:
+            raise StopAsyncIteration
         pieces.append(piece)
         window = tail + piece
         if b"\n\n" in window or b"\r\n\r\n" in window:
