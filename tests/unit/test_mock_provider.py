@@ -162,3 +162,14 @@ def test_mock_provider_without_section_uses_defaults() -> None:
     mock = MockProvider("m", ProviderSection(kind="mock"))
     assert mock.options == MockSection()
     assert mock.kind == "mock"
+
+
+async def test_read_chunk_walks_the_same_stream_and_ends_with_empty_bytes() -> None:
+    # The relay reads with read_chunk(); generator-written responses get it for free.
+    expected = [c async for c in (await provider(chunks=3).send(chat(stream=True))).iter_chunks()]
+    response = await provider(chunks=3).send(chat(stream=True))
+    got = []
+    while chunk := await response.read_chunk():
+        got.append(chunk)
+    assert got == expected and len(got) > 3
+    assert await response.read_chunk() == b""
