@@ -235,13 +235,13 @@ class AttemptRunner:
             # the stream can still fail over (spec §5); ttft_timeout_s bounds the wait.
             if b"\n\n" not in first and b"\r\n\r\n" not in first:
                 first = await _until_event_end(first, response)
-        except StopAsyncIteration:
-            # The body ended before one whole event: nothing the client could use.
-            response.close()
-            return _Result(Outcome.CONNECT_ERROR, status=response.status)
         except UpstreamError as exc:
             response.close()
             return _Result(classify_exception(exc), status=response.status)
+        if not first:
+            # The body ended before one whole event: nothing the client could use.
+            response.close()
+            return _Result(Outcome.CONNECT_ERROR, status=response.status)
         if first.startswith(_ERROR_EVENT_PREFIXES):
             # An error event before any content is still a failover point.
             response.close()
@@ -300,16 +300,15 @@ class AttemptRunner:
 async def _until_event_end(first: bytes, response: UpstreamResponse) -> bytes:
     """Read until the buffered bytes hold one whole SSE event. Pieces are kept in a list
     and only each new piece (with 3 bytes of overlap) is searched, so a giant first
-    event costs linear time, not quadratic. Raises StopAsyncIteration if the body
-    ends first."""
+    event costs linear time, not quadratic. ``b""`` if the body ends first."""
     if not first:
-        raise StopAsyncIteration
+        return b""
     pieces = [first]
     tail = first[-3:]
     while True:
         piece = await response.read_chunk()
         if not piece:
-            raise StopAsyncIteration
+            return b""
         pieces.append(piece)
         window = tail + piece
         if b"\n\n" in window or b"\r\n\r\n" in window:
