@@ -6,12 +6,20 @@ between routes, models and providers) live in ``gateway.config.validate``.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from gateway.transport.target import parse_target
+
 POLICIES = ("priority", "weighted")
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# How a body is framed is the HTTP client's business: a configured value would corrupt it.
+FRAMING_HEADERS = frozenset(
+    ("content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer")
+)
 PROVIDER_KINDS = ("openai", "mock")
 
 
@@ -87,6 +95,25 @@ class ProviderSection(Strict):
             raise ValueError(
                 f"unknown provider kind '{value}' (known: {', '.join(PROVIDER_KINDS)})"
             )
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_target(value)  # its ValueError names what is wrong
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _sendable_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not HEADER_NAME.fullmatch(name):
+                raise ValueError(f"header name '{name}' is not a valid HTTP token")
+            if name.lower() in FRAMING_HEADERS:
+                raise ValueError(f"header '{name}' is set by the gateway's HTTP client")
+            if "\r" in text or "\n" in text:
+                raise ValueError(f"header '{name}' has a line break in its value")
         return value
 
 

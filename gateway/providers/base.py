@@ -2,7 +2,7 @@
 
 A provider turns an ``UpstreamRequest`` (an OpenAI-shaped chat body for one member)
 into an ``UpstreamResponse`` whose body has not been read yet; the caller decides
-whether to buffer or stream it. Library errors (aiohttp, asyncio) are translated
+whether to buffer or stream it. Library errors (sockets, parsers, asyncio) are translated
 into ``UpstreamError`` subclasses once, at the seam.
 """
 

@@ -141,3 +141,20 @@ def test_upstream_cookies_are_not_replayed_to_later_requests(
     hits = fake_upstream.hits("m1")
     assert len(hits) == 2
     assert "cookie" not in lower(hits[1].headers)
+
+
+def test_upstream_named_by_host_name_is_resolved_and_reached(
+    fake_upstream: FakeUpstream, gateway_factory: GatewayFactory
+) -> None:
+    # `localhost` may resolve to ::1 first while the fake listens on 127.0.0.1 only:
+    # the client tries the next address instead of failing the attempt.
+    fake_upstream.set("m1", ok("by name"))
+    base_url = fake_upstream.base_url.replace("127.0.0.1", "localhost")
+    gw = gateway_factory(config(base_url), env={"FAKE_UPSTREAM_KEY": "sk-upstream-secret"})
+    for _ in range(2):  # the second request comes from the cached lookup
+        response = httpx.post(gw.base_url + "/chat/completions", json=BODY, timeout=10)
+        assert response.status_code == 200, response.text
+        assert b"by name" in response.content
+    hits = fake_upstream.hits("m1")
+    assert len(hits) == 2
+    assert lower(hits[0].headers)["host"] == f"localhost:{fake_upstream.port}"

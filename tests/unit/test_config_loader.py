@@ -116,6 +116,38 @@ def test_openai_provider_needs_base_url() -> None:
     assert problems_of(text) == ["providers.oai.base_url: required for kind 'openai'"]
 
 
+@pytest.mark.parametrize(
+    ("base_url", "reason"),
+    [
+        ("ftp://llm.example/v1", "must be an http:// or https:// URL"),
+        ("https:///v1", "must name a host"),
+        ("https://user:secret@llm.example/v1", "must not carry credentials"),
+        ("https://llm.example/v1#frag", "must not have a #fragment"),
+    ],
+)
+def test_base_url_must_be_a_plain_http_url(base_url: str, reason: str) -> None:
+    text = BASE.replace("mock: {kind: mock}", f"oai: {{kind: openai, base_url: '{base_url}'}}")
+    text = text.replace("provider: mock", "provider: oai")
+    (problem,) = problems_of(text)
+    assert problem.startswith(f"providers.oai.base_url: {reason}")
+    assert "secret" not in problem
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        ('{"Content-Length": "3"}', "header 'Content-Length' is set by the gateway's HTTP client"),
+        ('{"Bad Name": "x"}', "header name 'Bad Name' is not a valid HTTP token"),
+        ('{"X-Key": "a\\r\\nInjected: 1"}', "header 'X-Key' has a line break in its value"),
+    ],
+)
+def test_provider_headers_must_be_sendable(headers: str, reason: str) -> None:
+    provider = f"oai: {{kind: openai, base_url: 'http://127.0.0.1:1/v1', headers: {headers}}}"
+    text = BASE.replace("mock: {kind: mock}", provider).replace("provider: mock", "provider: oai")
+    (problem,) = problems_of(text)
+    assert problem == f"providers.oai.headers: {reason}"
+
+
 def test_several_problems_are_all_reported() -> None:
     text = BASE + "  a:\n    pool: [ghost]\n    policy: random\n"
     problems = problems_of(text)

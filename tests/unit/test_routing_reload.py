@@ -29,8 +29,7 @@ async def wait_until(check: Callable[[], bool], seconds: float = 5.0) -> bool:
 
 def session_closed(provider: object) -> bool:
     assert isinstance(provider, OpenAIProvider)
-    session = provider._transport._session
-    return session is not None and session.closed
+    return provider._transport.closed
 
 
 async def test_old_providers_close_only_after_the_last_lease(

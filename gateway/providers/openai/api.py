@@ -16,6 +16,7 @@ def build_headers(section: ProviderSection) -> dict[str, str]:
     headers.update(section.headers)
     if section.api_key_env:
         key = os.environ.get(section.api_key_env)
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
+        if key and key.strip():
+            # A key file mounted as an env var often ends in a newline.
+            headers["Authorization"] = f"Bearer {key.strip()}"
     return headers

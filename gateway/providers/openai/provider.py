@@ -5,7 +5,7 @@ from __future__ import annotations
 from gateway.config.schema import ProviderSection
 from gateway.providers.base import Provider, UpstreamRequest, UpstreamResponse
 from gateway.providers.openai import api, errors, request
-from gateway.providers.transport import AiohttpTransport
+from gateway.transport import HttpTransport
 
 
 class OpenAIProvider(Provider):
@@ -16,7 +16,7 @@ class OpenAIProvider(Provider):
         assert section.base_url is not None  # guaranteed by config validation
         self._url = api.chat_url(section.base_url)
         self._headers = api.build_headers(section)
-        self._transport = AiohttpTransport(
+        self._transport = HttpTransport(
             timeout_s=section.timeout_s,
             connect_timeout_s=section.connect_timeout_s,
             max_connections=section.max_connections,

@@ -1,0 +1,99 @@
+"""``HttpTransport``: what a provider posts its requests through."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Mapping
+
+from gateway.providers.base import UpstreamConnectError
+from gateway.transport.pool import ConnectionPool
+from gateway.transport.resolver import CachedResolver
+from gateway.transport.response import HttpResponse
+from gateway.transport.target import Origin, Target, parse_target
+
+# Closed before common upstream keep-alive timeouts (nginx 75 s, many LBs 60 s) so an
+# upstream rarely closes a connection just as a request is written to it.
+IDLE_TIMEOUT_S = 15.0
+
+
+def request_head(target: Target, headers: Mapping[str, str], length: int) -> bytes:
+    lines = [f"POST {target.path} HTTP/1.1\r\n"]
+    if "Host" not in headers and "host" not in headers:
+        lines.append(f"Host: {target.host_header}\r\n")
+    for name, value in headers.items():
+        if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
+            # Header names are the operator's; never echo a value, it may be a key.
+            raise UpstreamConnectError(f"header '{name.strip()}' contains a line break")
+        lines.append(f"{name}: {value}\r\n")
+    lines.append(f"Content-Length: {length}\r\nAccept-Encoding: gzip, deflate\r\n\r\n")
+    return "".join(lines).encode("utf-8")
+
+
+class HttpTransport:
+    """Pools per origin, created on first use: they belong to the running loop."""
+
+    def __init__(
+        self,
+        *,
+        timeout_s: float,
+        connect_timeout_s: float,
+        max_connections: int,
+        idle_timeout_s: float = IDLE_TIMEOUT_S,
+    ) -> None:
+        self._timeout_s = timeout_s
+        self._connect_timeout_s = connect_timeout_s
+        self._max_connections = max_connections
+        self._idle_timeout_s = idle_timeout_s
+        self._targets: dict[str, Target] = {}
+        self._pools: dict[Origin, ConnectionPool] = {}
+        self._ssl: ssl.SSLContext | None = None
+        self._resolver: CachedResolver | None = None
+        self.closed = False
+
+    def pool(self, origin: Origin) -> ConnectionPool:
+        pool = self._pools.get(origin)
+        if pool is None:
+            loop = asyncio.get_running_loop()
+            if origin.tls and self._ssl is None:
+                self._ssl = ssl.create_default_context()
+            if self._resolver is None:
+                self._resolver = CachedResolver(loop)
+            pool = self._pools[origin] = ConnectionPool(
+                loop,
+                origin,
+                max_connections=self._max_connections,
+                connect_timeout_s=self._connect_timeout_s,
+                idle_timeout_s=self._idle_timeout_s,
+                ssl_context=self._ssl if origin.tls else None,
+                resolver=self._resolver,
+            )
+        return pool
+
+    async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> HttpResponse:
+        if self.closed:
+            raise UpstreamConnectError("the provider's client is closed")
+        target = self._targets.get(url)
+        if target is None:
+            target = self._targets[url] = parse_target(url)  # checked at config load
+        head = request_head(target, headers, len(body))
+        connection = await self.pool(target.origin).acquire()
+        answer = connection.send(head, body, self._timeout_s)
+        try:
+            response = await answer
+        except asyncio.CancelledError:
+            connection.abort()  # the answer would arrive for nobody
+            raise
+        if 300 <= response.status < 400:
+            # Never followed: a redirect would carry the provider's headers (an
+            # `api-key`) and the prompt to wherever the upstream points.
+            response.close()
+            raise UpstreamConnectError(f"upstream answered {response.status}, a redirect")
+        return response
+
+    async def aclose(self) -> None:
+        self.closed = True
+        for pool in self._pools.values():
+            pool.close()
+        self._pools.clear()
+        await asyncio.sleep(0)  # let the transports run their connection_lost
