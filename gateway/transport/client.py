@@ -18,15 +18,24 @@ IDLE_TIMEOUT_S = 15.0
 
 
 def request_head(target: Target, headers: Mapping[str, str], length: int) -> bytes:
-    lines = [f"POST {target.path} HTTP/1.1\r\n"]
-    if "Host" not in headers and "host" not in headers:
-        lines.append(f"Host: {target.host_header}\r\n")
+    lines = [f"POST {target.path} HTTP/1.1\r\n", ""]
+    accept_encoding = True
     for name, value in headers.items():
         if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
             # Header names are the operator's; never echo a value, it may be a key.
             raise UpstreamConnectError(f"header '{name.strip()}' contains a line break")
+        lowered = name.lower()
+        if lowered == "host":
+            lines[1] = f"{name}: {value}\r\n"  # a configured Host wins, sent once
+            continue
+        if lowered == "accept-encoding":
+            accept_encoding = False
         lines.append(f"{name}: {value}\r\n")
-    lines.append(f"Content-Length: {length}\r\nAccept-Encoding: gzip, deflate\r\n\r\n")
+    if not lines[1]:
+        lines[1] = f"Host: {target.host_header}\r\n"
+    if accept_encoding:
+        lines.append("Accept-Encoding: gzip, deflate\r\n")
+    lines.append(f"Content-Length: {length}\r\n\r\n")
     return "".join(lines).encode("utf-8")
 
 

@@ -104,7 +104,7 @@ class UpstreamConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserError as exc:
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
             # Not a protocol the gateway can read: the upstream broke, not the client.
             self._fail(f"upstream sent malformed HTTP ({type(exc).__name__})")
             self.abort()
@@ -143,6 +143,11 @@ class UpstreamConnection(asyncio.Protocol):
         status = self._parser.get_status_code()
         if 100 <= status < 200 and status != 101:
             self._interim = True  # 100 Continue and friends: the real answer follows
+            return
+        if status == 101:
+            # Nobody asked to switch protocols; what follows would not be HTTP.
+            self._fail("upstream answered 101 Switching Protocols")
+            self.abort()
             return
         headers = ResponseHeaders(self._headers)
         self._headers = {}

@@ -53,6 +53,15 @@ class ConnectionPool:
         return len(self._idle)
 
     async def acquire(self) -> UpstreamConnection:
+        """A connection for one request. ``connect_timeout_s`` bounds the whole wait,
+        the queue for a free connection included (as aiohttp's ``connect`` did)."""
+        try:
+            async with asyncio.timeout(self._connect_timeout_s):
+                return await self._acquire()
+        except TimeoutError as exc:
+            raise UpstreamTimeout("timed out getting a connection to the upstream") from exc
+
+    async def _acquire(self) -> UpstreamConnection:
         while True:
             if self._closed:
                 raise UpstreamConnectError("the provider's client is closed")
@@ -80,34 +89,33 @@ class ConnectionPool:
         self._open[connection] = None
         origin = self._origin
         try:
-            async with asyncio.timeout(self._connect_timeout_s):  # lookup and connects
-                if self._literal:
-                    addresses = [(origin.host, origin.port)]
-                else:
-                    addresses = await self._resolver.resolve(origin.host, origin.port)
-                for index, (host, port) in enumerate(addresses):
-                    try:
-                        await self._loop.create_connection(
-                            lambda: connection,
-                            host,
-                            port,
-                            ssl=self._ssl,
-                            server_hostname=origin.host if self._ssl is not None else None,
-                        )
-                        break
-                    except OSError:
-                        if index == len(addresses) - 1:
-                            raise  # the last address's error stands for all
-        except TimeoutError as exc:
-            self._give_up(connection)
-            raise UpstreamTimeout("timed out connecting to the upstream") from exc
-        except OSError as exc:  # refused, unreachable, DNS, TLS
+            if self._literal:
+                addresses = [(origin.host, origin.port)]
+            else:
+                addresses = await self._resolver.resolve(origin.host, origin.port)
+            for index, (host, port) in enumerate(addresses):
+                try:
+                    await self._loop.create_connection(
+                        lambda: connection,
+                        host,
+                        port,
+                        ssl=self._ssl,
+                        server_hostname=origin.host if self._ssl is not None else None,
+                    )
+                    break
+                except OSError:
+                    if index == len(addresses) - 1:
+                        raise  # the last address's error stands for all
+        except OSError as exc:  # refused, unreachable, DNS, TLS (not the timeout: acquire's)
             self._give_up(connection)
             reason = exc.strerror or type(exc).__name__
             raise UpstreamConnectError(f"cannot connect to the upstream: {reason}") from exc
         except BaseException:
             self._give_up(connection)
             raise
+        if self._closed:  # closed while connecting: close() could not reach it yet
+            self._give_up(connection)
+            raise UpstreamConnectError("the provider's client is closed")
         return connection
 
     def _give_up(self, connection: UpstreamConnection) -> None:

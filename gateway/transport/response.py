@@ -62,6 +62,7 @@ class HttpResponse(UpstreamResponse):
         "_chunks",
         "_connection",
         "_decoder",
+        "_encoded",
         "_ended",
         "_error",
         "_size",
@@ -85,12 +86,14 @@ class HttpResponse(UpstreamResponse):
         self._ended = False
         self._error: UpstreamError | None = None
         self._decoder = body_decoder(headers.get("content-encoding"))
+        self._encoded = False  # any compressed bytes fed yet
 
     # The connection's side.
 
     def feed(self, data: bytes) -> int:
         """Buffers a piece of the body; returns the bytes now waiting unread."""
         if self._decoder is not None:
+            self._encoded = True
             try:
                 data = self._decoder.decompress(data)
             except zlib.error:
@@ -113,7 +116,7 @@ class HttpResponse(UpstreamResponse):
                 rest = self._decoder.flush()
             except zlib.error:
                 rest = b""
-            if not self._decoder.eof:
+            if self._encoded and not self._decoder.eof:  # an empty body is just empty
                 self.fail(UpstreamStreamBroken("upstream body ended inside its gzip/deflate data"))
                 return
             if rest:
