@@ -191,7 +191,8 @@ class ChatCompletionsEndpoint:
             record.error_type = record.attempts[-1].outcome if record.attempts else None
         if snapshot.config.logging.include_content:
             record.response_body = body
-        # aiohttp decodes header bytes as UTF-8: a non-latin-1 character cannot go out.
+        # The transport decodes header bytes as latin-1, so they go out unchanged; a
+        # provider written in Python may hand over any str, which must not fail here.
         content_type = served.headers.get("Content-Type", "application/json")
         record.response_started = True
         await send(

@@ -83,7 +83,7 @@ def classify_exception(exc: UpstreamError) -> Outcome:
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
-    """``name`` (lower case) from any mapping: aiohttp's is case-insensitive, a dict is not."""
+    """``name`` (lower case) from any mapping: the transport's ignores case, a dict not."""
     value = headers.get(name)
     if value is not None:
         return value
