@@ -7,6 +7,7 @@ import ssl
 from collections.abc import Mapping
 
 from gateway.providers.base import UpstreamConnectError
+from gateway.transport.connection import ClosedBeforeAnswer, UpstreamConnection
 from gateway.transport.pool import ConnectionPool
 from gateway.transport.resolver import CachedResolver
 from gateway.transport.response import HttpResponse
@@ -86,19 +87,36 @@ class HttpTransport:
         if target is None:
             target = self._targets[url] = parse_target(url)  # checked at config load
         head = request_head(target, headers, len(body))
-        connection = await self.pool(target.origin).acquire()
-        answer = connection.send(head, body, self._timeout_s)
+        pool = self.pool(target.origin)
         try:
-            response = await answer
-        except asyncio.CancelledError:
-            connection.abort()  # the answer would arrive for nobody
-            raise
+            response = await self._exchange(await pool.acquire(), head, body)
+        except ClosedBeforeAnswer:
+            # A kept-alive connection the upstream closed as the request went out
+            # (its idle timeout raced ours) gave no answer at all: the request is sent
+            # again once, on a new connection, as browsers do. A new connection that
+            # closes unanswered is the upstream's failure.
+            response = await self._exchange(await pool.acquire(fresh=True), head, body)
         if 300 <= response.status < 400:
             # Never followed: a redirect would carry the provider's headers (an
             # `api-key`) and the prompt to wherever the upstream points.
             response.close()
             raise UpstreamConnectError(f"upstream answered {response.status}, a redirect")
         return response
+
+    async def _exchange(
+        self, connection: UpstreamConnection, head: bytes, body: bytes
+    ) -> HttpResponse:
+        reused = connection.exchanges > 0
+        answer = connection.send(head, body, self._timeout_s)
+        try:
+            return await answer
+        except ClosedBeforeAnswer as exc:
+            if reused:
+                raise
+            raise UpstreamConnectError(str(exc)) from exc  # not to be retried
+        except asyncio.CancelledError:
+            connection.abort()  # the answer would arrive for nobody
+            raise
 
     async def aclose(self) -> None:
         self.closed = True

@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from gateway.transport.pool import ConnectionPool
 
 
+class ClosedBeforeAnswer(UpstreamConnectError):
+    """The connection closed before a single byte of the answer came back."""
+
+
 class UpstreamConnection(asyncio.Protocol):
     """Serves one request at a time. Between the request and the response's end it
     belongs to that request; after a clean keep-alive end it goes back to its pool,
@@ -28,6 +32,7 @@ class UpstreamConnection(asyncio.Protocol):
     __slots__ = (
         "_head",
         "_headers",
+        "_heard",
         "_interim",
         "_parser",
         "_paused",
@@ -36,6 +41,7 @@ class UpstreamConnection(asyncio.Protocol):
         "_timer",
         "_transport",
         "_until_eof",
+        "exchanges",
         "forgotten",
         "idle_since",
         "loop",
@@ -50,6 +56,8 @@ class UpstreamConnection(asyncio.Protocol):
         self._parser = httptools.HttpResponseParser(self)
         self._head: asyncio.Future[HttpResponse] | None = None
         self._headers: dict[str, str] = {}
+        self._heard = False  # any byte of the current exchange's answer
+        self.exchanges = 0  # requests sent on this connection
         self._response: HttpResponse | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._paused = False
@@ -64,6 +72,8 @@ class UpstreamConnection(asyncio.Protocol):
         """Writes a whole request; the future resolves once the response head is in."""
         assert self._transport is not None and self._head is None and self._response is None
         answer = self._head = self.loop.create_future()
+        self.exchanges += 1
+        self._heard = False
         # One deadline for the whole exchange, a streamed body included.
         self._timer = self.loop.call_later(timeout_s, self._on_timeout)
         if len(body) < 16384:
@@ -102,6 +112,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        self._heard = True
         try:
             self._parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
@@ -119,6 +130,10 @@ class UpstreamConnection(asyncio.Protocol):
             self._response = None
             response.end()  # a body without a length ends when the upstream closes
         else:
+            head = self._head
+            if head is not None and not head.done() and not self._heard:
+                self._head = None
+                head.set_exception(ClosedBeforeAnswer("upstream closed the connection"))
             self._fail("upstream closed the connection")
         self._transport = None
         self._pool.forget(self)

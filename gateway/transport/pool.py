@@ -52,21 +52,21 @@ class ConnectionPool:
     def idle_connections(self) -> int:
         return len(self._idle)
 
-    async def acquire(self) -> UpstreamConnection:
-        """A connection for one request. ``connect_timeout_s`` bounds the whole wait,
-        the queue for a free connection included (as aiohttp's ``connect`` did)."""
+    async def acquire(self, *, fresh: bool = False) -> UpstreamConnection:
+        """A connection for one request (a new one if ``fresh``). ``connect_timeout_s``
+        bounds the whole wait, the queue for a free connection included."""
         try:
             async with asyncio.timeout(self._connect_timeout_s):
-                return await self._acquire()
+                return await self._acquire(fresh)
         except TimeoutError as exc:
             raise UpstreamTimeout("timed out getting a connection to the upstream") from exc
 
-    async def _acquire(self) -> UpstreamConnection:
+    async def _acquire(self, fresh: bool) -> UpstreamConnection:
         while True:
             if self._closed:
                 raise UpstreamConnectError("the provider's client is closed")
             stale = self._loop.time() - self._idle_timeout_s
-            while self._idle:
+            while self._idle and not fresh:
                 connection, _ = self._idle.popitem()
                 if connection.usable and connection.idle_since > stale:
                     return connection
