@@ -46,21 +46,20 @@ async def test_a_new_connection_closed_unanswered_is_not_retried() -> None:
     assert len(server.requests) == 1
 
 
-async def test_a_connection_that_answered_in_part_is_not_retried() -> None:
+@pytest.mark.parametrize(
+    ("partial", "error"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Le", UpstreamConnectError),  # inside the head
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\npartial", UpstreamStreamBroken),
+    ],
+)
+async def test_a_connection_that_answered_in_part_is_not_retried(
+    partial: bytes, error: type[Exception]
+) -> None:
     first = reply(http_response(b"first"))
-    half = reply_then_hang_up(b"HTTP/1.1 200 OK\r\nContent-Le")
-    async with raw_server(first, half) as server, http_transport() as transport:
-        assert await fetch(transport, server) == b"first"
-        with pytest.raises(UpstreamConnectError):
-            await fetch(transport, server)
-    assert len(server.requests) == 2
-
-
-async def test_a_body_cut_short_is_not_retried() -> None:
-    first = reply(http_response(b"first"))
-    cut = reply_then_hang_up(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\npartial")
-    async with raw_server(first, cut) as server, http_transport() as transport:
-        assert await fetch(transport, server) == b"first"
-        with pytest.raises(UpstreamStreamBroken):
-            await fetch(transport, server)
+    async with raw_server(first, reply_then_hang_up(partial)) as server:
+        async with http_transport() as transport:
+            assert await fetch(transport, server) == b"first"
+            with pytest.raises(error):
+                await fetch(transport, server)
     assert len(server.requests) == 2
