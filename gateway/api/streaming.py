@@ -8,24 +8,13 @@ so the client sees exactly the stream it asked for.
 
 from __future__ import annotations
 
-import re
-
 import orjson
 
 from gateway.accounting.usage import usage_from_mapping
 from gateway.observability.record import Usage
+from gateway.providers.sse import END_OVERLAP, EVENT_SPLIT, last_event_end
 
 _USAGE_MARKERS = (b'"usage":{', b'"usage": {')
-_EVENT_SPLIT = re.compile(rb"(\r\n\r\n|\n\n)")
-
-
-def _event_end(data: bytes) -> int:
-    """Index just past the last complete event, or -1."""
-    lf = data.rfind(b"\n\n")
-    crlf = data.rfind(b"\r\n\r\n")
-    if crlf >= 0 and crlf + 4 > lf + 2:
-        return crlf + 4
-    return lf + 2 if lf >= 0 else -1
 
 
 class StreamRelay:
@@ -44,8 +33,8 @@ class StreamRelay:
         if self._tail:
             # The tail holds no event end, so one can only finish in the new bytes
             # (or start in the tail's last 3, for a split "\r\n\r\n").
-            overlap = b"".join(self._tail[-3:])[-3:]
-            end = _event_end(overlap + chunk)
+            overlap = b"".join(self._tail[-END_OVERLAP:])[-END_OVERLAP:]
+            end = last_event_end(overlap + chunk)
             if end < 0:
                 self._tail.append(chunk)
                 return b""
@@ -54,7 +43,7 @@ class StreamRelay:
             end += len(head) - len(overlap)
             chunk = head + chunk
         else:
-            end = _event_end(chunk)
+            end = last_event_end(chunk)
             if end < 0:
                 self._tail.append(chunk)
                 return b""
@@ -81,7 +70,7 @@ class StreamRelay:
             return chunk
         kept: list[bytes] = []
         # Split at event ends, LF or CRLF, keeping each event's own terminator.
-        parts = _EVENT_SPLIT.split(chunk)
+        parts = EVENT_SPLIT.split(chunk)
         for i in range(0, len(parts), 2):
             event = parts[i]
             end = parts[i + 1] if i + 1 < len(parts) else b""

@@ -14,6 +14,7 @@ from gateway.config.schema import ResilienceSection
 from gateway.errors import InvalidRequest, NoMemberAvailable
 from gateway.observability.record import AttemptRecord, RequestRecord
 from gateway.providers.base import Provider, UpstreamError, UpstreamRequest, UpstreamResponse
+from gateway.providers.sse import END_OVERLAP, has_event_end
 from gateway.resilience.classify import (
     AVAILABILITY_FAILURES,
     Outcome,
@@ -233,7 +234,7 @@ class AttemptRunner:
             first = await response.read_chunk()
             # Nothing is forwarded before one whole event has arrived, so until then
             # the stream can still fail over (spec §5); ttft_timeout_s bounds the wait.
-            if b"\n\n" not in first and b"\r\n\r\n" not in first:
+            if not has_event_end(first):
                 first = await _until_event_end(first, response)
         except UpstreamError as exc:
             response.close()
@@ -304,13 +305,13 @@ async def _until_event_end(first: bytes, response: UpstreamResponse) -> bytes:
     if not first:
         return b""
     pieces = [first]
-    tail = first[-3:]
+    tail = first[-END_OVERLAP:]
     while True:
         piece = await response.read_chunk()
         if not piece:
             return b""
         pieces.append(piece)
         window = tail + piece
-        if b"\n\n" in window or b"\r\n\r\n" in window:
+        if has_event_end(window):
             return b"".join(pieces)
-        tail = window[-3:]
+        tail = window[-END_OVERLAP:]

@@ -635,7 +635,8 @@ def test_secrets_never_reach_clients_logs_or_metrics(tmp_path: Path) -> None:
 def test_relay_output_does_not_depend_on_chunking(
     events: list[bytes], tail: bytes, cuts: list[int], bytewise: bool
 ) -> None:
-    from gateway.api.streaming import StreamRelay, _event_end
+    from gateway.api.streaming import StreamRelay
+    from gateway.providers.sse import last_event_end
 
     data = b"".join(events) + tail
     whole = StreamRelay(strip_usage=False)
@@ -650,7 +651,7 @@ def test_relay_output_does_not_depend_on_chunking(
         got = relay.feed(data[a:b])
         out += got
         pending += data[a:b]
-        end = _event_end(pending)
+        end = last_event_end(pending)
         # Every complete event is forwarded as soon as its last byte arrived.
         assert got == (pending[:end] if end >= 0 else b"")
         pending = pending[end:] if end >= 0 else pending

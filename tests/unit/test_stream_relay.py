@@ -10,6 +10,7 @@ import pytest
 
 from gateway.api.streaming import StreamRelay, error_event
 from gateway.observability.record import Usage
+from gateway.providers.sse import has_event_end, last_event_end
 
 USAGE = {
     "prompt_tokens": 12,
@@ -192,3 +193,19 @@ def test_error_event_shape() -> None:
         }
     }
     assert events[1] == "[DONE]"
+
+
+@pytest.mark.parametrize(
+    ("data", "end"),
+    [
+        (b"data: a", -1),
+        (b"data: a\n\n", 9),
+        (b"data: a\r\n\r\n", 11),
+        (b"data: a\n\ndata: b\r\n\r\ndata: c", 20),
+        (b"data: a\r\n\r\ndata: b\n\ndata: c", 20),
+        (b"data: a\r\n\r", -1),
+    ],
+)
+def test_event_ends_in_both_line_break_styles(data: bytes, end: int) -> None:
+    assert last_event_end(data) == end
+    assert has_event_end(data) == (end >= 0)

@@ -1,0 +1,25 @@
+"""Server-sent event framing, as OpenAI-compatible streams use it: an event ends at a
+blank line, ``\\n\\n`` or ``\\r\\n\\r\\n``. One place for the rule, shared by the attempt
+loop (wait for the first whole event) and the relay (forward whole events only)."""
+
+from __future__ import annotations
+
+import re
+
+EVENT_SPLIT = re.compile(rb"(\r\n\r\n|\n\n)")
+# The longest event end, less one: how much of earlier bytes a search must overlap
+# so an end split across two reads is still found.
+END_OVERLAP = 3
+
+
+def has_event_end(data: bytes) -> bool:
+    return b"\n\n" in data or b"\r\n\r\n" in data
+
+
+def last_event_end(data: bytes) -> int:
+    """Index just past the last complete event, or -1."""
+    lf = data.rfind(b"\n\n")
+    crlf = data.rfind(b"\r\n\r\n")
+    if crlf >= 0 and crlf + 4 > lf + 2:
+        return crlf + 4
+    return lf + 2 if lf >= 0 else -1
