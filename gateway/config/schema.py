@@ -20,7 +20,7 @@ HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 FRAMING_HEADERS = frozenset(
     ("content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer")
 )
-PROVIDER_KINDS = ("openai", "mock")
+PROVIDER_KINDS = ("openai", "azure", "mock")
 
 
 class Strict(BaseModel):
@@ -86,6 +86,7 @@ class ProviderSection(Strict):
     timeout_s: float = Field(default=600.0, gt=0)
     connect_timeout_s: float = Field(default=5.0, gt=0)
     max_connections: int = Field(default=1000, ge=1)
+    api_version: str | None = None  # kind azure: the `api-version` query parameter
     mock: MockSection | None = None
 
     @field_validator("kind")

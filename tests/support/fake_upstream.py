@@ -108,6 +108,7 @@ class Recorded:
     model: str
     headers: dict[str, str]
     body: dict[str, Any]
+    query: str = ""
 
 
 def free_port() -> int:
@@ -183,7 +184,10 @@ class FakeUpstream:
             return web.json_response({"error": {"message": "bad json"}}, status=400)
         model = str(body.get("model"))
         with self._lock:
-            self.requests.append(Recorded(request.path, model, dict(request.headers), body))
+            recorded = Recorded(
+                request.path, model, dict(request.headers), body, request.query_string
+            )
+            self.requests.append(recorded)
         behavior = self._next(model)
         try:
             return await self._respond(request, body, model, behavior)

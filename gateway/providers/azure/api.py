@@ -1,0 +1,28 @@
+"""URL and headers for Azure OpenAI deployments."""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import quote
+
+from gateway.config.schema import ProviderSection
+
+DEFAULT_API_VERSION = "2024-10-21"  # the latest GA data-plane version with stream usage
+
+
+def deployment_url(base_url: str, deployment: str, api_version: str) -> str:
+    name = quote(deployment, safe="")
+    version = quote(api_version, safe="")
+    return (
+        f"{base_url.rstrip('/')}/openai/deployments/{name}/chat/completions?api-version={version}"
+    )
+
+
+def build_headers(section: ProviderSection) -> dict[str, str]:
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    headers.update(section.headers)
+    if section.api_key_env:
+        key = os.environ.get(section.api_key_env, "").strip()
+        if key:
+            headers["api-key"] = key
+    return headers

@@ -1,0 +1,50 @@
+"""The ``azure`` provider kind. Bodies and streams are OpenAI's, so the request,
+response, stream and error parts are the ``openai`` kind's own."""
+
+from __future__ import annotations
+
+from gateway.config.schema import ProviderSection
+from gateway.providers.azure import api
+from gateway.providers.base import Provider, UpstreamRequest, UpstreamResponse
+from gateway.providers.openai import errors, request
+from gateway.transport import HttpTransport
+
+
+class AzureOpenAIProvider(Provider):
+    kind = "azure"
+
+    def __init__(self, name: str, section: ProviderSection) -> None:
+        super().__init__(name)
+        assert section.base_url is not None  # guaranteed by config validation
+        self._base_url = section.base_url
+        self._api_version = section.api_version or api.DEFAULT_API_VERSION
+        self._headers = api.build_headers(section)
+        self._urls: dict[str, str] = {}  # per deployment, built once
+        self._transport = HttpTransport(
+            timeout_s=section.timeout_s,
+            connect_timeout_s=section.connect_timeout_s,
+            max_connections=section.max_connections,
+        )
+
+    def url_for(self, deployment: str) -> str:
+        url = self._urls.get(deployment)
+        if url is None:
+            url = self._urls[deployment] = api.deployment_url(
+                self._base_url, deployment, self._api_version
+            )
+        return url
+
+    async def send(self, upstream: UpstreamRequest) -> UpstreamResponse:
+        # The catalog's upstream model name is the deployment's name; Azure ignores
+        # the body's `model`, so the body goes as the openai kind sends it.
+        url = self.url_for(str(upstream.body.get("model", "")))
+        headers = self._headers
+        if upstream.request_id:
+            headers = {**headers, "X-Request-Id": upstream.request_id}
+        return await self._transport.post(url, headers, request.encode_request(upstream.body))
+
+    def is_context_length_error(self, status: int, body: bytes) -> bool:
+        return errors.is_context_length_error(status, body)
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
