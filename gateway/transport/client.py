@@ -100,7 +100,9 @@ class HttpTransport:
             # Never followed: a redirect would carry the provider's headers (an
             # `api-key`) and the prompt to wherever the upstream points.
             response.close()
-            raise UpstreamConnectError(f"upstream answered {response.status}, a redirect")
+            raise UpstreamConnectError(
+                f"upstream answered {response.status} (redirects are not followed)"
+            )
         return response
 
     async def _exchange(
@@ -117,6 +119,10 @@ class HttpTransport:
         except asyncio.CancelledError:
             connection.abort()  # the answer would arrive for nobody
             raise
+        finally:
+            # The future holds a failure's traceback, which holds this frame: a cycle
+            # that would keep the prompt alive until a full collection.
+            del answer
 
     async def aclose(self) -> None:
         self.closed = True

@@ -16,6 +16,10 @@ from gateway.providers.base import (
 )
 from gateway.transport.response import HIGH_WATER, HttpResponse, ResponseHeaders
 
+# llhttp bounds nothing: an upstream sending an endless head would grow memory until
+# timeout_s. Real answers' heads are a few hundred bytes.
+MAX_HEAD_BYTES = 64 * 1024
+
 if TYPE_CHECKING:
     from gateway.transport.pool import ConnectionPool
 
@@ -31,6 +35,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     __slots__ = (
         "_head",
+        "_head_bytes",
         "_headers",
         "_heard",
         "_interim",
@@ -55,7 +60,8 @@ class UpstreamConnection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         self._head: asyncio.Future[HttpResponse] | None = None
-        self._headers: dict[str, str] = {}
+        self._headers: dict[str, list[str]] = {}
+        self._head_bytes = 0  # of the answer's head read so far
         self._heard = False  # any byte of the current exchange's answer
         self.exchanges = 0  # requests sent on this connection
         self._response: HttpResponse | None = None
@@ -70,10 +76,12 @@ class UpstreamConnection(asyncio.Protocol):
 
     def send(self, head: bytes, body: bytes, timeout_s: float) -> asyncio.Future[HttpResponse]:
         """Writes a whole request; the future resolves once the response head is in."""
-        assert self._transport is not None and self._head is None and self._response is None
+        if self._transport is None:
+            raise ClosedBeforeAnswer("upstream closed the connection")
         answer = self._head = self.loop.create_future()
         self.exchanges += 1
         self._heard = False
+        self._head_bytes = 0
         # One deadline for the whole exchange, a streamed body included.
         self._timer = self.loop.call_later(timeout_s, self._on_timeout)
         if len(body) < 16384:
@@ -119,6 +127,12 @@ class UpstreamConnection(asyncio.Protocol):
             # Not a protocol the gateway can read: the upstream broke, not the client.
             self._fail(f"upstream sent malformed HTTP ({type(exc).__name__})")
             self.abort()
+            return
+        if self._head is not None:  # the head is still incomplete after these bytes
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._fail("upstream sent an oversized response head")
+                self.abort()
 
     def eof_received(self) -> bool | None:
         return None  # close the transport; connection_lost settles the response
@@ -153,9 +167,11 @@ class UpstreamConnection(asyncio.Protocol):
         key = name.decode("latin-1").lower()
         if key == "set-cookie":
             return  # one pool serves every client: nothing is remembered or relayed
-        text = value.decode("latin-1")
-        seen = self._headers.get(key)
-        self._headers[key] = text if seen is None else f"{seen}, {text}"
+        values = self._headers.get(key)
+        if values is None:
+            self._headers[key] = [value.decode("latin-1")]
+        else:
+            values.append(value.decode("latin-1"))  # joined once, not once per repeat
 
     def on_headers_complete(self) -> None:
         status = self._parser.get_status_code()
@@ -167,7 +183,9 @@ class UpstreamConnection(asyncio.Protocol):
             self._fail("upstream answered 101 Switching Protocols")
             self.abort()
             return
-        headers = ResponseHeaders(self._headers)
+        headers = ResponseHeaders(
+            {k: v[0] if len(v) == 1 else ", ".join(v) for k, v in self._headers.items()}
+        )
         self._headers = {}
         head = self._head
         self._head = None
@@ -175,10 +193,9 @@ class UpstreamConnection(asyncio.Protocol):
             self.abort()
             return
         response = self._response = HttpResponse(self, status, headers)
-        self._until_eof = (
-            "content-length" not in headers
-            and "chunked" not in (headers.get("transfer-encoding") or "").lower()
-        )
+        # Chunked framing holds only when chunked is the last coding (RFC 9112 6.3).
+        codings = (headers.get("transfer-encoding") or "").rsplit(",", 1)[-1]
+        self._until_eof = "content-length" not in headers and codings.strip().lower() != "chunked"
         head.set_result(response)
 
     def on_body(self, body: bytes) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from collections import deque
 
@@ -40,7 +41,10 @@ class ConnectionPool:
         # connection that closes leaves in O(1) even with thousands open.
         self._idle: dict[UpstreamConnection, None] = {}
         self._open: dict[UpstreamConnection, None] = {}  # open or opening
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        # A waiter is handed a kept-alive connection by release(), or None: a slot freed
+        # by a closed connection, reserved for it until it connects.
+        self._waiters: deque[asyncio.Future[UpstreamConnection | None]] = deque()
+        self._reserved = 0
         self._sweep: asyncio.TimerHandle | None = None
         self._closed = False
 
@@ -62,27 +66,90 @@ class ConnectionPool:
             raise UpstreamTimeout("timed out getting a connection to the upstream") from exc
 
     async def _acquire(self, fresh: bool) -> UpstreamConnection:
+        if self._closed:
+            raise UpstreamConnectError("the provider's client is closed")
+        if not self._waiters:  # nobody queued first
+            if not fresh:
+                connection = self._take_idle()
+                if connection is not None:
+                    return connection
+            if self._has_room():
+                return await self._connect()
+            if fresh and self._idle:
+                self._discard(next(iter(self._idle)))  # the oldest idle one makes room
+                return await self._connect()
+        front = False
         while True:
+            waiter: asyncio.Future[UpstreamConnection | None] = self._loop.create_future()
+            if front:
+                self._waiters.appendleft(waiter)
+            else:
+                self._waiters.append(waiter)
+            try:
+                handed = await waiter
+            except BaseException:
+                self._abandon(waiter)
+                raise
             if self._closed:
                 raise UpstreamConnectError("the provider's client is closed")
-            stale = self._loop.time() - self._idle_timeout_s
-            while self._idle and not fresh:
-                connection, _ = self._idle.popitem()
-                if connection.usable and connection.idle_since > stale:
-                    return connection
-                connection.close()
-            if len(self._open) < self._max:
+            if handed is None:  # a slot freed by a closed connection, kept for us
+                self._reserved -= 1
                 return await self._connect()
-            waiter: asyncio.Future[None] = self._loop.create_future()
-            self._waiters.append(waiter)
-            try:
-                await waiter
-            except BaseException:
-                if waiter.done() and not waiter.cancelled():
-                    self._wake()  # pass the turn this caller was given to the next one
-                else:
-                    self._waiters.remove(waiter)
-                raise
+            if handed.usable:
+                if not fresh:
+                    return handed
+                self._discard(handed)  # its slot is ours
+                return await self._connect()
+            # It closed between the hand-over and now, and its slot went the usual way.
+            if self._has_room():
+                return await self._connect()
+            front = True
+
+    def _has_room(self) -> bool:
+        return len(self._open) + self._reserved < self._max
+
+    def _take_idle(self) -> UpstreamConnection | None:
+        stale = self._loop.time() - self._idle_timeout_s
+        while self._idle:
+            connection, _ = self._idle.popitem()  # the newest
+            if connection.usable and connection.idle_since > stale:
+                return connection
+            self._discard(connection)
+        return None
+
+    def _discard(self, connection: UpstreamConnection) -> None:
+        """Closes a connection whose slot the caller takes over at once."""
+        connection.forgotten = True
+        self._idle.pop(connection, None)
+        self._open.pop(connection, None)
+        connection.close()
+
+    def _abandon(self, waiter: asyncio.Future[UpstreamConnection | None]) -> None:
+        """A queued caller gave up (cancelled, timed out): what it was given moves on."""
+        if waiter.done() and not waiter.cancelled():
+            handed = waiter.result()
+            if handed is None:
+                if not self._closed:  # close() wakes everyone with None, reserving nothing
+                    self._reserved -= 1
+                    self._give_slot()
+            else:
+                self.release(handed)
+        else:
+            with contextlib.suppress(ValueError):  # a wake-up may have dropped it already
+                self._waiters.remove(waiter)
+
+    def _next_waiter(self) -> asyncio.Future[UpstreamConnection | None] | None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                return waiter
+        return None
+
+    def _give_slot(self) -> None:
+        waiter = self._next_waiter()
+        if waiter is not None:
+            self._reserved += 1
+            waiter.set_result(None)
 
     async def _connect(self) -> UpstreamConnection:
         connection = UpstreamConnection(self._loop, self)
@@ -93,19 +160,25 @@ class ConnectionPool:
                 addresses = [(origin.host, origin.port)]
             else:
                 addresses = await self._resolver.resolve(origin.host, origin.port)
-            for index, (host, port) in enumerate(addresses):
+            # Every address but the last gets a share of the time: one that drops
+            # packets (a broken IPv6 route) must not use up the whole connect timeout.
+            share = self._connect_timeout_s / len(addresses)
+            for index, address in enumerate(addresses):
+                last = index == len(addresses) - 1
                 try:
-                    await self._loop.create_connection(
-                        lambda: connection,
-                        host,
-                        port,
-                        ssl=self._ssl,
-                        server_hostname=origin.host if self._ssl is not None else None,
-                    )
+                    async with asyncio.timeout(None if last else share):
+                        await self._loop.create_connection(
+                            lambda: connection,
+                            address[0],
+                            address[1],
+                            ssl=self._ssl,
+                            server_hostname=origin.host if self._ssl is not None else None,
+                        )
                     break
-                except OSError:
-                    if index == len(addresses) - 1:
+                except OSError:  # TimeoutError included
+                    if last:
                         raise  # the last address's error stands for all
+                    self._resolver.demote(origin.host, origin.port, address)
         except OSError as exc:  # refused, unreachable, DNS, TLS (not the timeout: acquire's)
             self._give_up(connection)
             reason = exc.strerror or type(exc).__name__
@@ -127,11 +200,14 @@ class ConnectionPool:
         if self._closed or connection.forgotten:
             connection.close()
             return
+        waiter = self._next_waiter()
+        if waiter is not None:
+            waiter.set_result(connection)  # straight to the longest-waiting caller
+            return
         connection.idle_since = self._loop.time()
         self._idle[connection] = None
         if self._sweep is None:
             self._sweep = self._loop.call_later(self._idle_timeout_s, self._close_stale)
-        self._wake()
 
     def forget(self, connection: UpstreamConnection) -> None:
         """The connection closed (or never opened): it no longer counts."""
@@ -139,15 +215,9 @@ class ConnectionPool:
             return
         connection.forgotten = True
         self._idle.pop(connection, None)
-        self._open.pop(connection, None)
-        self._wake()
-
-    def _wake(self) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
+        if connection in self._open:  # it held a slot: the next queued caller gets it
+            del self._open[connection]
+            self._give_slot()
 
     def _close_stale(self) -> None:
         self._sweep = None

@@ -41,6 +41,14 @@ class CachedResolver:
         if not lookup.cancelled() and lookup.exception() is None:
             self._cache[key] = (self._loop.time() + self._ttl_s, lookup.result())
 
+    def demote(self, host: str, port: int, address: Address) -> None:
+        """An address that failed to connect goes last, until the next lookup."""
+        cached = self._cache.get((host, port))
+        if cached is None or address not in cached[1] or cached[1][-1] == address:
+            return
+        rest = [other for other in cached[1] if other != address]
+        self._cache[(host, port)] = (cached[0], [*rest, address])
+
     async def _lookup(self, host: str, port: int) -> list[Address]:
         infos = await self._loop.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP

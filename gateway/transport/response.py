@@ -148,7 +148,11 @@ class HttpResponse(UpstreamResponse):
                     self._connection.resume_reading()
                 return data
             if self._error is not None:
-                raise self._error
+                # A fresh exception each time: the stored one raised would carry a
+                # traceback back to this frame and the response, a cycle holding the
+                # caller's frames until the collector's rare full pass.
+                error = self._error
+                raise type(error)(*error.args)
             if self._ended or self._connection is None:
                 return b""
             waiter = self._waiter = self._connection.loop.create_future()
@@ -179,5 +183,6 @@ class HttpResponse(UpstreamResponse):
         self._size = 0
         if not self._ended and self._error is None:
             self._ended = True
+        self._wake()  # a reader in another task sees the end rather than waiting forever
         if connection is not None:
             connection.abort()
