@@ -20,7 +20,7 @@ HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 FRAMING_HEADERS = frozenset(
     ("content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer")
 )
-PROVIDER_KINDS = ("openai", "azure", "mock")
+PROVIDER_KINDS = ("openai", "azure", "anthropic", "mock")
 
 
 class Strict(BaseModel):

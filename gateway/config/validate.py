@@ -33,7 +33,7 @@ def _check_force(base: str, force: list[str], options: dict[str, Any], problems:
 def check_references(config: GatewayConfig) -> list[str]:
     problems: list[str] = []
     for name, provider in config.providers.items():
-        if provider.kind in ("openai", "azure") and not provider.base_url:
+        if provider.kind in ("openai", "azure", "anthropic") and not provider.base_url:
             problems.append(f"providers.{name}.base_url: required for kind '{provider.kind}'")
         if provider.api_version is not None and provider.kind != "azure":
             problems.append(f"providers.{name}.api_version: only kind 'azure' takes it")

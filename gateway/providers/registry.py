@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from gateway.config.schema import ProviderSection
+from gateway.providers.anthropic import AnthropicProvider
 from gateway.providers.azure import AzureOpenAIProvider
 from gateway.providers.base import Provider
 from gateway.providers.mock import MockProvider
@@ -15,6 +16,7 @@ ProviderFactory = Callable[[str, ProviderSection], Provider]
 PROVIDER_KINDS: dict[str, ProviderFactory] = {
     "openai": OpenAIProvider,
     "azure": AzureOpenAIProvider,
+    "anthropic": AnthropicProvider,
     "mock": MockProvider,
 }
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from tests.support.scripted_server import ScriptedServer
 
 DEFAULT_USAGE = {
     "prompt_tokens": 11,
@@ -123,24 +123,26 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{free_port()}/v1"
 
 
-class FakeUpstream:
+class FakeUpstream(ScriptedServer[Behavior]):
+    name = "fake-upstream"
+
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._behaviors: dict[str, list[Behavior]] = {}
+        super().__init__()
         self.requests: list[Recorded] = []
         self.disconnects: list[str] = []
         self.completed: list[str] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self.port = 0
+
+    def default_behavior(self) -> Behavior:
+        return ok()
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_post("/v1/chat/completions", self._handle)
+        app.router.add_post("/{prefix:.*}/chat/completions", self._handle)
+
+    def app_options(self) -> dict[str, Any]:
+        return {"client_max_size": 64 * 1024 * 1024}
 
     # -- scripting ---------------------------------------------------------
-    def set(self, model: str, *behaviors: Behavior) -> None:
-        """Behaviours for ``model``, used in order; the last one repeats."""
-        with self._lock:
-            self._behaviors[model] = list(behaviors) or [ok()]
-
     def reset(self) -> None:
         with self._lock:
             self._behaviors.clear()
@@ -155,25 +157,6 @@ class FakeUpstream:
     def order(self) -> list[str]:
         with self._lock:
             return [r.model for r in self.requests]
-
-    def wait_for(self, predicate: Any, timeout: float = 5.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.01)
-        return bool(predicate())
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def _next(self, model: str) -> Behavior:
-        with self._lock:
-            queue = self._behaviors.get(model)
-            if not queue:
-                return ok()
-            return queue.pop(0) if len(queue) > 1 else queue[0]
 
     # -- server ------------------------------------------------------------
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -303,38 +286,6 @@ class FakeUpstream:
         with self._lock:
             self.completed.append(model)
         return response
-
-    def start(self) -> FakeUpstream:
-        ready = threading.Event()
-        self.port = free_port()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            app = web.Application(client_max_size=64 * 1024 * 1024)
-            app.router.add_post("/v1/chat/completions", self._handle)
-            app.router.add_post("/{prefix:.*}/chat/completions", self._handle)
-            self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
-            loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, "127.0.0.1", self.port)
-            loop.run_until_complete(site.start())
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self._runner.cleanup())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="fake-upstream", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("fake upstream did not start")
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
 
 
 def many(behavior: Behavior, n: int) -> Sequence[Behavior]:

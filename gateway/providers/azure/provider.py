@@ -6,8 +6,8 @@ from __future__ import annotations
 from gateway.config.schema import ProviderSection
 from gateway.providers.azure import api
 from gateway.providers.base import Provider, UpstreamRequest, UpstreamResponse
+from gateway.providers.http import transport_for, with_request_id
 from gateway.providers.openai import errors, request
-from gateway.transport import HttpTransport
 
 
 class AzureOpenAIProvider(Provider):
@@ -20,11 +20,7 @@ class AzureOpenAIProvider(Provider):
         self._api_version = section.api_version or api.DEFAULT_API_VERSION
         self._headers = api.build_headers(section)
         self._urls: dict[str, str] = {}  # per deployment, built once
-        self._transport = HttpTransport(
-            timeout_s=section.timeout_s,
-            connect_timeout_s=section.connect_timeout_s,
-            max_connections=section.max_connections,
-        )
+        self._transport = transport_for(section)
 
     def url_for(self, deployment: str) -> str:
         url = self._urls.get(deployment)
@@ -38,9 +34,7 @@ class AzureOpenAIProvider(Provider):
         # The catalog's upstream model name is the deployment's name; Azure ignores
         # the body's `model`, so the body goes as the openai kind sends it.
         url = self.url_for(str(upstream.body.get("model", "")))
-        headers = self._headers
-        if upstream.request_id:
-            headers = {**headers, "X-Request-Id": upstream.request_id}
+        headers = with_request_id(self._headers, upstream.request_id)
         return await self._transport.post(url, headers, request.encode_request(upstream.body))
 
     def is_context_length_error(self, status: int, body: bytes) -> bool:

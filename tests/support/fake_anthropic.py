@@ -1,0 +1,199 @@
+"""A fake Anthropic Messages API (``POST /v1/messages``) on a real socket, in a thread.
+
+Behaviour is scripted per model name, as in ``fake_upstream``. Streams follow the
+real event sequence (message_start, ping, content blocks, message_delta,
+message_stop) and can be written in odd-sized pieces, splitting events anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from tests.support.scripted_server import ScriptedServer
+
+DEFAULT_USAGE = {
+    "input_tokens": 20,
+    "output_tokens": 9,
+    "cache_read_input_tokens": 5,
+    "cache_creation_input_tokens": 3,
+}
+
+
+@dataclass
+class Behavior:
+    kind: str = "message"  # message | error | stream_error
+    text: str | None = "Hello from Claude"
+    tool_uses: list[dict[str, Any]] = field(default_factory=list)  # {id, name, input}
+    stop_reason: str | None = None  # default: tool_use when tools are used, else end_turn
+    usage: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_USAGE))
+    piece_size: int = 0  # streams: write the bytes in pieces of this size
+    status: int = 200
+    error_type: str = "api_error"
+    message: str = "upstream error"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def message(text: str | None = "Hello from Claude", **kw: Any) -> Behavior:
+    return Behavior(kind="message", text=text, **kw)
+
+
+def error(status: int, error_type: str, text: str, **headers: str) -> Behavior:
+    return Behavior(
+        kind="error", status=status, error_type=error_type, message=text, headers=headers
+    )
+
+
+def rate_limited(retry_after: int = 7) -> Behavior:
+    return error(
+        429,
+        "rate_limit_error",
+        "Number of requests has exceeded your rate limit",
+        **{"retry-after": str(retry_after)},
+    )
+
+
+def overloaded() -> Behavior:
+    return error(529, "overloaded_error", "Overloaded")
+
+
+def prompt_too_long() -> Behavior:
+    return error(400, "invalid_request_error", "prompt is too long: 250000 tokens > 200000 maximum")
+
+
+def stream_error(error_type: str = "overloaded_error", text: str = "Overloaded") -> Behavior:
+    return Behavior(kind="stream_error", error_type=error_type, message=text)
+
+
+@dataclass
+class Recorded:
+    path: str
+    headers: dict[str, str]  # names in lower case
+    body: dict[str, Any]
+
+
+def sse(name: str, payload: dict[str, Any]) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(payload)}\n\n".encode()
+
+
+def stream_events(model: str, b: Behavior) -> list[bytes]:
+    """The event sequence the real API sends for ``b``'s message."""
+    start_usage = {**b.usage, "output_tokens": 1}
+    skeleton: dict[str, Any] = {
+        "id": "msg_fake",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": start_usage,
+    }
+    events = [
+        sse("message_start", {"type": "message_start", "message": skeleton}),
+        sse("ping", {"type": "ping"}),
+    ]
+    blocks: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+    if b.text is not None:
+        words = b.text.split(" ")
+        pieces = [word if i == 0 else " " + word for i, word in enumerate(words)]
+        text_deltas = [{"type": "text_delta", "text": piece} for piece in pieces]
+        blocks.append(({"type": "text", "text": ""}, text_deltas))
+    for use in b.tool_uses:
+        arguments = json.dumps(use["input"])
+        half = len(arguments) // 2
+        parts = ("", arguments[:half], arguments[half:])
+        json_deltas = [{"type": "input_json_delta", "partial_json": part} for part in parts]
+        tool = {"type": "tool_use", "id": use["id"], "name": use["name"], "input": {}}
+        blocks.append((tool, json_deltas))
+    for index, (block, deltas) in enumerate(blocks):
+        start = {"type": "content_block_start", "index": index, "content_block": block}
+        events.append(sse("content_block_start", start))
+        for delta in deltas:
+            change = {"type": "content_block_delta", "index": index, "delta": delta}
+            events.append(sse("content_block_delta", change))
+        events.append(sse("content_block_stop", {"type": "content_block_stop", "index": index}))
+    end = {"stop_reason": _stop_reason(b), "stop_sequence": None}
+    usage = {"output_tokens": b.usage["output_tokens"]}
+    events.append(sse("message_delta", {"type": "message_delta", "delta": end, "usage": usage}))
+    events.append(sse("message_stop", {"type": "message_stop"}))
+    return events
+
+
+def _stop_reason(b: Behavior) -> str:
+    return b.stop_reason or ("tool_use" if b.tool_uses else "end_turn")
+
+
+class FakeAnthropic(ScriptedServer[Behavior]):
+    name = "fake-anthropic"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[Recorded] = []
+
+    def default_behavior(self) -> Behavior:
+        return message()
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_post("/v1/messages", self._handle)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._behaviors.clear()
+            self.requests.clear()
+
+    def hits(self, model: str | None = None) -> list[Recorded]:
+        with self._lock:
+            return [r for r in self.requests if model is None or r.body.get("model") == model]
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        body = json.loads(await request.read())
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        with self._lock:
+            self.requests.append(Recorded(request.path, headers, body))
+        model = str(body.get("model"))
+        b = self._next(model)
+        if b.kind == "error":
+            payload = {"type": "error", "error": {"type": b.error_type, "message": b.message}}
+            return web.json_response(payload, status=b.status, headers=b.headers)
+        if b.kind == "stream_error":
+            events = [
+                sse(
+                    "error",
+                    {"type": "error", "error": {"type": b.error_type, "message": b.message}},
+                )
+            ]
+            return await self._write_stream(request, events, b)
+        if body.get("stream"):
+            return await self._write_stream(request, stream_events(model, b), b)
+        content: list[dict[str, Any]] = []
+        if b.text is not None:
+            content.append({"type": "text", "text": b.text})
+        content += [{"type": "tool_use", **use} for use in b.tool_uses]
+        reply = {
+            "id": "msg_fake",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": content,
+            "stop_reason": _stop_reason(b),
+            "stop_sequence": None,
+            "usage": b.usage,
+        }
+        return web.json_response(reply, headers=b.headers)
+
+    @staticmethod
+    async def _write_stream(
+        request: web.Request, events: list[bytes], b: Behavior
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", **b.headers})
+        await response.prepare(request)
+        data = b"".join(events)
+        size = b.piece_size or len(data)
+        for i in range(0, len(data), size):
+            await response.write(data[i : i + size])
+        await response.write_eof()
+        return response
