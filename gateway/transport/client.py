@@ -109,8 +109,9 @@ class HttpTransport:
         self, connection: UpstreamConnection, head: bytes, body: bytes
     ) -> HttpResponse:
         reused = connection.exchanges > 0
-        answer = connection.send(head, body, self._timeout_s)
+        answer: asyncio.Future[HttpResponse] | None = None
         try:
+            answer = connection.send(head, body, self._timeout_s)
             return await answer
         except ClosedBeforeAnswer as exc:
             if reused:
@@ -122,7 +123,7 @@ class HttpTransport:
         finally:
             # The future holds a failure's traceback, which holds this frame: a cycle
             # that would keep the prompt alive until a full collection.
-            del answer
+            answer = None
 
     async def aclose(self) -> None:
         self.closed = True
