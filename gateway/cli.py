@@ -13,6 +13,7 @@ from gateway.config.loader import ConfigError, load_config
 from gateway.config.settings import DEFAULT_CONFIG, DEFAULT_HOST, DEFAULT_PORT, EnvSettings
 from gateway.routing.explain import explain_routes, explain_view, format_table
 from gateway.routing.table import RouteTable, check_profile
+from gateway.routing.triage.cli import add_triage_command, cmd_triage
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     routes.add_argument("--profile", help="profile to resolve (default: the active one)")
     routes.add_argument("--json", action="store_true", help="print JSON instead of a table")
     add_usage_command(commands)
+    add_triage_command(commands)
     return parser
 
 
@@ -148,6 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = {"serve": cmd_serve, "check-config": cmd_check_config, "routes": cmd_routes}
     handlers["usage"] = cmd_usage
+    handlers["triage"] = cmd_triage
     return handlers[args.command](args)
 
 

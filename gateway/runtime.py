@@ -18,6 +18,8 @@ from gateway.providers.base import Provider
 from gateway.providers.registry import build_providers
 from gateway.resilience.attempts import AttemptRunner
 from gateway.routing.table import RouteTable, check_profile
+from gateway.routing.triage.cache import DecisionCache
+from gateway.routing.triage.service import TriageService
 from gateway.state.base import StateStore
 
 
@@ -53,6 +55,7 @@ class Snapshot:
     runner: AttemptRunner
     profile: str | None
     leases: Leases = field(default_factory=Leases)
+    triage: TriageService | None = None  # only when some route has `triage:`
 
     def pick_profile(self, requested: str | None, *, from_header: bool = True) -> str | None:
         """The profile for one request: the header's when allowed, else the active one.
@@ -90,7 +93,17 @@ def build_snapshot(
                 providers[name] = previous.providers[name]
         providers = {name: providers[name] for name in config.providers}
     runner = AttemptRunner(providers, state, config.resilience, rng)
-    return Snapshot(config=config, table=table, providers=providers, runner=runner, profile=profile)
+    triage = None
+    if any(section.triage is not None for section in config.routes.values()):
+        triage = TriageService(runner, DecisionCache(state), rng or random.Random())
+    return Snapshot(
+        config=config,
+        table=table,
+        providers=providers,
+        runner=runner,
+        profile=profile,
+        triage=triage,
+    )
 
 
 def _reusable(previous: Snapshot | None, name: str, section: object) -> bool:

@@ -2,8 +2,9 @@
 
 Counters live in one hash per time bucket (``<prefix>:usage:minute:202611212340``,
 ``<prefix>:usage:day:20261121``). A hash field is ``<metric>|<dimensions as JSON>``,
-with the dimensions ``route, profile, provider, model, api_key`` at full detail, so
-any ``group_by`` is a sum at read time.
+with the dimensions ``route, profile, provider, model, api_key, purpose`` at full
+detail, so any ``group_by`` is a sum at read time. ``purpose`` is ``answer``, or
+``triage`` for a triage route's classifier call.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from typing import Any
 
 import orjson
 
-DIMENSIONS = ("route", "profile", "provider", "model", "api_key")
+DIMENSIONS = ("route", "profile", "provider", "model", "api_key", "purpose")
+# What a dimension reads as in counters written before it existed.
+DIMENSION_DEFAULTS = {"purpose": "answer"}
 METRICS = (
     "requests",
     "errors",
@@ -48,6 +51,7 @@ class UsageEvent:
     cached_tokens: int = 0
     cost_micro_usd: int = 0
     at: float = 0.0
+    purpose: str = "answer"
 
 
 @functools.lru_cache(maxsize=1024)
@@ -94,7 +98,14 @@ class UsageRows:
 
     def add(self, event: UsageEvent, limit: int | None = None) -> bool:
         """Adds ``event``; with ``limit``, refuses (returns False) to grow past it."""
-        dims = (event.route, event.profile, event.provider, event.model, event.api_key)
+        dims = (
+            event.route,
+            event.profile,
+            event.provider,
+            event.model,
+            event.api_key,
+            event.purpose,
+        )
         at = event.at
         keys = [(window, int(at // seconds), dims) for window, seconds in WINDOWS.items()]
         rows = self.rows
@@ -143,6 +154,7 @@ def aggregate(
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Rows summed over ``group_by`` (sorted by cost, then requests) and the totals."""
     indexes = [DIMENSIONS.index(name) for name in group_by]
+    defaults = [DIMENSION_DEFAULTS.get(name, "") for name in group_by]
     rows: dict[tuple[str, ...], dict[str, int]] = {}
     totals = dict.fromkeys(METRICS, 0)
     for bucket in buckets:
@@ -151,7 +163,9 @@ def aggregate(
             if metric not in totals:
                 continue
             dims = orjson.loads(dims_json)
-            group = tuple(str(dims[i]) for i in indexes)
+            group = tuple(
+                str(dims[i]) if i < len(dims) else d for i, d in zip(indexes, defaults, strict=True)
+            )
             row = rows.get(group)
             if row is None:
                 row = rows[group] = dict.fromkeys(METRICS, 0)

@@ -9,11 +9,32 @@ from gateway.observability.record import RequestRecord
 from gateway.state.base import StateStore
 
 
+def _event(request: RequestRecord, call: RequestRecord, purpose: str) -> UsageEvent:
+    """``call``'s usage, under ``request``'s route, profile and key."""
+    usage = call.usage
+    return UsageEvent(
+        route=request.route or "",
+        profile=request.profile or "",
+        provider=call.provider or "",
+        model=call.alias or "",
+        api_key=request.api_key_id or "",
+        error=call.status >= 400 or call.error_type is not None,
+        input_tokens=usage.input_tokens if usage else 0,
+        output_tokens=usage.output_tokens if usage else 0,
+        cached_tokens=usage.cached_tokens if usage else 0,
+        cost_micro_usd=call.cost_micro_usd,
+        at=time.time(),
+        purpose=purpose,
+    )
+
+
 class UsageLedger:
     """Counts every request that resolved a route; the store batches and shares it.
 
     Requests rejected before routing (bad key, unknown model, malformed body) are not
     counted: they have no route to charge and would let anyone inflate the counters.
+    A triage route's classifier call is counted as an event of its own, with
+    ``purpose=triage``.
     """
 
     def __init__(self, state: StateStore) -> None:
@@ -25,19 +46,7 @@ class UsageLedger:
     def on_request_done(self, record: RequestRecord) -> None:
         if record.route is None:
             return
-        usage = record.usage
-        self.state.add_usage(
-            UsageEvent(
-                route=record.route,
-                profile=record.profile or "",
-                provider=record.provider or "",
-                model=record.alias or "",
-                api_key=record.api_key_id or "",
-                error=record.status >= 400 or record.error_type is not None,
-                input_tokens=usage.input_tokens if usage else 0,
-                output_tokens=usage.output_tokens if usage else 0,
-                cached_tokens=usage.cached_tokens if usage else 0,
-                cost_micro_usd=record.cost_micro_usd,
-                at=time.time(),
-            )
-        )
+        self.state.add_usage(_event(record, record, "answer"))
+        triage = record.triage
+        if triage is not None and triage.classifier is not None:
+            self.state.add_usage(_event(record, triage.classifier, "triage"))

@@ -27,6 +27,7 @@ from gateway.observability.record import RequestRecord, Usage
 from gateway.providers.base import UpstreamError
 from gateway.resilience.attempts import Served
 from gateway.routing.policies import order_pool
+from gateway.routing.triage.headers import tier_headers
 from gateway.runtime import Gateway, Snapshot
 
 log = structlog.get_logger("gateway.chat")
@@ -58,6 +59,7 @@ def gateway_headers(record: RequestRecord) -> RawHeaders:
         (b"x-gateway-provider", (record.provider or "").encode("latin-1", "replace")),
         (b"x-gateway-model", (record.alias or "").encode("latin-1", "replace")),
         (b"x-gateway-attempts", str(len(record.attempts)).encode()),
+        *(tier_headers(record.triage) if record.triage is not None else ()),
     ]
 
 
@@ -168,8 +170,11 @@ class ChatCompletionsEndpoint:
                 # Ask for usage anyway, to account for it; the relay strips it again.
                 payload["stream_options"] = {**(options or {}), "include_usage": True}
                 strip_usage = True
-        plan = order_pool(route.policy, route.members_for(profile), self.gateway.rng)
-        served = await snapshot.runner.run(plan, payload, record, len(raw) // 4)
+        if route.triage is not None and snapshot.triage is not None:
+            served = await snapshot.triage.serve(route, profile, payload, record, len(raw) // 4)
+        else:
+            plan = order_pool(route.policy, route.members_for(profile), self.gateway.rng)
+            served = await snapshot.runner.run(plan, payload, record, len(raw) // 4)
         member = served.member
         record.provider = member.provider
         record.model = member.upstream_model

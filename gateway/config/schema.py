@@ -10,8 +10,12 @@ import re
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
+from gateway.config.base import PoolEntry as PoolEntry
+from gateway.config.base import Strict as Strict
+from gateway.config.base import normalise_pool
+from gateway.config.triage import TriageSection
 from gateway.transport.target import parse_target
 
 POLICIES = ("priority", "weighted")
@@ -21,11 +25,6 @@ FRAMING_HEADERS = frozenset(
     ("content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer")
 )
 PROVIDER_KINDS = ("openai", "azure", "anthropic", "mock")
-
-
-class Strict(BaseModel):
-    # No .inf/.nan: an infinite price or timeout only fails later, on a request.
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _json_options(value: dict[str, Any]) -> dict[str, Any]:
@@ -136,17 +135,6 @@ class ModelSection(Strict):
     _options_are_json = field_validator("options")(_json_options)
 
 
-class PoolEntry(Strict):
-    model: str
-    weight: float = Field(default=1.0, ge=0)
-
-
-def _normalise_pool(value: Any) -> Any:
-    if not isinstance(value, list):
-        return value
-    return [{"model": item} if isinstance(item, str) else item for item in value]
-
-
 class RouteSection(Strict):
     pool: list[PoolEntry] | None = None
     profiles: dict[str, list[PoolEntry]] = Field(default_factory=dict)
@@ -155,19 +143,20 @@ class RouteSection(Strict):
     force: list[str] = Field(default_factory=list)
     pinned: bool = False
     description: str | None = None
+    triage: TriageSection | None = None
 
     _options_are_json = field_validator("options")(_json_options)
 
     @field_validator("pool", mode="before")
     @classmethod
     def _pool_shorthand(cls, value: Any) -> Any:
-        return _normalise_pool(value)
+        return normalise_pool(value)
 
     @field_validator("profiles", mode="before")
     @classmethod
     def _profiles_shorthand(cls, value: Any) -> Any:
         if isinstance(value, dict):
-            return {name: _normalise_pool(pool) for name, pool in value.items()}
+            return {name: normalise_pool(pool) for name, pool in value.items()}
         return value
 
 

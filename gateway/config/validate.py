@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.config.schema import POLICIES, GatewayConfig, PoolEntry
+from gateway.config.triage import check_triage
 
 
 def _check_pool(
@@ -48,7 +49,9 @@ def check_references(config: GatewayConfig) -> list[str]:
             problems.append(
                 f"{base}.policy: unknown policy '{route.policy}' (known: {', '.join(POLICIES)})"
             )
-        if route.pool is None:
+        if route.triage is not None:
+            check_triage(config, base, route, problems)
+        elif route.pool is None:
             # The pool is what serves every profile the route does not list.
             problems.append(f"{base}.pool: required key is missing")
         if route.pool is not None:

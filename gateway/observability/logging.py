@@ -19,6 +19,7 @@ import orjson
 import structlog
 
 from gateway.observability.record import RequestRecord
+from gateway.routing.triage.outcome import triage_fields
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 _INFO = 20
@@ -78,6 +79,8 @@ def request_fields(record: RequestRecord) -> dict[str, Any]:
         fields["error_type"] = record.error_type
     if record.skipped:
         fields["skipped"] = record.skipped
+    if record.triage is not None:
+        fields.update(triage_fields(record.triage))
     return fields
 
 

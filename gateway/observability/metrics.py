@@ -43,6 +43,10 @@ TTFT_BUCKETS = (
 OVERHEAD_BUCKETS = (
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
 )  # fmt: skip
+# A triage decision: microseconds for a heuristic, a classifier round trip otherwise.
+TRIAGE_BUCKETS = (
+    0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
 
 OPERATION = "chat"
 GENAI_LABELS = (
@@ -161,6 +165,14 @@ class GatewayMetrics:
             "minus time waiting on upstreams",
             [], OVERHEAD_BUCKETS,
         ).labels()  # fmt: skip
+        self.triage_decisions = self._counter(
+            "gateway_triage_decisions", "Triage decisions by the tier that answered and why",
+            ["route", "tier", "reason"],
+        )  # fmt: skip
+        self.triage_duration = self._histogram(
+            "gateway_triage_duration_seconds", "Time to decide a triage route's tier",
+            ["route"], TRIAGE_BUCKETS,
+        )  # fmt: skip
         self._parked_until: Any = None
         if self.multiprocess:
             # Shares each worker's parks with whichever worker answers the scrape.
@@ -270,8 +282,22 @@ class GatewayMetrics:
             self.overhead.observe(max(0.0, record.latency_s - record.upstream_s))
         if record.attempts:
             self._count_attempts(record, route, direct)
+        if record.triage is not None:
+            self._count_triage(record, route)
         if self.state.errors_total != self._state_errors_seen:
             self.sync_state_errors()
+
+    def _count_triage(self, record: RequestRecord, route: str) -> None:
+        triage = record.triage
+        assert triage is not None
+        self.triage_decisions.labels(route, triage.tier, triage.reason).inc()
+        self.triage_duration.labels(route).observe(triage.duration_s)
+        call = triage.classifier
+        if call is not None:
+            # The classifier's attempts and cost count under the route like the answer's.
+            self._count_attempts(call, route, False)
+            if call.cost_usd:
+                self.cost.labels(route, call.alias or "").inc(call.cost_usd)
 
     def _count_attempts(self, record: RequestRecord, route: str, direct: bool) -> None:
         previous: str | None = None

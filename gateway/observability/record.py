@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from gateway.routing.triage.outcome import TriageOutcome
 
 
 @dataclass(slots=True)
@@ -47,6 +50,7 @@ class RequestRecord:
     cost_micro_usd: int = 0
     api_key_id: str | None = None
     response_started: bool = False
+    triage: TriageOutcome | None = None  # set on a triage route
     # Only with logging.include_content: the request's messages and the non-stream answer.
     messages: Any = None
     response_body: bytes | None = None

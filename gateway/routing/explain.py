@@ -4,30 +4,34 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.routing.table import RouteTable
+from gateway.routing.table import Member, RouteTable
+
+
+def member_view(member: Member) -> dict[str, Any]:
+    return {
+        "model": member.alias,
+        "provider": member.provider,
+        "upstream_model": member.upstream_model,
+        "weight": member.weight,
+    }
 
 
 def explain_routes(table: RouteTable, profile: str | None) -> list[dict[str, Any]]:
     rows = []
     for route in table.routes.values():
         members = route.members_for(profile)
-        rows.append(
-            {
-                "route": route.name,
-                "profile": route.profile_used(profile),
-                "pinned": route.pinned,
-                "policy": route.policy,
-                "members": [
-                    {
-                        "model": m.alias,
-                        "provider": m.provider,
-                        "upstream_model": m.upstream_model,
-                        "weight": m.weight,
-                    }
-                    for m in members
-                ],
-            }
-        )
+        row: dict[str, Any] = {
+            "route": route.name,
+            "profile": route.profile_used(profile),
+            "pinned": route.pinned,
+            "policy": route.policy,
+            "members": [member_view(m) for m in members],
+        }
+        if route.triage is not None:
+            from gateway.routing.triage.explain import triage_view
+
+            row["triage"] = triage_view(route.triage, profile, member_view)
+        rows.append(row)
     return rows
 
 
@@ -36,15 +40,23 @@ def explain_view(table: RouteTable, profile: str | None) -> dict[str, Any]:
     return {"object": "list", "profile": profile, "data": explain_routes(table, profile)}
 
 
+def _describe(members: list[dict[str, Any]]) -> str:
+    return ", ".join(
+        f"{m['model']} ({m['provider']}:{m['upstream_model']}, w={m['weight']:g})" for m in members
+    )
+
+
 def format_table(rows: list[dict[str, Any]]) -> str:
     lines = [f"{'ROUTE':<20} {'PROFILE':<10} {'POLICY':<9} {'PINNED':<6} MEMBERS"]
     for row in rows:
-        members = ", ".join(
-            f"{m['model']} ({m['provider']}:{m['upstream_model']}, w={m['weight']:g})"
-            for m in row["members"]
-        )
+        triage = row.get("triage")
+        members = "triage (tiers below)" if triage else _describe(row["members"])
         lines.append(
             f"{row['route']:<20} {row['profile'] or '-':<10} {row['policy']:<9} "
             f"{'yes' if row['pinned'] else 'no':<6} {members}"
         )
+        if triage:
+            from gateway.routing.triage.explain import triage_lines
+
+            lines += triage_lines(triage, _describe)
     return "\n".join(lines)

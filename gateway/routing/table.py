@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.config.loader import ConfigError
 from gateway.config.schema import GatewayConfig, PoolEntry, Price, RouteSection
 from gateway.routing.options import deep_merge, flatten_extra_body
+
+if TYPE_CHECKING:
+    from gateway.routing.triage.route import TriageRoute
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +40,9 @@ class Route:
     profiles: Mapping[str, tuple[Member, ...]] = field(default_factory=dict)
     policy: str = "priority"
     pinned: bool = False
-    kind: str = "route"  # route | alias | direct
+    kind: str = "route"  # route | alias | direct | tier
     metrics_label: str = ""
+    triage: TriageRoute | None = None  # set on a route with `triage:` instead of a pool
 
     def members_for(self, profile: str | None) -> tuple[Member, ...]:
         if self.pinned or profile is None:
@@ -113,7 +117,9 @@ class RouteTable:
         self.config = config
         builder = _MemberBuilder(config)
         self.routes: dict[str, Route] = {
-            name: _build_route(builder, name, section) for name, section in config.routes.items()
+            name: _build_route(builder, name, section)
+            for name, section in config.routes.items()
+            if section.triage is None
         }
         self.aliases: dict[str, Route] = {}
         for alias in config.models:
@@ -125,6 +131,18 @@ class RouteTable:
         self.allow_direct = config.server.allow_direct_models
         self.profiles = config.known_profiles()
         self._direct: dict[str, Route] = {}
+        if len(self.routes) < len(config.routes):
+            self._add_triage_routes(builder)
+
+    def _add_triage_routes(self, builder: _MemberBuilder) -> None:
+        from gateway.routing.triage.route import build_triage_route
+
+        built = {
+            name: build_triage_route(self.config, name, self.resolve, builder.member)
+            for name, section in self.config.routes.items()
+            if section.triage is not None
+        }
+        self.routes = {name: self.routes.get(name) or built[name] for name in self.config.routes}
 
     def resolve(self, name: str) -> Route | None:
         route = self.routes.get(name)

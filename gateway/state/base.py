@@ -19,6 +19,8 @@ ParkListener = Callable[[str, float, str], None]
 
 class StateStore(abc.ABC):
     backend: str
+    # Whether ``shared_get`` can find values other replicas put (false: one process).
+    shares_values = False
     # What a read of shared state raises when the store cannot be reached; callers
     # answer 503 for these, without importing the backend's client library.
     unavailable_errors: tuple[type[Exception], ...] = (OSError,)
@@ -56,6 +58,16 @@ class StateStore(abc.ABC):
     def health(self) -> str:
         """``ok`` or ``degraded``; a degraded store still serves on local state."""
         return "ok"
+
+    # -- small shared values with a TTL (the triage decision cache) -------------
+    async def shared_get(self, name: str, wait_s: float) -> str | None:
+        """A value some replica shared; ``None`` when missing, later than ``wait_s``, or
+        when the store is away. Never raises."""
+        return None
+
+    def shared_put(self, name: str, value: str, ttl_s: float) -> None:
+        """Share a value for ``ttl_s`` seconds, in the background; never blocks or raises."""
+        return None
 
     # -- usage counters (gateway.accounting.counters) ------------------------
     @abc.abstractmethod

@@ -7,7 +7,8 @@ its own book. Usage increments are summed in process and flushed once a second a
 idempotent batches, so a retried flush never counts twice.
 
 Keys under ``<prefix>:``: ``cooldown:<provider>/<model>`` (value = deadline, PX TTL),
-``usage:<window>:<bucket>`` (hash), ``batch:<id>`` (flush marker); channel
+``usage:<window>:<bucket>`` (hash), ``batch:<id>`` (flush marker), ``triage:<hash>``
+(a cached triage verdict, PX TTL, read with a bounded wait); channel
 ``<prefix>:cooldowns``. When Redis is away the store serves on local state, reports
 ``degraded``, counts each failed operation in ``errors_total``, keeps up to
 ``max_pending_rows`` counter rows (one per window, bucket and dimensions; further
@@ -64,6 +65,8 @@ for i = 2, #KEYS do
 end
 return 1
 """
+# Shared-value writes in flight at once; beyond it a write is dropped (a later miss).
+MAX_PENDING_PUTS = 1_000
 BATCH_MARKER_TTL_S = 86_400
 BATCH_FIELDS = 2_000
 MAX_BACKOFF_S = 2.0
@@ -83,6 +86,7 @@ def _glob_escape(text: str) -> str:
 class RedisStateStore(StateStore):
     backend = "redis"
     unavailable_errors = (RedisError, OSError)
+    shares_values = True
 
     def __init__(
         self,
@@ -125,6 +129,7 @@ class RedisStateStore(StateStore):
         self._outage_logged = False
         self._drop_logged = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._puts: set[asyncio.Task[None]] = set()
         self._closing = False
 
     # -- lifecycle -----------------------------------------------------------
@@ -265,6 +270,33 @@ class RedisStateStore(StateStore):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
             await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
             backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+    # -- shared values -----------------------------------------------------------
+    async def shared_get(self, name: str, wait_s: float) -> str | None:
+        if wait_s <= 0 or not self._up.is_set():
+            return None  # an outage is a miss, without a wait
+        try:
+            async with asyncio.timeout(wait_s):
+                value = await self._client.get(self._key(name))
+        except TimeoutError:
+            return None  # late is a miss; Redis itself may be fine
+        except (RedisError, OSError) as exc:
+            self._fail("shared_get", exc)
+            return None
+        return value if isinstance(value, str) else None
+
+    def shared_put(self, name: str, value: str, ttl_s: float) -> None:
+        if not self._up.is_set() or len(self._puts) >= MAX_PENDING_PUTS:
+            return
+        task = asyncio.get_running_loop().create_task(self._put(name, value, ttl_s))
+        self._puts.add(task)
+        task.add_done_callback(self._puts.discard)
+
+    async def _put(self, name: str, value: str, ttl_s: float) -> None:
+        try:
+            await self._client.set(self._key(name), value, px=max(1, int(ttl_s * 1000)))
+        except Exception as exc:
+            self._fail("shared_put", exc)
 
     # -- usage counters ----------------------------------------------------------
     @property

@@ -1,0 +1,1 @@
+"""Complexity triage routes: a classifier picks the tier (README, Complexity routing)."""

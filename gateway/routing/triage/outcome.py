@@ -1,0 +1,50 @@
+"""What triage decided for one request; kept on its ``RequestRecord`` for the observers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.observability.record import RequestRecord
+
+# The values of `x-gateway-tier-reason`, the log's `tier_reason` and the metric's `reason`.
+REASONS = (
+    "classifier",
+    "regex",
+    "heuristic",
+    "default",
+    "timeout",
+    "error",
+    "bypass",
+    "cache",
+    "escalated",
+)
+
+
+@dataclass(slots=True)
+class TriageOutcome:
+    chosen: str  # the tier the decision picked
+    reason: str
+    tier: str = ""  # the tier that answered: `chosen` unless the plan escalated
+    duration_s: float = 0.0
+    raw: str | None = None  # the classifier's answer, cut to a few hundred characters
+    # The classifier's own call (attempts, usage, cost), when it was asked.
+    classifier: RequestRecord | None = None
+
+    def __post_init__(self) -> None:
+        self.tier = self.tier or self.chosen
+
+
+def triage_fields(outcome: TriageOutcome) -> dict[str, Any]:
+    """The request log line's triage fields (README, Complexity routing)."""
+    fields: dict[str, Any] = {
+        "tier": outcome.tier,
+        "tier_reason": outcome.reason,
+        "triage_ms": round(outcome.duration_s * 1000, 3),
+    }
+    call = outcome.classifier
+    if call is not None:
+        fields["triage_model"] = call.alias
+        fields["triage_attempts"] = len(call.attempts)
+        fields["triage_cost_usd"] = call.cost_usd
+    return fields

@@ -1,0 +1,121 @@
+"""A triage route at run time: its classifier and its tiers, resolved once per config."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.config.base import PoolEntry
+from gateway.config.schema import GatewayConfig
+from gateway.config.triage import TIERS, TriageSection
+from gateway.routing.options import flatten_extra_body
+from gateway.routing.table import Member, Route
+from gateway.routing.triage.prompt import DEFAULT_PROMPT
+
+# Provider kinds whose API takes `response_format: {"type": "json_object"}`. The
+# anthropic kind drops the field, so it is sent only when every member accepts it.
+JSON_MODE_KINDS = frozenset(("openai", "azure"))
+RANK = {name: i for i, name in enumerate(TIERS)}
+
+MemberFactory = Callable[[PoolEntry, Mapping[str, Any], list[str]], Member]
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    name: str
+    # The route a tier names, or one made for its pool list (named `<route>:<tier>`).
+    route: Route
+    named_route: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TriageRoute:
+    classifier: Route
+    tiers: tuple[Tier, ...]  # the configured tiers, weakest first
+    default_tier: str
+    section: TriageSection
+    prompt: str
+    json_mode: bool
+    # Hashed into every decision-cache key: another route, classifier or prompt
+    # never reuses this one's verdicts.
+    cache_scope: bytes
+
+    def position(self, tier: str) -> int:
+        """Index in ``tiers`` of the tier that serves a verdict of ``tier``: that tier
+        when configured, else the next one up, else the nearest one down."""
+        rank = RANK[tier]
+        for i, configured in enumerate(self.tiers):
+            if RANK[configured.name] >= rank:
+                return i
+        return len(self.tiers) - 1
+
+    def tier_of(self, member: Member, start: int) -> int:
+        """The first tier from ``start`` up whose pool holds ``member`` (any profile)."""
+        for i in range(start, len(self.tiers)):
+            route = self.tiers[i].route
+            if member in route.pool or any(member in p for p in route.profiles.values()):
+                return i
+        return start
+
+
+def _classifier_json_mode(config: GatewayConfig, classifier: Route) -> bool:
+    members = [*classifier.pool, *(m for p in classifier.profiles.values() for m in p)]
+    return all(config.providers[m.provider].kind in JSON_MODE_KINDS for m in members)
+
+
+def build_triage_route(
+    config: GatewayConfig,
+    name: str,
+    resolve: Callable[[str], Route | None],
+    member: MemberFactory,
+) -> Route:
+    """The runtime route of ``routes.<name>`` (validated: every name resolves)."""
+    section = config.routes[name]
+    triage = section.triage
+    assert triage is not None
+    options = flatten_extra_body(section.options)
+    tiers = []
+    for tier_name in TIERS:
+        target = triage.tiers.get(tier_name)
+        if target is None:
+            continue
+        if isinstance(target, str):
+            named = resolve(target)
+            assert named is not None
+            tiers.append(Tier(tier_name, named, named.kind == "route"))
+            continue
+        pool = tuple(member(entry, options, section.force) for entry in target)
+        route = Route(
+            name=f"{name}:{tier_name}",
+            pool=pool,
+            policy=section.policy,
+            kind="tier",
+            metrics_label=name,
+        )
+        tiers.append(Tier(tier_name, route, False))
+    classifier = resolve(triage.classifier)
+    assert classifier is not None
+    prompt = triage.prompt or DEFAULT_PROMPT
+    scope = hashlib.sha256(f"{name}\0{triage.classifier}\0{prompt}\0".encode()).digest()
+    plan = TriageRoute(
+        classifier=classifier,
+        tiers=tuple(tiers),
+        default_tier=triage.default_tier,
+        section=triage,
+        prompt=prompt,
+        json_mode=_classifier_json_mode(config, classifier),
+        cache_scope=scope,
+    )
+    default = plan.tiers[plan.position(triage.default_tier)].route
+    return Route(
+        name=name,
+        # The default tier's pool stands in wherever a route's own pool is read.
+        pool=default.pool,
+        policy=section.policy,
+        pinned=section.pinned,
+        kind="route",
+        metrics_label=name,
+        triage=plan,
+    )
