@@ -16,7 +16,7 @@ from gateway.routing.triage.prompt import DEFAULT_PROMPT
 
 # Provider kinds whose API takes `response_format: {"type": "json_object"}`. The
 # anthropic kind drops the field, so it is sent only when every member accepts it.
-JSON_MODE_KINDS = frozenset(("openai", "azure"))
+JSON_MODE_KINDS = frozenset(("openai", "azure", "mock"))
 RANK = {name: i for i, name in enumerate(TIERS)}
 
 MemberFactory = Callable[[PoolEntry, Mapping[str, Any], list[str]], Member]

@@ -1,0 +1,116 @@
+"""The pure parts of triage: the classifier's transcript, verdict parsing, heuristics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gateway.config.triage import TriageHeuristics
+from gateway.routing.triage.heuristics import floor_tier, heuristic_verdict, read_signals
+from gateway.routing.triage.prompt import classifier_body, transcript
+from gateway.routing.triage.verdict import answer_text, parse_verdict
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ('{"tier": "complex"}', ("complex", "classifier")),
+        ('{"tier": " Expert "}', ("expert", "classifier")),
+        ('```json\n{"tier": "simple"}\n```', ("simple", "regex")),
+        ("I would call this MEDIUM difficulty.", ("medium", "regex")),
+        ('{"tier": "hard"} but really complex', ("complex", "regex")),
+        ("simpler than it looks", None),  # a tier word must stand alone
+        ('{"tier": 3}', None),
+        ("", None),
+    ],
+)
+def test_verdicts_json_first_then_the_first_tier_word(
+    answer: str, expected: tuple[str, str] | None
+) -> None:
+    assert parse_verdict(answer) == expected
+
+
+def test_answer_text_reads_the_first_choice_only_when_it_is_text() -> None:
+    body = b'{"choices":[{"message":{"role":"assistant","content":"medium"}}]}'
+    assert answer_text(body) == "medium"
+    assert answer_text(b'{"choices":[{"message":{"content":null}}]}') is None
+    assert answer_text(b'{"choices":[]}') is None
+    assert answer_text(b"not json") is None
+
+
+def test_transcript_keeps_the_system_message_and_the_latest_turns() -> None:
+    messages: list[Any] = [
+        {"role": "system", "content": "S" * 4000},
+        {"role": "user", "content": "old question " * 100},
+        {"role": "assistant", "content": None, "tool_calls": [{"function": {"name": "search"}}]},
+        {"role": "user", "content": [{"type": "text", "text": "and this?"}, {"type": "image_url"}]},
+        "garbage",
+    ]
+    text = transcript(messages, max_tokens=100)  # 400 characters
+    assert len(text) == 400
+    system, older, call, latest = text.split("\n", 3)
+    assert system == "system: " + "S" * 88 + " […]"  # a quarter of the budget
+    assert older.startswith("user: old question old") and older.endswith(" […]")
+    assert call == "assistant: [tool calls: search]"
+    assert latest == "user: and this?\n[image]"
+
+
+def test_transcript_cuts_a_huge_last_turn_to_the_budget() -> None:
+    text = transcript([{"role": "user", "content": "x" * 100_000}], max_tokens=50)
+    assert len(text) == 200 and text.endswith(" […]")
+
+
+def test_classifier_body_asks_for_json_only_where_the_kind_takes_it() -> None:
+    body = classifier_body("PROMPT", "user: hi", json_mode=True)
+    assert body["messages"] == [
+        {"role": "system", "content": "PROMPT"},
+        {"role": "user", "content": "user: hi"},
+    ]
+    assert body["response_format"] == {"type": "json_object"}
+    assert "response_format" not in classifier_body("PROMPT", "user: hi", json_mode=False)
+
+
+RULES = TriageHeuristics()
+
+
+def signals(content: Any, estimate: int = 10, **payload: Any) -> Any:
+    body = {"messages": [{"role": "user", "content": content}], **payload}
+    return read_signals(body, estimate, RULES.large_prompt_tokens)
+
+
+@pytest.mark.parametrize(
+    ("content", "payload", "estimate", "verdict", "floor"),
+    [
+        ("What's the capital of France?", {}, 10, "simple", None),
+        ("x" * 65, {}, 20, None, None),
+        ("fix: for (;;) {", {}, 10, None, None),
+        ("```print(1)```", {}, 10, None, None),
+        ("hi", {"tools": [{"type": "function"}]}, 10, None, "medium"),
+        ([{"type": "image_url", "image_url": {"url": "x"}}], {}, 10, None, "medium"),
+        ("long " * 10, {}, 9000, None, "medium"),
+    ],
+    ids=["short", "long", "code", "fence", "tools", "image", "large"],
+)
+def test_heuristic_rules(
+    content: Any, payload: dict[str, Any], estimate: int, verdict: str | None, floor: str | None
+) -> None:
+    found = signals(content, estimate, **payload)
+    assert heuristic_verdict(RULES, found) == verdict
+    assert floor_tier(RULES, found) == floor
+
+
+def test_each_rule_can_be_turned_off() -> None:
+    rules = TriageHeuristics(simple_max_chars=0, floor_tier=None)
+    assert heuristic_verdict(rules, signals("hi")) is None
+    assert floor_tier(rules, signals("hi", tools=[{"type": "function"}])) is None
+
+
+def test_tool_results_in_the_conversation_count_as_tools() -> None:
+    body = {
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "tool", "tool_call_id": "1", "content": "42"},
+        ]
+    }
+    assert read_signals(body, 5, 8000).tools
