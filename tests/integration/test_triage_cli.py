@@ -87,7 +87,9 @@ def test_triage_command_refuses_a_route_without_triage(
 
 
 def test_explain_view_shows_the_classifier_and_each_tier(
-    inprocess_gateway: InProcessFactory, fake_upstream: FakeUpstream, tmp_path: Path
+    inprocess_gateway: InProcessFactory,  # noqa: F811
+    fake_upstream: FakeUpstream,
+    tmp_path: Path,
 ) -> None:
     config = triage_config(fake_upstream.base_url)
     gw = inprocess_gateway(config)

@@ -43,7 +43,8 @@ def start(factory: InProcessFactory, fake: FakeUpstream, **kw: Any) -> InProcess
 
 
 def test_json_verdict_picks_the_tier(
-    inprocess_gateway: InProcessFactory, fake_upstream: FakeUpstream
+    inprocess_gateway: InProcessFactory,  # noqa: F811
+    fake_upstream: FakeUpstream,
 ) -> None:
     fake_upstream.set("judge", ok('{"tier": "complex"}'))
     gw = start(inprocess_gateway, fake_upstream)
@@ -62,26 +63,31 @@ def test_json_verdict_picks_the_tier(
     assert response.headers["x-gateway-attempts"] == "1"
 
 
-def test_prose_verdict_is_read_by_regex(
-    inprocess_gateway: InProcessFactory, fake_upstream: FakeUpstream
+@pytest.mark.parametrize(
+    ("answer", "tier", "reason", "model"),
+    [
+        ("This one needs an Expert model, not a simple one.", "expert", "regex", "opus"),
+        ('{"tier": "galactic"} banana', "medium", "default", "mini"),
+    ],
+    ids=["prose", "garbage"],
+)
+def test_prose_is_read_by_regex_and_garbage_gives_the_default(
+    inprocess_gateway: InProcessFactory,  # noqa: F811
+    fake_upstream: FakeUpstream,
+    answer: str,
+    tier: str,
+    reason: str,
+    model: str,
 ) -> None:
-    fake_upstream.set("judge", ok("This one needs an Expert model, not a simple one."))
+    fake_upstream.set("judge", ok(answer))
     gw = start(inprocess_gateway, fake_upstream)
-    assert_tier(ask(gw), "expert", "regex", "opus")
-    assert fake_upstream.order() == ["judge", "opus"]
-
-
-def test_garbage_verdict_gives_the_default_tier(
-    inprocess_gateway: InProcessFactory, fake_upstream: FakeUpstream
-) -> None:
-    fake_upstream.set("judge", ok('{"tier": "galactic"} banana'))
-    gw = start(inprocess_gateway, fake_upstream)
-    assert_tier(ask(gw), "medium", "default", "mini")
-    assert fake_upstream.order() == ["judge", "mini"]
+    assert_tier(ask(gw), tier, reason, model)
+    assert fake_upstream.order() == ["judge", model]
 
 
 def test_classifier_5xx_fails_over_then_defaults(
-    inprocess_gateway: InProcessFactory, fake_upstream: FakeUpstream
+    inprocess_gateway: InProcessFactory,  # noqa: F811
+    fake_upstream: FakeUpstream,
 ) -> None:
     fake_upstream.set("judge", error(503))
     fake_upstream.set("judge-backup", error(500))
@@ -94,7 +100,8 @@ def test_classifier_5xx_fails_over_then_defaults(
 
 
 def test_classifier_failover_still_classifies(
-    inprocess_gateway: InProcessFactory, fake_upstream: FakeUpstream
+    inprocess_gateway: InProcessFactory,  # noqa: F811
+    fake_upstream: FakeUpstream,
 ) -> None:
     fake_upstream.set("judge", rate_limited(retry_after=20))
     fake_upstream.set("judge-backup", ok('{"tier":"simple"}'))
@@ -104,7 +111,8 @@ def test_classifier_failover_still_classifies(
 
 
 def test_slow_classifier_is_cut_at_timeout_s(
-    inprocess_gateway: InProcessFactory, fake_upstream: FakeUpstream
+    inprocess_gateway: InProcessFactory,  # noqa: F811
+    fake_upstream: FakeUpstream,
 ) -> None:
     fake_upstream.set("judge", hang(10))
     gw = start(inprocess_gateway, fake_upstream, triage={"timeout_s": 0.5})
@@ -125,7 +133,8 @@ def test_slow_classifier_is_cut_at_timeout_s(
 
 
 def test_bypass_when_every_tier_is_one_member(
-    inprocess_gateway: InProcessFactory, fake_upstream: FakeUpstream
+    inprocess_gateway: InProcessFactory,  # noqa: F811
+    fake_upstream: FakeUpstream,
 ) -> None:
     config = triage_config(fake_upstream.base_url)
     config["routes"]["chat-mini"] = {"pool": ["mini"]}
@@ -141,7 +150,8 @@ def test_bypass_when_every_tier_is_one_member(
 
 
 def test_short_plain_request_goes_straight_to_simple(
-    inprocess_gateway: InProcessFactory, fake_upstream: FakeUpstream
+    inprocess_gateway: InProcessFactory,  # noqa: F811
+    fake_upstream: FakeUpstream,
 ) -> None:
     fake_upstream.set("judge", ok('{"tier": "expert"}'))
     gw = start(inprocess_gateway, fake_upstream)
@@ -182,7 +192,7 @@ IMAGE = [
     ids=["tools", "image", "large"],
 )
 def test_tools_images_and_size_never_go_below_medium(
-    inprocess_gateway: InProcessFactory,
+    inprocess_gateway: InProcessFactory,  # noqa: F811
     fake_upstream: FakeUpstream,
     content: Any,
     extra: dict[str, Any],
@@ -195,7 +205,8 @@ def test_tools_images_and_size_never_go_below_medium(
 
 
 def test_heuristics_off_leave_everything_to_the_classifier(
-    inprocess_gateway: InProcessFactory, fake_upstream: FakeUpstream
+    inprocess_gateway: InProcessFactory,  # noqa: F811
+    fake_upstream: FakeUpstream,
 ) -> None:
     fake_upstream.set("judge", ok('{"tier": "simple"}'))
     gw = start(inprocess_gateway, fake_upstream, triage={"heuristics": False})
@@ -204,7 +215,8 @@ def test_heuristics_off_leave_everything_to_the_classifier(
 
 
 def test_identical_input_reuses_the_verdict(
-    inprocess_gateway: InProcessFactory, fake_upstream: FakeUpstream
+    inprocess_gateway: InProcessFactory,  # noqa: F811
+    fake_upstream: FakeUpstream,
 ) -> None:
     fake_upstream.set("judge", ok('{"tier": "complex"}'), ok('{"tier": "simple"}'))
     gw = start(inprocess_gateway, fake_upstream)
@@ -216,7 +228,8 @@ def test_identical_input_reuses_the_verdict(
 
 
 def test_fallback_verdicts_are_not_cached(
-    inprocess_gateway: InProcessFactory, fake_upstream: FakeUpstream
+    inprocess_gateway: InProcessFactory,  # noqa: F811
+    fake_upstream: FakeUpstream,
 ) -> None:
     fake_upstream.set("judge", ok("no idea"), ok('{"tier": "expert"}'))
     gw = start(inprocess_gateway, fake_upstream)
@@ -229,7 +242,8 @@ def test_fallback_verdicts_are_not_cached(
 
 
 def test_prompt_too_large_for_the_tier_escalates(
-    inprocess_gateway: InProcessFactory, fake_upstream: FakeUpstream
+    inprocess_gateway: InProcessFactory,  # noqa: F811
+    fake_upstream: FakeUpstream,
 ) -> None:
     fake_upstream.set("judge", ok('{"tier": "complex"}'))
     gw = start(inprocess_gateway, fake_upstream, context_windows={"sonnet": 20, "sonnet-b": 20})
@@ -241,7 +255,8 @@ def test_prompt_too_large_for_the_tier_escalates(
 
 
 def test_failing_then_parked_tier_escalates(
-    inprocess_gateway: InProcessFactory, fake_upstream: FakeUpstream
+    inprocess_gateway: InProcessFactory,  # noqa: F811
+    fake_upstream: FakeUpstream,
 ) -> None:
     fake_upstream.set("judge", ok('{"tier": "complex"}'))
     fake_upstream.set("sonnet", error(503))
@@ -262,7 +277,8 @@ def test_failing_then_parked_tier_escalates(
 
 
 def test_escalation_stops_at_max_attempts(
-    inprocess_gateway: InProcessFactory, fake_upstream: FakeUpstream
+    inprocess_gateway: InProcessFactory,  # noqa: F811
+    fake_upstream: FakeUpstream,
 ) -> None:
     fake_upstream.set("judge", ok('{"tier": "complex"}'))
     fake_upstream.set("sonnet", error(503))
@@ -276,7 +292,8 @@ def test_escalation_stops_at_max_attempts(
 
 
 def test_client_error_never_escalates(
-    inprocess_gateway: InProcessFactory, fake_upstream: FakeUpstream
+    inprocess_gateway: InProcessFactory,  # noqa: F811
+    fake_upstream: FakeUpstream,
 ) -> None:
     fake_upstream.set("judge", ok('{"tier": "complex"}'))
     fake_upstream.set("sonnet", error(400, "bad tool schema", type_="invalid_request_error"))
@@ -289,7 +306,8 @@ def test_client_error_never_escalates(
 
 
 def test_verdict_for_a_missing_tier_goes_up_then_down(
-    inprocess_gateway: InProcessFactory, fake_upstream: FakeUpstream
+    inprocess_gateway: InProcessFactory,  # noqa: F811
+    fake_upstream: FakeUpstream,
 ) -> None:
     tiers = {"medium": ["mini"], "complex": ["sonnet"]}
     fake_upstream.set("judge", ok('{"tier": "simple"}'), ok('{"tier": "expert"}'))
