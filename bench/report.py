@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.triage import triage_targets
+
 
 def _run(results: dict[str, Any], name: str) -> dict[str, Any] | None:
     run: dict[str, Any] | None = results["runs"].get(name)
@@ -74,6 +76,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     if "soak_rss_growth_pct" in results:
         value = results["soak_rss_growth_pct"]
         check("soak RSS growth (%)", value, "< 5", value < 5)
+    triage_targets(results, check)
     return out
 
 

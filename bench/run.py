@@ -33,6 +33,7 @@ from bench.harness import (
 )
 from bench.report import render_table, targets
 from bench.streams import held_streams
+from bench.triage import run_triage
 
 SERVER_CPU = 0
 LOAD_CPU = 1
@@ -211,6 +212,7 @@ class Bench:
             gw.stop()
             if not self.smoke:
                 self.passthrough_streams(upstream_env)
+            run_triage(self, upstream_port, gateway_config(upstream_port))
 
             print("gateway, redis state", flush=True)
             redis_port = free_port()

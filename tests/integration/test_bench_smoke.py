@@ -37,6 +37,9 @@ def test_bench_harness_smoke(tmp_path: Path, redis_url: str) -> None:
         "gateway_memory_c64",
         "gateway_memory_stream_c64",
         "gateway_redis_c64",
+        "triage_bench-triage_c1",
+        "triage_bench-triage-heuristic_c1",
+        "triage_bench-triage-cache_c1",
     ):
         assert runs[name]["requests"] > 0, name
         assert runs[name]["errors"] == 0 and runs[name]["non_2xx"] == 0, (name, runs[name])
@@ -45,5 +48,7 @@ def test_bench_harness_smoke(tmp_path: Path, redis_url: str) -> None:
     assert {t["target"] for t in results["targets"]} >= {
         "non-streaming req/s, 64 connections",
         "redis / memory throughput",
+        "triage overhead vs plain route, classifier decision",
+        "triage overhead vs plain route, cache decision",
     }
     assert "| gateway_memory_c64 |" in proc.stdout
