@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from gateway.config.loader import ConfigError, load_config_text
+from gateway.config.loader import ConfigError, load_config, load_config_text
 from gateway.routing.table import RouteTable
 
 TIERS = {"simple": ["flash"], "medium": ["mini"], "expert": "deep"}
@@ -168,3 +169,20 @@ def test_config_errors_name_their_path(
     triage: dict[str, Any], route: dict[str, Any], expected: str
 ) -> None:
     assert expected in problems(triage, **route)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_worked_example_loads_and_matches_the_readme() -> None:
+    config = load_config(ROOT / "config" / "example-triage.yaml", env={})
+    route = RouteTable(config).routes["assistant"]
+    assert route.triage is not None
+    assert [t.name for t in route.triage.tiers] == ["simple", "medium", "complex", "expert"]
+    assert not route.triage.json_mode  # the classifier is on the anthropic kind
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("<!-- section:triage -->")[1].split("<!-- /section:triage -->")[0]
+    worked = yaml.safe_load(section.split("```yaml\n")[1].split("```")[0])
+    example = yaml.safe_load((ROOT / "config" / "example-triage.yaml").read_text())
+    assert worked["routes"] == example["routes"]
+    assert worked["models"] == example["models"]
