@@ -95,7 +95,9 @@ def build_snapshot(
     runner = AttemptRunner(providers, state, config.resilience, rng)
     triage = None
     if any(section.triage is not None for section in config.routes.values()):
-        triage = TriageService(runner, DecisionCache(state), rng or random.Random())
+        # Verdicts survive a reload: their keys hold the route, classifier and prompt.
+        kept = previous.triage.cache if previous and previous.triage else None
+        triage = TriageService(runner, kept or DecisionCache(state), rng or random.Random())
     return Snapshot(
         config=config,
         table=table,

@@ -126,6 +126,10 @@ def test_slow_classifier_is_cut_at_timeout_s(
     record = gw.wait_for_records(1)[0]
     assert record.triage is not None
     assert 0.5 <= record.triage.duration_s < 1.5
+    # The wait was on the classifier, not the gateway's own work (gateway_overhead_seconds).
+    assert record.upstream_s >= 0.5
+    call = record.triage.classifier
+    assert call is not None and [a.outcome for a in call.attempts] == ["triage_timeout"]
     assert fake_upstream.wait_for(lambda: fake_upstream.disconnects == ["judge"])
 
 

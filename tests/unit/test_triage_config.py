@@ -10,6 +10,8 @@ import yaml
 
 from gateway.config.loader import ConfigError, load_config, load_config_text
 from gateway.routing.table import RouteTable
+from gateway.runtime import build_snapshot
+from gateway.state.memory import MemoryStateStore
 
 TIERS = {"simple": ["flash"], "medium": ["mini"], "expert": "deep"}
 
@@ -186,3 +188,14 @@ def test_the_worked_example_loads_and_matches_the_readme() -> None:
     example = yaml.safe_load((ROOT / "config" / "example-triage.yaml").read_text())
     assert worked["routes"] == example["routes"]
     assert worked["models"] == example["models"]
+
+
+def test_a_reload_keeps_the_decision_cache() -> None:
+    state = MemoryStateStore()
+    config = load_config_text(config_text({}), "t.yaml", {})
+    first = build_snapshot(config, state)
+    second = build_snapshot(config, state, previous=first)
+    assert first.triage is not None and second.triage is not None
+    assert second.triage.cache is first.triage.cache
+    plain = load_config_text("providers: {m: {kind: mock}}", "t.yaml", {})
+    assert build_snapshot(plain, state).triage is None  # no triage route: no service

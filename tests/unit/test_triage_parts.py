@@ -32,11 +32,12 @@ def test_verdicts_json_first_then_the_first_tier_word(
 
 
 def test_answer_text_reads_the_first_choice_only_when_it_is_text() -> None:
-    body = b'{"choices":[{"message":{"role":"assistant","content":"medium"}}]}'
+    body = {"choices": [{"message": {"role": "assistant", "content": "medium"}}]}
     assert answer_text(body) == "medium"
-    assert answer_text(b'{"choices":[{"message":{"content":null}}]}') is None
-    assert answer_text(b'{"choices":[]}') is None
-    assert answer_text(b"not json") is None
+    assert answer_text({"choices": [{"message": {"content": None}}]}) is None
+    assert answer_text({"choices": []}) is None
+    assert answer_text("not a completion") is None
+    assert answer_text(None) is None
 
 
 def test_transcript_keeps_the_system_message_and_the_latest_turns() -> None:

@@ -11,9 +11,12 @@ import asyncio
 import random
 import time
 from dataclasses import dataclass
+from typing import Any
+
+import orjson
 
 from gateway.accounting.pricing import cost_micro_usd
-from gateway.accounting.usage import usage_from_body
+from gateway.accounting.usage import usage_from_mapping
 from gateway.errors import GatewayError
 from gateway.observability.record import RequestRecord
 from gateway.resilience.attempts import AttemptRunner
@@ -63,7 +66,9 @@ async def ask_classifier(
         record.status = 504
         record.error_type = "triage_timeout"
         if record.attempts and record.attempts[-1].outcome == "client_disconnect":
-            record.attempts[-1].outcome = "triage_timeout"  # our deadline, not the client
+            cut = record.attempts[-1]
+            cut.outcome = "triage_timeout"  # our deadline, not the client going away
+            record.upstream_s += cut.duration_s
         return _answer(None, "timeout", None, record)
     except GatewayError as exc:
         record.status = exc.status
@@ -77,12 +82,16 @@ async def ask_classifier(
     if served.status >= 400:
         record.error_type = record.attempts[-1].outcome if record.attempts else "upstream_error"
         return _answer(None, "error", None, record)
-    usage = usage_from_body(served.body)
+    try:
+        completion: Any = orjson.loads(served.body)
+    except orjson.JSONDecodeError:
+        completion = None
+    usage = usage_from_mapping(completion.get("usage")) if isinstance(completion, dict) else None
     if usage is not None:
         record.usage = usage
         record.cost_micro_usd = cost_micro_usd(member.price, usage)
         record.cost_usd = record.cost_micro_usd / 1_000_000
-    text = answer_text(served.body)
+    text = answer_text(completion)
     raw = text[:RAW_LIMIT] if text is not None else None
     verdict = parse_verdict(text) if text is not None else None
     if verdict is None:

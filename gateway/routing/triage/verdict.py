@@ -14,12 +14,11 @@ _TIER_WORD = re.compile(r"\b(" + "|".join(TIERS) + r")\b", re.IGNORECASE)
 RAW_LIMIT = 200
 
 
-def answer_text(body: bytes) -> str | None:
-    """The first choice's message content of an OpenAI chat completion body."""
+def answer_text(completion: Any) -> str | None:
+    """The first choice's message content of a parsed OpenAI chat completion."""
     try:
-        parsed: Any = orjson.loads(body)
-        content = parsed["choices"][0]["message"]["content"]
-    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
+        content = completion["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError):
         return None
     return content if isinstance(content, str) else None
 
