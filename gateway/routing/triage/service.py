@@ -87,6 +87,9 @@ class TriageService:
         section = triage.section
         if self._is_bypass(route.name, triage, profile):
             return TriageOutcome(triage.default_tier, "bypass")
+        if record.operation != "chat":
+            # The classifier reads chat messages; other operations get the default tier.
+            return TriageOutcome(triage.default_tier, "default")
         rules = section.heuristics
         floor = None
         if rules is not None:
