@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from gateway.observability.record import RequestRecord
@@ -36,6 +37,8 @@ class TriageService:
         self.cache = cache
         self.rng = rng
         self._bypass: dict[tuple[str, str | None], bool] = {}
+        # Plans whose order never changes (every tier `priority`), built once.
+        self._plans: dict[tuple[int, int, str | None], tuple[Member, ...]] = {}
 
     async def serve(
         self,
@@ -61,17 +64,25 @@ class TriageService:
             outcome.reason = "escalated"
         return served
 
-    def plan(self, triage: TriageRoute, start: int, profile: str | None) -> list[Member]:
+    def plan(self, triage: TriageRoute, start: int, profile: str | None) -> Sequence[Member]:
         """The chosen tier's members, then each tier's above; a model already listed
         in a lower tier is not tried again."""
+        key = (id(triage), start, profile)
+        fixed = self._plans.get(key)
+        if fixed is not None:
+            return fixed
         seen: set[str] = set()
         plan: list[Member] = []
-        for tier in triage.tiers[start:]:
+        tiers = triage.tiers[start:]
+        for tier in tiers:
             route = tier.route
             for member in order_pool(route.policy, route.members_for(profile), self.rng):
                 if member.cooldown_key not in seen:
                     seen.add(member.cooldown_key)
                     plan.append(member)
+        if all(tier.route.policy == "priority" for tier in tiers):
+            fixed = self._plans[key] = tuple(plan)
+            return fixed
         return plan
 
     async def decide(
