@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disa
 
 from gateway.observability.fastmetrics import FastCounter, FastGauge, FastHistogram
 from gateway.observability.record import RequestRecord
+from gateway.routing.triage.outcome import FALLBACK_REASONS
 from gateway.state.base import StateStore
 
 if TYPE_CHECKING:
@@ -168,6 +169,10 @@ class GatewayMetrics:
             "gateway_triage_decisions", "Triage decisions by the tier that answered and why",
             ["route", "tier", "reason"],
         )  # fmt: skip
+        self.triage_fallbacks = self._counter(
+            "gateway_triage_fallbacks", "Triage decisions that fell back to the default tier",
+            ["route", "reason"],
+        )  # fmt: skip
         self.triage_duration = self._histogram(
             "gateway_triage_duration_seconds", "Time to decide a triage route's tier",
             ["route"], TRIAGE_BUCKETS,
@@ -291,6 +296,8 @@ class GatewayMetrics:
         triage = record.triage
         assert triage is not None
         self.triage_decisions.labels(route, triage.tier, triage.reason).inc()
+        if triage.decided_by in FALLBACK_REASONS:
+            self.triage_fallbacks.labels(route, triage.decided_by).inc()
         self.triage_duration.labels(route).observe(triage.duration_s)
         call = triage.classifier
         if call is not None:

@@ -11,7 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from gateway.observability.logging import request_fields
 from gateway.routing.triage.prompt import DEFAULT_PROMPT
 from tests.support.fake_upstream import FakeUpstream, error, hang, ok, rate_limited
 from tests.support.inprocess import (
@@ -319,3 +321,30 @@ def test_verdict_for_a_missing_tier_goes_up_then_down(
     assert_tier(ask(gw), "medium", "classifier", "mini")
     assert_tier(ask(gw), "complex", "classifier", "sonnet")
     assert fake_upstream.order() == ["judge", "mini", "judge", "sonnet"]
+
+
+def test_a_fallback_that_escalates_is_still_counted_as_a_fallback(
+    inprocess_gateway: InProcessFactory,  # noqa: F811
+    fake_upstream: FakeUpstream,
+) -> None:
+    fake_upstream.set("judge", error(500))
+    fake_upstream.set("judge-backup", error(503))
+    fake_upstream.set("mini", error(502))
+    gw = start(inprocess_gateway, fake_upstream)
+    assert_tier(ask(gw), "complex", "escalated", "sonnet")
+    assert fake_upstream.order() == ["judge", "judge-backup", "mini", "sonnet"]
+    fields = request_fields(gw.wait_for_records(1)[0])
+    assert (fields["tier"], fields["tier_reason"]) == ("complex", "escalated")
+    assert (fields["tier_chosen"], fields["tier_chosen_reason"]) == ("medium", "error")
+    assert fields["triage_attempts"] == 2 and fields["triage_cost_usd"] is None
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(httpx.get(gw.url + "/metrics").text)
+        for s in family.samples
+        if s.name.startswith("gateway_triage_")
+    }
+    route = ("route", "assistant")
+    decision = (("reason", "escalated"), route, ("tier", "complex"))
+    assert samples[("gateway_triage_decisions_total", decision)] == 1
+    assert samples[("gateway_triage_fallbacks_total", (("reason", "error"), route))] == 1
+    assert samples[("gateway_triage_duration_seconds_count", (route,))] == 1

@@ -7,6 +7,8 @@ from typing import Any
 
 from gateway.observability.record import RequestRecord
 
+# The decision fell back to `default_tier`: counted in gateway_triage_fallbacks_total.
+FALLBACK_REASONS = frozenset(("default", "timeout", "error"))
 # The values of `x-gateway-tier-reason`, the log's `tier_reason` and the metric's `reason`.
 REASONS = (
     "classifier",
@@ -30,9 +32,12 @@ class TriageOutcome:
     raw: str | None = None  # the classifier's answer, cut to a few hundred characters
     # The classifier's own call (attempts, usage, cost), when it was asked.
     classifier: RequestRecord | None = None
+    # Why `chosen` was chosen; `reason` becomes `escalated` when a tier above answered.
+    decided_by: str = ""
 
     def __post_init__(self) -> None:
         self.tier = self.tier or self.chosen
+        self.decided_by = self.decided_by or self.reason
 
 
 def triage_fields(outcome: TriageOutcome) -> dict[str, Any]:
@@ -42,6 +47,9 @@ def triage_fields(outcome: TriageOutcome) -> dict[str, Any]:
         "tier_reason": outcome.reason,
         "triage_ms": round(outcome.duration_s * 1000, 3),
     }
+    if outcome.tier != outcome.chosen:
+        fields["tier_chosen"] = outcome.chosen
+        fields["tier_chosen_reason"] = outcome.decided_by
     call = outcome.classifier
     if call is not None:
         fields["triage_model"] = call.alias

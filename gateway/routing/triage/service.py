@@ -146,5 +146,5 @@ def _floored(outcome: TriageOutcome, floor: str | None) -> TriageOutcome:
         return outcome
     outcome.chosen = outcome.tier = floor
     if outcome.reason in _VERDICT_REASONS:
-        outcome.reason = "heuristic"
+        outcome.reason = outcome.decided_by = "heuristic"
     return outcome
