@@ -18,7 +18,7 @@ from gateway.config.settings import DEFAULT_CONFIG, EnvSettings
 from gateway.observability.record import RequestRecord
 from gateway.providers.registry import build_providers
 from gateway.resilience.attempts import AttemptRunner
-from gateway.routing.table import Route, RouteTable
+from gateway.routing.table import Route, RouteTable, check_profile
 from gateway.routing.triage.cache import DecisionCache
 from gateway.routing.triage.service import TriageService
 from gateway.state.memory import MemoryStateStore
@@ -68,6 +68,7 @@ async def classify(
         section = triage.section.model_copy(update={"heuristics": None})
         route = dataclasses.replace(route, triage=dataclasses.replace(triage, section=section))
     profile = profile or config.profile
+    check_profile(table.profiles, profile)
     state = MemoryStateStore()
     providers = build_providers(config.providers)
     runner = AttemptRunner(providers, state, config.resilience)
