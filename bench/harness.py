@@ -110,6 +110,17 @@ class Service:
                 continue
         return total / 1024
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the serving process and its children."""
+        ticks = 0
+        for candidate in [self.proc.pid, *self._children(self.proc.pid)]:
+            try:
+                fields = Path(f"/proc/{candidate}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     @staticmethod
     def _children(pid: int) -> list[int]:
         out = []

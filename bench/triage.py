@@ -17,6 +17,7 @@ import json
 import statistics
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import uvloop
 
 from bench.harness import PYTHON, Service, free_port
@@ -55,6 +56,17 @@ ROUTES = {
     "bench-triage-heuristic": (1, "heuristic"),
     "bench-triage-cache": (1, "cache"),
 }
+
+
+def routed(port: int, route: str) -> float:
+    """``gateway_requests_total`` of one route, from the gateway's own metrics."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    label = f'route="{route}"'
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("gateway_requests_total{") and label in line
+    )
 
 
 class ClassifierProtocol(UpstreamProtocol):
@@ -117,15 +129,24 @@ def run_triage(bench: Bench, upstream_port: int, base_config: dict[str, Any]) ->
         rounds = 1 if bench.smoke else 3
         duration = max(2.0, bench.duration * 0.6)
         p50s: dict[str, list[float]] = {route: [] for route in ROUTES}
+        cpu = dict.fromkeys(ROUTES, 0.0)
+        served = dict.fromkeys(ROUTES, 0.0)
         for i in range(1, rounds + 1):
             for route in ROUTES:
                 name = f"triage_{route}_c1" + (f"_{i}" if rounds > 1 else "")
+                cpu_before, served_before = gw.cpu_seconds(), routed(gw.port, route)
                 run = bench.load(name, gw.port, {**body, "model": route}, 1, duration)
+                cpu[route] += gw.cpu_seconds() - cpu_before
+                served[route] += routed(gw.port, route) - served_before
                 p50s[route].append(run.p50_ms)
         overhead: dict[str, Any] = {}
+        cpu_us: dict[str, Any] = {}
         for route, (calls, decided_by) in ROUTES.items():
             upstream = upstream_p50 + (judge_p50 if calls == 2 else 0.0)
             overhead[decided_by] = round(statistics.median(p50s[route]) - upstream, 3)
+            cpu_us[decided_by] = round(cpu[route] / max(1.0, served[route]) * 1e6, 1)
+        bench.results["triage_cpu_us_per_request"] = cpu_us
+        print(f"  gateway CPU per request (us): {cpu_us}", flush=True)
         plain = overhead["plain route"]
         overhead["ratios"] = {
             k: round(v / plain, 3) if plain > 0 else None
@@ -144,7 +165,8 @@ GOALS = {"classifier": 1.5, "heuristic": 1.1, "cache": 1.1}
 
 
 def triage_targets(results: dict[str, Any], check: Any) -> None:
-    """The triage rows of the target table: overhead relative to a plain route."""
+    """The triage rows of the target table: overhead relative to a plain route, by
+    latency (the goal) and, for context, by the gateway's CPU time per request."""
     overhead = results.get("triage_overhead_ms")
     if not overhead:
         return
@@ -156,6 +178,12 @@ def triage_targets(results: dict[str, Any], check: Any) -> None:
             f"<= {goal}",
             None if ratio is None else ratio <= goal,
         )
+    cpu = results.get("triage_cpu_us_per_request") or {}
+    plain = cpu.get("plain route")
+    for decided_by in GOALS:
+        if plain and cpu.get(decided_by):
+            ratio = round(cpu[decided_by] / plain, 3)
+            check(f"triage CPU per request vs plain route, {decided_by}", ratio, "(context)", None)
 
 
 def main() -> None:
