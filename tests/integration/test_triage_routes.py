@@ -280,6 +280,9 @@ def test_failing_then_parked_tier_escalates(
     assert fake_upstream.order() == ["judge", "opus"]
     record = gw.wait_for_records(2)[1]
     assert record.skipped == ["sonnet:parked", "sonnet-b:parked"]
+    # The route still has members to answer: every tier counts (flash, mini, opus).
+    metrics = httpx.get(gw.url + "/metrics", timeout=5).text
+    assert 'gateway_route_available_members{route="assistant"} 3.0' in metrics
 
 
 def test_escalation_stops_at_max_attempts(

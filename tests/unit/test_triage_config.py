@@ -56,7 +56,7 @@ def test_a_triage_route_loads_and_resolves_its_tiers() -> None:
         "deep",
     ]
     assert route.triage.tiers[2].named_route
-    assert route.pool == route.triage.tiers[1].route.pool  # the default tier's
+    assert [m.alias for m in route.pool] == ["flash", "mini", "opus"]  # every tier's
     assert route.triage.json_mode  # mock only
 
 

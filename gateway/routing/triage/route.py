@@ -108,11 +108,15 @@ def build_triage_route(
         json_mode=_classifier_json_mode(config, classifier),
         cache_scope=scope,
     )
-    default = plan.tiers[plan.position(triage.default_tier)].route
+    everyone: dict[str, Member] = {}
+    for tier in plan.tiers:
+        for member in tier.route.pool:
+            everyone.setdefault(member.cooldown_key, member)
     return Route(
         name=name,
-        # The default tier's pool stands in wherever a route's own pool is read.
-        pool=default.pool,
+        # Every model the tiers may call, weakest tier first: what the explain view and
+        # the available-members gauge read as the route's pool.
+        pool=tuple(everyone.values()),
         policy=section.policy,
         pinned=section.pinned,
         kind="route",
