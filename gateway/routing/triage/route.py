@@ -110,8 +110,8 @@ def build_triage_route(
     )
     everyone: dict[str, Member] = {}
     for tier in plan.tiers:
-        for member in tier.route.pool:
-            everyone.setdefault(member.cooldown_key, member)
+        for each in tier.route.pool:
+            everyone.setdefault(each.cooldown_key, each)
     return Route(
         name=name,
         # Every model the tiers may call, weakest tier first: what the explain view and
