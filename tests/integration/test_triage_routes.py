@@ -351,3 +351,15 @@ def test_a_fallback_that_escalates_is_still_counted_as_a_fallback(
     assert samples[("gateway_triage_decisions_total", decision)] == 1
     assert samples[("gateway_triage_fallbacks_total", (("reason", "error"), route))] == 1
     assert samples[("gateway_triage_duration_seconds_count", (route,))] == 1
+
+
+def test_a_classifier_route_can_force_its_own_request_fields(
+    inprocess_gateway: InProcessFactory,  # noqa: F811
+    fake_upstream: FakeUpstream,
+) -> None:
+    config = triage_config(fake_upstream.base_url)
+    config["routes"]["judges"].update(options={"max_tokens": 64}, force=["max_tokens"])
+    fake_upstream.set("judge", ok('{"tier": "simple"}'))
+    gw = inprocess_gateway(config)
+    assert_tier(ask(gw), "simple", "classifier", "flash")
+    assert fake_upstream.hits("judge")[0].body["max_tokens"] == 64
