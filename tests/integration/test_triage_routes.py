@@ -363,3 +363,25 @@ def test_a_classifier_route_can_force_its_own_request_fields(
     gw = inprocess_gateway(config)
     assert_tier(ask(gw), "simple", "classifier", "flash")
     assert fake_upstream.hits("judge")[0].body["max_tokens"] == 64
+
+
+def test_a_tier_route_follows_the_request_profile(
+    inprocess_gateway: InProcessFactory,  # noqa: F811
+    fake_upstream: FakeUpstream,
+) -> None:
+    config = triage_config(fake_upstream.base_url)
+    config["routes"]["chat-expert"]["profiles"] = {"byok": ["sonnet-b"]}
+    fake_upstream.set("judge", ok('{"tier": "expert"}'))
+    gw = inprocess_gateway(config)
+    assert_tier(ask(gw), "expert", "classifier", "opus")
+    response = httpx.post(
+        gw.url + "/v1/chat/completions",
+        json={"model": "assistant", "messages": [{"role": "user", "content": QUESTION}]},
+        headers={"X-Gateway-Profile": "byok"},
+        timeout=10,
+    )
+    assert_tier(response, "expert", "cache", "sonnet-b")
+    assert fake_upstream.order() == ["judge", "opus", "sonnet-b"]
+    rows = httpx.get(gw.url + "/v1/gateway/routes?profile=byok", timeout=5).json()["data"]
+    tiers = next(r for r in rows if r["route"] == "assistant")["triage"]["tiers"]
+    assert [m["model"] for m in tiers[-1]["members"]] == ["sonnet-b"]
