@@ -2,8 +2,8 @@
 
 Counters live in one hash per time bucket (``<prefix>:usage:minute:202611212340``,
 ``<prefix>:usage:day:20261121``). A hash field is ``<metric>|<dimensions as JSON>``,
-with the dimensions ``route, profile, provider, model, api_key, purpose`` at full
-detail, so any ``group_by`` is a sum at read time. ``purpose`` is ``answer``, or
+with the dimensions ``route, profile, provider, model, api_key, cache, purpose`` at
+full detail, so any ``group_by`` is a sum at read time. ``purpose`` is ``answer``, or
 ``triage`` for a triage route's classifier call.
 """
 
@@ -17,8 +17,9 @@ from typing import Any
 
 import orjson
 
-DIMENSIONS = ("route", "profile", "provider", "model", "api_key", "purpose")
-# What a dimension reads as in counters written before it existed.
+# New dimensions go last: a field written before one existed reads it as its default
+# ("", or DIMENSION_DEFAULTS).
+DIMENSIONS = ("route", "profile", "provider", "model", "api_key", "cache", "purpose")
 DIMENSION_DEFAULTS = {"purpose": "answer"}
 METRICS = (
     "requests",
@@ -27,6 +28,7 @@ METRICS = (
     "output_tokens",
     "cached_tokens",
     "cost_micro_usd",
+    "saved_cost_micro_usd",
 )
 WINDOWS = {"minute": 60, "day": 86_400}
 # How long a bucket is kept, and so how many buckets back a read may go.
@@ -51,6 +53,11 @@ class UsageEvent:
     cached_tokens: int = 0
     cost_micro_usd: int = 0
     at: float = 0.0
+    # The response cache's verdict (hit, miss, bypass; "" when off) and, on a hit,
+    # what the answer cost when it was made.
+    cache: str = ""
+    saved_cost_micro_usd: int = 0
+    # `answer`, or `triage` for a triage route's classifier call.
     purpose: str = "answer"
 
 
@@ -99,13 +106,9 @@ class UsageRows:
     def add(self, event: UsageEvent, limit: int | None = None) -> bool:
         """Adds ``event``; with ``limit``, refuses (returns False) to grow past it."""
         dims = (
-            event.route,
-            event.profile,
-            event.provider,
-            event.model,
-            event.api_key,
-            event.purpose,
-        )
+            event.route, event.profile, event.provider, event.model, event.api_key,
+            event.cache, event.purpose,
+        )  # fmt: skip
         at = event.at
         keys = [(window, int(at // seconds), dims) for window, seconds in WINDOWS.items()]
         rows = self.rows
@@ -114,11 +117,11 @@ class UsageRows:
                 return False
         err = 1 if event.error else 0
         tin, tout, tcached = event.input_tokens, event.output_tokens, event.cached_tokens
-        cost = event.cost_micro_usd
+        cost, saved = event.cost_micro_usd, event.saved_cost_micro_usd
         for key in keys:
             row = rows.get(key)
             if row is None:
-                rows[key] = [1, err, tin, tout, tcached, cost]
+                rows[key] = [1, err, tin, tout, tcached, cost, saved]
             else:
                 row[0] += 1
                 row[1] += err
@@ -126,6 +129,7 @@ class UsageRows:
                 row[3] += tout
                 row[4] += tcached
                 row[5] += cost
+                row[6] += saved
         return True
 
     def increments(self) -> Increments:
@@ -179,7 +183,11 @@ def aggregate(
 
 
 def _with_usd(counts: dict[str, int]) -> dict[str, Any]:
-    return {**counts, "cost_usd": counts["cost_micro_usd"] / 1_000_000}
+    return {
+        **counts,
+        "cost_usd": counts["cost_micro_usd"] / 1_000_000,
+        "saved_cost_usd": counts["saved_cost_micro_usd"] / 1_000_000,
+    }
 
 
 def parse_group_by(raw: str | None) -> list[str]:

@@ -24,6 +24,8 @@ def _event(request: RequestRecord, call: RequestRecord, purpose: str) -> UsageEv
         cached_tokens=usage.cached_tokens if usage else 0,
         cost_micro_usd=call.cost_micro_usd,
         at=time.time(),
+        cache="" if call.cache == "off" else call.cache,
+        saved_cost_micro_usd=call.saved_cost_micro_usd,
         purpose=purpose,
     )
 

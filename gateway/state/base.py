@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from gateway.accounting.counters import UsageEvent, aggregate, bucket_keys
+from gateway.cache.store import MemoryResponseCache, ResponseCacheStore
 from gateway.resilience.cooldowns import CooldownBook, ParkDecision
 
 ParkListener = Callable[[str, float, str], None]
@@ -68,6 +69,11 @@ class StateStore(abc.ABC):
     def shared_put(self, name: str, value: str, ttl_s: float) -> None:
         """Share a value for ``ttl_s`` seconds, in the background; never blocks or raises."""
         return None
+
+    # -- the response cache (gateway.cache) ----------------------------------
+    def response_cache(self, max_entries: int, max_bytes: int) -> ResponseCacheStore:
+        """Where cached answers live: in this process unless the store is shared."""
+        return MemoryResponseCache(max_entries, max_bytes)
 
     # -- usage counters (gateway.accounting.counters) ------------------------
     @abc.abstractmethod
