@@ -385,3 +385,22 @@ def test_a_tier_route_follows_the_request_profile(
     rows = httpx.get(gw.url + "/v1/gateway/routes?profile=byok", timeout=5).json()["data"]
     tiers = next(r for r in rows if r["route"] == "assistant")["triage"]["tiers"]
     assert [m["model"] for m in tiers[-1]["members"]] == ["sonnet-b"]
+
+
+def test_a_response_cache_hit_answers_before_triage(
+    inprocess_gateway: InProcessFactory,  # noqa: F811
+    fake_upstream: FakeUpstream,
+) -> None:
+    config = triage_config(fake_upstream.base_url)
+    config["routes"]["assistant"]["cache"] = True
+    fake_upstream.set("judge", ok('{"tier": "complex"}'))
+    gw = inprocess_gateway(config)
+    first = ask(gw, temperature=0)
+    assert_tier(first, "complex", "classifier", "sonnet")
+    second = ask(gw, temperature=0)
+    assert second.status_code == 200
+    assert second.json()["choices"] == first.json()["choices"]
+    assert "x-gateway-tier" not in second.headers
+    assert fake_upstream.order() == ["judge", "sonnet"]
+    record = gw.wait_for_records(2)[1]
+    assert (record.cache, record.triage) == ("hit", None)
