@@ -142,6 +142,21 @@ class Service:
                 self.proc.wait(5)
 
 
+def start_mock(name: str, module: str, workdir: Path, cpu: int | None) -> Service:
+    """One of the bench's raw-asyncio mocks (``python -m <module> --port P``), ready."""
+    port = free_port()
+    mock = Service(
+        name,
+        [PYTHON, "-m", module, "--port", str(port)],
+        port,
+        cpu=cpu,
+        ready_path="/",
+        log=workdir / f"{name}.log",
+    )
+    mock.wait_ready(method="TCP")
+    return mock
+
+
 @dataclass
 class LoadResult:
     connections: int

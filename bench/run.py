@@ -31,6 +31,7 @@ from bench.harness import (
     machine_info,
     redis_commands,
     run_wrk,
+    start_mock,
 )
 from bench.report import render_table, targets
 from bench.streams import held_streams
@@ -97,17 +98,7 @@ def gateway_config(
 
 
 def start_upstream(workdir: Path) -> Service:
-    port = free_port()
-    upstream = Service(
-        "upstream",
-        [PYTHON, "-m", "bench.mock_upstream", "--port", str(port)],
-        port,
-        cpu=LOAD_CPU,
-        ready_path="/",
-        log=workdir / "upstream.log",
-    )
-    upstream.wait_ready(method="TCP")
-    return upstream
+    return start_mock("upstream", "bench.mock_upstream", workdir, LOAD_CPU)
 
 
 class Bench:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import uvloop
 
-from bench.harness import PYTHON, Service, free_port
+from bench.harness import start_mock
 from bench.mock_upstream import UpstreamProtocol
 
 if TYPE_CHECKING:
@@ -109,16 +109,8 @@ def add_triage_routes(config: dict[str, Any], classifier_port: int) -> dict[str,
 def run_triage(bench: Bench, upstream_port: int, base_config: dict[str, Any]) -> None:
     """The triage rows, and ``results["triage_overhead"]``."""
     print("gateway, triage routes (instant classifier mock)", flush=True)
-    port = free_port()
-    classifier = Service(
-        "classifier",
-        [PYTHON, "-m", "bench.triage", "--port", str(port)],
-        port,
-        cpu=CLASSIFIER_CPU,
-        ready_path="/",
-        log=bench.workdir / "classifier.log",
-    )
-    classifier.wait_ready(method="TCP")
+    classifier = start_mock("classifier", "bench.triage", bench.workdir, CLASSIFIER_CPU)
+    port = classifier.port
     gw = None
     try:
         body = {"model": "x", "messages": [{"role": "user", "content": QUESTION}]}
