@@ -77,7 +77,7 @@ RULES = TriageHeuristics()
 
 def signals(content: Any, estimate: int = 10, **payload: Any) -> Any:
     body = {"messages": [{"role": "user", "content": content}], **payload}
-    return read_signals(body, estimate, RULES.large_prompt_tokens)
+    return read_signals(body, estimate, RULES)
 
 
 @pytest.mark.parametrize(
@@ -114,4 +114,4 @@ def test_tool_results_in_the_conversation_count_as_tools() -> None:
             {"role": "tool", "tool_call_id": "1", "content": "42"},
         ]
     }
-    assert read_signals(body, 5, 8000).tools
+    assert read_signals(body, 5, RULES).tools

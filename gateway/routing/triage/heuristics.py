@@ -40,38 +40,37 @@ def _has_tools(payload: dict[str, Any], messages: list[Any]) -> bool:
     )
 
 
-def read_signals(payload: dict[str, Any], prompt_estimate: int, large_tokens: int) -> Signals:
+def read_signals(payload: dict[str, Any], prompt_estimate: int, rules: TriageHeuristics) -> Signals:
     messages = payload.get("messages")
     messages = messages if isinstance(messages, list) else []
     media = False
-    code = False
     chars = 0
+    texts: list[str] = []
     for message in messages:
         # An app's system prompt is the same for every request: only the turns count.
         if not isinstance(message, dict) or message.get("role") in ("system", "developer"):
             continue
         content = message.get("content")
-        texts: list[str] = []
         if isinstance(content, str):
             texts.append(content)
+            chars += len(content)
         elif isinstance(content, list):
             for part in content:
                 if not isinstance(part, dict):
                     continue
                 if part.get("type") in _MEDIA_PARTS:
                     media = True
-                elif isinstance(part.get("text"), str):
-                    texts.append(part["text"])
-        for text in texts:
-            chars += len(text)
-            if not code and _CODE.search(text):
-                code = True
+                elif isinstance(text := part.get("text"), str):
+                    texts.append(text)
+                    chars += len(text)
+    # Code matters only to the short-request rule: a long prompt is never scanned.
+    code = chars <= rules.simple_max_chars and any(_CODE.search(t) for t in texts)
     return Signals(
         tools=_has_tools(payload, messages),
         media=media,
         code=code,
         text_chars=chars,
-        large=prompt_estimate > large_tokens,
+        large=prompt_estimate > rules.large_prompt_tokens,
     )
 
 

@@ -104,7 +104,7 @@ class TriageService:
         rules = section.heuristics
         floor = None
         if rules is not None:
-            signals = read_signals(payload, prompt_estimate, rules.large_prompt_tokens)
+            signals = read_signals(payload, prompt_estimate, rules)
             if heuristic_verdict(rules, signals) is not None:
                 return TriageOutcome("simple", "heuristic")
             floor = floor_tier(rules, signals)
