@@ -22,7 +22,7 @@ from tests.support.triage_configs import QUESTION, triage_config
 
 
 def gateway_cli(
-    config: dict[str, Any], tmp_path: Path, *args: str
+    config: dict[str, Any], tmp_path: Path, *args: str, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     path = tmp_path / "triage.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -33,6 +33,7 @@ def gateway_cli(
         text=True,
         timeout=30,
         env=env,
+        input=stdin,
     )
 
 
@@ -73,6 +74,11 @@ def test_triage_command_runs_the_real_classification(
     assert "raw       'Definitely a complex one.'" in done.stdout
     assert "ms (classifier), attempts: judge → success" in done.stdout
     assert fake_upstream.order() == ["judge"]
+    # `-` reads the prompt from stdin (a long one from a file, say).
+    done = gateway_cli(config, tmp_path, "triage", "--json", "-", stdin=QUESTION * 3)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["reason"] == "regex"
+    assert fake_upstream.hits("judge")[1].body["messages"][1]["content"] == f"user: {QUESTION * 3}"
 
 
 def test_triage_command_refuses_a_route_without_triage(

@@ -33,7 +33,7 @@ def add_triage_command(commands: Any) -> None:
     triage.add_argument("--profile", help="profile to resolve pools for")
     triage.add_argument("--no-heuristics", action="store_true", help="always ask the classifier")
     triage.add_argument("--json", action="store_true", help="print JSON")
-    triage.add_argument("prompt", help="the user message to classify")
+    triage.add_argument("prompt", help="the user message to classify; - reads it from stdin")
 
 
 def _pick_route(table: RouteTable, name: str | None) -> Route:
@@ -134,10 +134,11 @@ def format_report(report: dict[str, Any]) -> str:
 def cmd_triage(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config or EnvSettings().config or DEFAULT_CONFIG)
+        prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
         report = asyncio.run(
             classify(
                 config,
-                args.prompt,
+                prompt,
                 route_name=args.route,
                 profile=args.profile,
                 heuristics=not args.no_heuristics,
