@@ -50,9 +50,17 @@ def test_json_verdict_picks_the_tier(
 ) -> None:
     fake_upstream.set("judge", ok('{"tier": "complex"}'))
     gw = start(inprocess_gateway, fake_upstream)
-    response = ask(gw)
+    response = httpx.post(
+        gw.url + "/v1/chat/completions",
+        json={"model": "assistant", "messages": [{"role": "user", "content": QUESTION}]},
+        headers={"Authorization": "Bearer client-secret"},
+        timeout=15,
+    )
     assert_tier(response, "complex", "classifier", "sonnet")
     assert fake_upstream.order() == ["judge", "sonnet"]
+    # Neither call carries the client's credentials.
+    for hit in fake_upstream.hits():
+        assert "client-secret" not in str(hit.headers)
     asked = fake_upstream.hits("judge")[0].body
     assert asked["response_format"] == {"type": "json_object"}
     assert asked["messages"][0] == {"role": "system", "content": DEFAULT_PROMPT}
