@@ -90,6 +90,8 @@ class PayloadTooLarge(GatewayError):
     status = 413
     type = "invalid_request_error"
     code = "request_too_large"
+    # The client is still sending: the answer reads the rest first (gateway.api.oversize).
+    body_unread = False
 
 
 class NoMemberAvailable(GatewayError):

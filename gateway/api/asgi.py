@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from gateway.api.oversize import answer_then_discard
 from gateway.errors import GatewayError, PayloadTooLarge
 
 Scope = dict[str, Any]
@@ -19,15 +20,21 @@ def request_headers(scope: Scope) -> dict[bytes, bytes]:
     return dict(scope["headers"])
 
 
+def _too_large(limit: int, *, unread: bool) -> PayloadTooLarge:
+    error = PayloadTooLarge(f"request body is larger than {limit} bytes")
+    error.body_unread = unread
+    return error
+
+
 async def read_body(receive: Any, headers: dict[bytes, bytes], limit: int) -> bytes:
     declared = headers.get(b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+        raise _too_large(limit, unread=int(declared) > 0)
     message = await receive()
     body: bytes = message.get("body", b"")
     if not message.get("more_body", False):
         if len(body) > limit:
-            raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+            raise _too_large(limit, unread=False)
         return body
     parts = [body]
     size = len(body)
@@ -38,7 +45,7 @@ async def read_body(receive: Any, headers: dict[bytes, bytes], limit: int) -> by
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+            raise _too_large(limit, unread=bool(message.get("more_body", False)))
         parts.append(chunk)
     return b"".join(parts)
 
@@ -64,6 +71,13 @@ async def send_bytes(
     await send({"type": "http.response.body", "body": body})
 
 
-async def send_error(send: Any, error: GatewayError, headers: RawHeaders) -> None:
+async def send_error(
+    send: Any, error: GatewayError, headers: RawHeaders, receive: Any = None
+) -> None:
+    """With ``receive``, a 413 sent while the body is still arriving reads the rest
+    first, so the client sees the answer instead of a reset connection."""
     extra = header_list(error.headers.items())
+    if receive is not None and isinstance(error, PayloadTooLarge) and error.body_unread:
+        await answer_then_discard(receive, send, error.body(), headers + extra)
+        return
     await send_bytes(send, error.status, error.body(), headers + extra)

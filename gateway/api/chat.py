@@ -103,7 +103,7 @@ class ChatCompletionsEndpoint:
         except GatewayError as exc:
             record.status = exc.status
             record.error_type = exc.code or exc.type
-            await send_error(send, exc, gateway_headers(record))
+            await send_error(send, exc, gateway_headers(record), receive)
         except asyncio.CancelledError:
             if watch is None or not watch.disconnected:
                 raise
