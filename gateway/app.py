@@ -26,6 +26,7 @@ from gateway.api.usage import UsageEndpoints
 from gateway.config.loader import load_config
 from gateway.config.schema import GatewayConfig
 from gateway.errors import GatewayError, InvalidRequest, MethodNotAllowed, NotFound
+from gateway.lifecycle.shutdown import GracefulShutdown
 from gateway.observability.exposition import metrics_endpoint
 from gateway.observability.logging import RequestLogger, configure_logging
 from gateway.observability.metrics import GatewayMetrics
@@ -120,11 +121,13 @@ def create_app(
     gateway = build_gateway(config, options)
     profile = options.profile or os.environ.get("GATEWAY_PROFILE") or None
     reloader = Reloader(gateway, options.config_path, profile)
+    shutdown = GracefulShutdown(gateway)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await gateway.state.start()
         reloader.install()
+        shutdown.install()
         # Config, route table and imports live for the whole process: moving them out
         # of the collector's reach keeps GC pauses (and so tail latency) short.
         gc.collect()
@@ -142,6 +145,7 @@ def create_app(
             yield
         finally:
             gateway.draining = True
+            shutdown.aclose()
             await reloader.aclose()
             await gateway.aclose()
 

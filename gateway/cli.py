@@ -138,7 +138,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             # X-Forwarded-* middleware would only add a layer to every request.
             proxy_headers=False,
             log_level="warning",
-            timeout_graceful_shutdown=30,
+            # The gateway ends open streams itself when server.shutdown_grace_s is over
+            # (gateway.lifecycle.shutdown); this is uvicorn's backstop for the rest.
+            timeout_graceful_shutdown=int(config.server.shutdown_grace_s) + 5,
         )
     )
     return 0

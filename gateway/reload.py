@@ -183,6 +183,18 @@ class Reloader:
 class ForwardingSupervisor(Multiprocess):
     """uvicorn's worker supervisor, but SIGHUP reloads workers instead of restarting them."""
 
+    def handle_term(self) -> None:
+        # The workers keep the listener open for their drain; once they close their
+        # copies, the supervisor's must not keep it accepting into a backlog nobody reads.
+        for sock in self.sockets:
+            sock.close()
+        super().handle_term()
+
+    def handle_int(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+        super().handle_int()
+
     def handle_hup(self) -> None:
         for process in self.processes:
             if process.pid is not None and process.process.is_alive():

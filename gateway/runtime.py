@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from gateway.config.schema import GatewayConfig
 from gateway.errors import UnknownProfile
+from gateway.lifecycle.streams import OpenStreams
 from gateway.observability.record import RequestObserver
 from gateway.providers.base import Provider
 from gateway.providers.registry import build_providers
@@ -120,6 +121,7 @@ class Gateway:
         self.admin_keys = admin_keys
         self.rng = rng or random.Random()
         self.draining = False
+        self.streams = OpenStreams()
 
     def swap(self, snapshot: Snapshot) -> Snapshot:
         """Serve new requests from ``snapshot``; returns the one it replaces."""

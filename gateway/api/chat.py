@@ -23,6 +23,7 @@ from gateway.api.payload import parse_chat_body
 from gateway.api.streaming import StreamRelay, error_event
 from gateway.config.schema import Price
 from gateway.errors import GatewayError, InternalError, ModelNotFound
+from gateway.lifecycle.streams import StreamCut
 from gateway.observability.record import RequestRecord, Usage
 from gateway.providers.base import UpstreamError
 from gateway.resilience.attempts import Served
@@ -228,10 +229,13 @@ class ChatCompletionsEndpoint:
             if out:
                 await send({"type": "http.response.body", "body": out, "more_body": True})
             try:
-                while chunk := await response.read_chunk():
-                    out = relay.feed(chunk)
-                    if out:
-                        await send({"type": "http.response.body", "body": out, "more_body": True})
+                with self.gateway.streams.held():
+                    while chunk := await response.read_chunk():
+                        out = relay.feed(chunk)
+                        if out:
+                            await send(
+                                {"type": "http.response.body", "body": out, "more_body": True}
+                            )
                 tail = relay.finish()
                 if not relay.saw_done:
                     # An upstream that ends without [DONE] is a truncation, not an answer.
@@ -239,6 +243,10 @@ class ChatCompletionsEndpoint:
                     # the error event starts on a line of its own.
                     tail = error_event("upstream stream ended early", code="stream_truncated")
                     record.error_type = "stream_truncated"
+            except StreamCut as exc:  # shutting down, and the grace is over
+                relay.finish()
+                tail = error_event(str(exc), code=exc.code)
+                record.error_type = exc.code
             except UpstreamError as exc:
                 # What is left is a fragment of an event: never glue it to the error event.
                 relay.finish()

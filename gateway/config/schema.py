@@ -51,6 +51,12 @@ class ServerSection(Strict):
     admin_keys_env: str | None = "GATEWAY_ADMIN_KEYS"
     allow_direct_models: bool = True
     allow_profile_header: bool = True
+    # Graceful shutdown (gateway.lifecycle.shutdown): how long the listener stays open
+    # after SIGTERM, then how long requests in flight have to finish.
+    drain_s: float = Field(default=0.0, ge=0)
+    shutdown_grace_s: float = Field(default=30.0, ge=0)
+    watch_config: bool = False
+    trust_env_proxy: bool = False
 
     @field_validator("api_keys")
     @classmethod

@@ -153,6 +153,8 @@ class RedisStateStore(StateStore):
         self._tasks = []
         if self._up.is_set():
             with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._flush_parks(), 2.0)
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.flush_usage(), 3.0)
         if self.pending_rows:
             log.warning("usage counters not flushed at shutdown", rows=self.pending_rows)
@@ -216,6 +218,16 @@ class RedisStateStore(StateStore):
                 await self._push_park(key, until, reason)
             except Exception as exc:
                 self._fail("park", exc)
+
+    async def _flush_parks(self) -> None:
+        """At shutdown: share the parks still queued, so other replicas keep honouring them."""
+        while not self._parks.empty():
+            key, until, reason = self._parks.get_nowait()
+            try:
+                await self._push_park(key, until, reason)
+            except Exception as exc:
+                log.warning("parks not shared at shutdown", error=type(exc).__name__)
+                return
 
     def _on_message(self, data: str) -> None:
         try:
