@@ -26,6 +26,7 @@ from gateway.api.usage import UsageEndpoints
 from gateway.config.loader import load_config
 from gateway.config.schema import GatewayConfig
 from gateway.errors import GatewayError, InvalidRequest, MethodNotAllowed, NotFound
+from gateway.lifecycle.config_watch import ConfigWatcher
 from gateway.lifecycle.shutdown import GracefulShutdown
 from gateway.observability.exposition import metrics_endpoint
 from gateway.observability.logging import RequestLogger, configure_logging
@@ -122,12 +123,14 @@ def create_app(
     profile = options.profile or os.environ.get("GATEWAY_PROFILE") or None
     reloader = Reloader(gateway, options.config_path, profile)
     shutdown = GracefulShutdown(gateway)
+    watcher = ConfigWatcher(gateway, reloader)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await gateway.state.start()
         reloader.install()
         shutdown.install()
+        watcher.start()
         # Config, route table and imports live for the whole process: moving them out
         # of the collector's reach keeps GC pauses (and so tail latency) short.
         gc.collect()
@@ -146,6 +149,7 @@ def create_app(
         finally:
             gateway.draining = True
             shutdown.aclose()
+            await watcher.aclose()
             await reloader.aclose()
             await gateway.aclose()
 

@@ -74,9 +74,9 @@ class Reloader:
             log.info("SIGHUP reload unavailable here (not the main thread)")
 
     def _on_sighup(self) -> None:
-        self._spawn(self._reload_logged())
+        self._spawn(self.reload_logged())
 
-    async def _reload_logged(self) -> None:
+    async def reload_logged(self) -> None:
         try:
             await self.reload()
         except ConfigError as exc:
