@@ -12,6 +12,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from gateway.transport.proxy import parse_proxy
 from gateway.transport.target import parse_target
 
 POLICIES = ("priority", "weighted")
@@ -93,6 +94,7 @@ class ProviderSection(Strict):
     connect_timeout_s: float = Field(default=5.0, gt=0)
     max_connections: int = Field(default=1000, ge=1)
     api_version: str | None = None  # kind azure: the `api-version` query parameter
+    proxy: str | None = None  # http://[user:pass@]host:port (gateway.transport.proxy)
     mock: MockSection | None = None
 
     @field_validator("kind")
@@ -110,6 +112,13 @@ class ProviderSection(Strict):
         if value is not None:
             parse_target(value)  # its ValueError names what is wrong
         return value
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy_url(cls, value: str | None) -> str | None:
+        if value:
+            parse_proxy(value)  # its ValueError never repeats the URL (credentials)
+        return value or None
 
     @field_validator("headers")
     @classmethod
