@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from gateway.api.oversize import answer_then_discard
 from gateway.errors import GatewayError, PayloadTooLarge
 
 Scope = dict[str, Any]
@@ -71,13 +70,6 @@ async def send_bytes(
     await send({"type": "http.response.body", "body": body})
 
 
-async def send_error(
-    send: Any, error: GatewayError, headers: RawHeaders, receive: Any = None
-) -> None:
-    """With ``receive``, a 413 sent while the body is still arriving reads the rest
-    first, so the client sees the answer instead of a reset connection."""
+async def send_error(send: Any, error: GatewayError, headers: RawHeaders) -> None:
     extra = header_list(error.headers.items())
-    if receive is not None and isinstance(error, PayloadTooLarge) and error.body_unread:
-        await answer_then_discard(receive, send, error.body(), headers + extra)
-        return
     await send_bytes(send, error.status, error.body(), headers + extra)

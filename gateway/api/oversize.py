@@ -24,6 +24,7 @@ LINGER_IDLE_S = 2.0
 async def answer_then_discard(
     receive: Any,
     send: Any,
+    status: int,
     body: bytes,
     headers: list[tuple[bytes, bytes]],
     *,
@@ -33,7 +34,7 @@ async def answer_then_discard(
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
