@@ -68,7 +68,7 @@ def build_state(config: GatewayConfig, options: AppOptions) -> StateStore:
     if redis_url:
         from gateway.state.redis import RedisStateStore
 
-        return RedisStateStore(redis_url, config.state.key_prefix)
+        return RedisStateStore(redis_url, config.state.key_prefix, cluster=config.state.cluster)
     return MemoryStateStore()
 
 

@@ -41,8 +41,18 @@ def _json_options(value: dict[str, Any]) -> dict[str, Any]:
 
 class StateSection(Strict):
     backend: Literal["memory", "redis"] = "memory"
+    # redis:// | rediss:// | unix:// | redis+sentinel:// | redis+cluster://
     redis_url: str = "redis://127.0.0.1:6379/0"
-    key_prefix: str = "gw"
+    cluster: bool = False  # the redis:// URL names a Cluster node
+    key_prefix: str = Field(default="gw", min_length=1)
+
+    @field_validator("key_prefix")
+    @classmethod
+    def _one_hash_tag(cls, value: str) -> str:
+        # The prefix becomes the keys' hash tag ({gw}:...): braces inside would split it.
+        if "{" in value or "}" in value:
+            raise ValueError("must not contain '{' or '}' (it becomes the keys' hash tag)")
+        return value
 
 
 class ServerSection(Strict):
