@@ -5,7 +5,8 @@ Cluster, chosen by the URL (or ``state.cluster``).
 - ``redis+sentinel://[[user]:password@]host:port[,host:port...]/service_name[/db]``:
   the sentinels are asked for the current primary of ``service_name`` on every new
   connection, so after a failover the store reconnects to the promoted replica by
-  itself. The password is the data nodes' (sentinels are reached without one).
+  itself. The password is the data nodes'; sentinels that want one of their own take
+  ``?sentinel_password=...``.
 - ``redis+cluster://[[user]:password@]host:port[,host:port...]``, or any ``redis://``
   URL with ``state.cluster: true``: redis-py's ``RedisCluster``, seeded from those
   nodes.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.cluster import ClusterNode
@@ -46,9 +47,9 @@ class RedisTarget:
 
     @property
     def shown(self) -> str:
-        """The URL without its credentials, for logs."""
+        """The URL without its credentials (user info, query), for logs."""
         scheme, sep, rest = self.url.partition("://")
-        return f"{scheme}{sep}{rest.rpartition('@')[2]}"
+        return f"{scheme}{sep}{rest.rpartition('@')[2].partition('?')[0]}"
 
 
 def redis_target(url: str, *, cluster: bool = False) -> RedisTarget:
@@ -81,12 +82,13 @@ class _MultiHostUrl:
     password: str | None
     hosts: list[tuple[str, int]]
     path: list[str]
+    query: dict[str, list[str]]
 
 
 def _parse_multi_host(url: str, default_port: int) -> _MultiHostUrl:
     rest = url.partition("://")[2]
     authority, _, path = rest.partition("/")
-    path = path.partition("?")[0]
+    path, _, query = path.partition("?")
     userinfo, at, hostlist = authority.rpartition("@")
     username = password = None
     if at:
@@ -96,7 +98,9 @@ def _parse_multi_host(url: str, default_port: int) -> _MultiHostUrl:
     hosts = [_host_port(item, default_port) for item in hostlist.split(",") if item]
     if not hosts:
         raise ValueError("names no host")
-    return _MultiHostUrl(username, password, hosts, [p for p in path.split("/") if p])
+    return _MultiHostUrl(
+        username, password, hosts, [p for p in path.split("/") if p], parse_qs(query)
+    )
 
 
 def _host_port(item: str, default_port: int) -> tuple[str, int]:
@@ -118,9 +122,12 @@ def _sentinel_client(url: str) -> Redis:
     db = parts.path[1] if len(parts.path) == 2 else "0"
     if not db.isdigit():
         raise ValueError(f"has a database number that is not a number: '{db}'")
+    sentinel_options: dict[str, Any] = {"socket_connect_timeout": 1.0, "socket_timeout": 1.0}
+    if "sentinel_password" in parts.query:
+        sentinel_options["password"] = parts.query["sentinel_password"][0]
     sentinel = Sentinel(  # type: ignore[no-untyped-call]
         parts.hosts,
-        sentinel_kwargs={"socket_connect_timeout": 1.0, "socket_timeout": 1.0},
+        sentinel_kwargs=sentinel_options,
         retry=Retry(NoBackoff(), 0),
         username=parts.username,
         password=parts.password,

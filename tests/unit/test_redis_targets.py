@@ -24,8 +24,17 @@ def test_multi_host_urls() -> None:
 
 
 def test_credentials_are_not_shown() -> None:
-    target = redis_target("redis+sentinel://:secret@a:26379,b:26379/main")
+    target = redis_target("redis+sentinel://:secret@a:26379,b:26379/main?sentinel_password=s2")
     assert target.shown == "redis+sentinel://a:26379,b:26379/main"
+
+
+def test_sentinels_get_their_own_password_only_when_given() -> None:
+    with_own = connect(redis_target("redis+sentinel://:data@a:26379/main?sentinel_password=s2"))
+    without = connect(redis_target("redis+sentinel://:data@a:26379/main"))
+    pools = [c.connection_pool for c in (with_own, without)]
+    assert [p.connection_kwargs["password"] for p in pools] == ["data", "data"]
+    sentinels = [p.sentinel_manager.sentinels[0].connection_pool for p in pools]  # type: ignore[attr-defined]
+    assert [s.connection_kwargs.get("password") for s in sentinels] == ["s2", None]
 
 
 def test_clients_per_kind() -> None:
