@@ -21,7 +21,7 @@ class StreamCut(Exception):
 class OpenStreams:
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[object]] = set()
-        self.cutting = False
+        self._cut: set[asyncio.Task[object]] = set()
 
     def __len__(self) -> int:
         return len(self._tasks)
@@ -34,17 +34,18 @@ class OpenStreams:
         try:
             yield
         except asyncio.CancelledError:
-            if not self.cutting:
+            if task not in self._cut:
                 raise  # the client went away, or the server is stopping for good
             task.uncancel()
             raise StreamCut("the gateway is shutting down; the stream ends here") from None
         finally:
             self._tasks.discard(task)
+            self._cut.discard(task)
 
     def cut_all(self) -> int:
         """Ends every open stream with an error event; returns how many there were."""
-        self.cutting = True
         tasks = list(self._tasks)
         for task in tasks:
+            self._cut.add(task)
             task.cancel()
         return len(tasks)
