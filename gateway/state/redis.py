@@ -38,6 +38,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway.accounting.counters import Increments, UsageEvent, UsageRows, bucket_ttl_s
+from gateway.cache.store import ResponseCacheStore
 from gateway.config.loader import ConfigError
 from gateway.state.base import StateStore
 from gateway.state.redis_connect import RedisClient, connect, discover, redis_target
@@ -165,6 +166,15 @@ class RedisStateStore(StateStore):
             log.info("redis reachable again", errors_total=self.errors_total)
         self._outage_logged = False
         self._up.set()
+
+    def response_cache(self, max_entries: int, max_bytes: int) -> ResponseCacheStore:
+        from gateway.cache.redis_store import RedisResponseCache
+
+        # Entries are bytes, and a lookup must not wait long: a client of its own.
+        client = connect(
+            self.target, decode_responses=False, socket_connect_timeout=0.25, socket_timeout=0.25
+        )
+        return RedisResponseCache(client, self._key, max_entries, max_bytes)
 
     # -- cooldowns -------------------------------------------------------------
     def _share_park(self, key: str, until: float, reason: str) -> None:

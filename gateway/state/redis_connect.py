@@ -61,13 +61,15 @@ def redis_target(url: str, *, cluster: bool = False) -> RedisTarget:
     return RedisTarget("standalone", url)
 
 
-def connect(target: RedisTarget) -> RedisClient:
-    """A client for ``target``; raises ``ValueError`` for a URL it cannot use."""
+def connect(target: RedisTarget, **overrides: Any) -> RedisClient:
+    """A client for ``target`` (``overrides`` replace ``CLIENT_OPTIONS``: a client of
+    bytes, shorter timeouts); raises ``ValueError`` for a URL it cannot use."""
+    options = CLIENT_OPTIONS | overrides
     if target.kind == "sentinel":
-        return _sentinel_client(target.url)
+        return _sentinel_client(target.url, options)
     if target.kind == "cluster":
-        return _cluster_client(target.url)
-    return Redis.from_url(target.url, retry=Retry(NoBackoff(), 0), **CLIENT_OPTIONS)
+        return _cluster_client(target.url, options)
+    return Redis.from_url(target.url, retry=Retry(NoBackoff(), 0), **options)
 
 
 async def discover(client: RedisClient) -> None:
@@ -114,7 +116,7 @@ def _host_port(item: str, default_port: int) -> tuple[str, int]:
     return host, int(port) if port else default_port
 
 
-def _sentinel_client(url: str) -> Redis:
+def _sentinel_client(url: str, options: dict[str, Any]) -> Redis:
     parts = _parse_multi_host(url, DEFAULT_SENTINEL_PORT)
     if not parts.path or len(parts.path) > 2:
         raise ValueError("needs the service name: redis+sentinel://host:port[,...]/service[/db]")
@@ -131,16 +133,16 @@ def _sentinel_client(url: str) -> Redis:
         retry=Retry(NoBackoff(), 0),
         username=parts.username,
         password=parts.password,
-        **CLIENT_OPTIONS,
+        **options,
     )
     client: Redis = sentinel.master_for(service, db=int(db))
     return client
 
 
-def _cluster_client(url: str) -> RedisCluster:
+def _cluster_client(url: str, options: dict[str, Any]) -> RedisCluster:
     scheme = url.partition("://")[0].lower()
     if scheme != CLUSTER_SCHEME:
-        return RedisCluster.from_url(url, **CLIENT_OPTIONS)
+        return RedisCluster.from_url(url, **options)
     parts = _parse_multi_host(url, DEFAULT_PORT)
     if parts.path:
         raise ValueError("takes no database number: a cluster has only database 0")
@@ -148,5 +150,5 @@ def _cluster_client(url: str) -> RedisCluster:
         startup_nodes=[ClusterNode(host, port) for host, port in parts.hosts],
         username=parts.username,
         password=parts.password,
-        **CLIENT_OPTIONS,
+        **options,
     )

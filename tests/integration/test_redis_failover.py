@@ -127,11 +127,28 @@ def test_cluster_shares_parks_and_counts_exactly(
 ) -> None:
     prefix = new_prefix()
     config = ha_config(fake_upstream, cluster_setup.url, prefix)
+    config["models"]["c1"] = {"provider": "fake"}
+    config["routes"]["cached"] = {"pool": ["c1"], "cache": {"ttl_s": 60}}
     a, b = gateway_factory(config), gateway_factory(config)
     for gateway in (a, b):
         poll(lambda gw=gateway: ready(gw), 10, "the replica reaches the cluster")
     probe_park_is_shared(fake_upstream, a, b, "p1")
     probe_park_is_shared(fake_upstream, b, a, "p2")
+    # The response cache lives on the cluster too: a miss on A, then a hit on B.
+    cached_requests = []
+    with httpx.Client(timeout=10) as client:
+        body = {"model": "cached", "messages": MESSAGES, "temperature": 0}
+
+        def ask_cached(gateway: GatewayProcess) -> str | None:
+            response = client.post(gateway.base_url + "/chat/completions", json=body)
+            assert response.status_code == 200
+            cached_requests.append(response.headers.get("x-gateway-cache"))
+            return response.headers.get("x-gateway-cache")
+
+        assert ask_cached(a) == "miss"
+        poll(lambda: ask_cached(b) == "hit", 5, "B answers from the entry A stored")
+    upstream_calls = len(fake_upstream.hits("c1"))
+    assert upstream_calls == cached_requests.count("miss") >= 1
 
     with httpx.Client(timeout=10) as client:
         for i in range(40):
@@ -144,8 +161,9 @@ def test_cluster_shares_parks_and_counts_exactly(
         gateway.stop()
         assert gateway.proc is not None and gateway.proc.returncode == 0, gateway.logs()
     totals = redis_usage_totals(cluster_setup.url, prefix)
-    assert totals["requests"] == 42
-    assert totals["output_tokens"] == 7 * 42
+    # The load, the two probes, the cached route's requests (hits are never charged).
+    assert totals["requests"] == 42 + len(cached_requests)
+    assert totals["output_tokens"] == 7 * (42 + upstream_calls)
     # Every key of the gateway sits on the slot of its hash tag.
     nodes_with_keys = []
     for node in cluster_setup.nodes:
