@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -139,8 +140,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             proxy_headers=False,
             log_level="warning",
             # The gateway ends open streams itself when server.shutdown_grace_s is over
-            # (gateway.lifecycle.shutdown); this is uvicorn's backstop for the rest.
-            timeout_graceful_shutdown=int(config.server.shutdown_grace_s) + 5,
+            # (gateway.lifecycle.shutdown); a second later uvicorn cancels what is left,
+            # and requests not yet answered get a 503 from the endpoint.
+            timeout_graceful_shutdown=math.ceil(config.server.shutdown_grace_s) + 1,
         )
     )
     return 0

@@ -7,6 +7,8 @@ In order:
 3. then no new connection is accepted, and requests and streams in flight have
    ``server.shutdown_grace_s`` to finish;
 4. streams still open after that end with the OpenAI error event and ``[DONE]``;
+   a second later uvicorn cancels what is left, and a request not yet answered gets
+   a 503 ``server_shutting_down`` (``gateway.pipeline.endpoint``);
 5. the app's shutdown flushes usage counters and parks (``Gateway.aclose``);
 6. the process exits 0.
 

@@ -18,7 +18,7 @@ from gateway.api.auth import authenticate
 from gateway.api.disconnect import DisconnectWatch
 from gateway.api.oversize import answer_then_discard
 from gateway.config.schema import Price
-from gateway.errors import GatewayError, InternalError, PayloadTooLarge
+from gateway.errors import GatewayError, InternalError, PayloadTooLarge, ShuttingDown
 from gateway.lifecycle.streams import StreamCut
 from gateway.observability.record import RequestRecord, Usage
 from gateway.pipeline.call import Call
@@ -93,13 +93,20 @@ class DoorEndpoint:
             record.error_type = exc.code or exc.type
             await self._send_error(send, exc, record, receive)
         except asyncio.CancelledError:
-            if watch is None or not watch.disconnected:
+            disconnected = watch is not None and watch.disconnected
+            if not disconnected and not (gateway.draining and not record.response_started):
                 raise
             current = asyncio.current_task()
             if current is not None:
                 current.uncancel()
-            record.status = 499
-            record.error_type = "client_disconnect"
+            if disconnected:
+                record.status = 499
+                record.error_type = "client_disconnect"
+            else:  # the server's shutdown grace is over: an answer, not a dropped socket
+                stopped = ShuttingDown("the gateway is shutting down; retry on another replica")
+                record.status = stopped.status
+                record.error_type = stopped.code
+                await self._send_error(send, stopped, record)
         except Exception:
             log.exception("unhandled error", request_id=record.request_id)
             error = InternalError("the gateway failed to handle this request")

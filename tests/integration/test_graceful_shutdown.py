@@ -137,26 +137,46 @@ def test_sigterm_drains_finishes_the_stream_flushes_and_exits_0(
     assert "Traceback" not in gateway.logs()
 
 
-def test_a_stream_still_open_after_the_grace_ends_with_the_error_event(
+def test_after_the_grace_a_stream_ends_with_the_error_event_and_a_wait_gets_a_503(
     fake_upstream: FakeUpstream,
     gateway_factory: GatewayFactory,
     redis_url: str,
     shared_prefix: str,
 ) -> None:
     fake_upstream.set("m1", ok(chunks=10, chunk_delay_s=2.0))  # about 20 s
+    fake_upstream.set("m2", ok(delay_s=20))  # no answer for 20 s
     config = _config(fake_upstream, redis_url, shared_prefix, drain_s=0, shutdown_grace_s=1.0)
+    config["models"]["m2"] = {"provider": "fake"}
+    config["routes"]["slow"] = {"pool": ["m2"]}
     gateway = gateway_factory(config)  # the cut is per worker: one shows it
     assert gateway.proc is not None
     reader = StreamReader(gateway.base_url + "/chat/completions")
     reader.start()
+    waiting: list[httpx.Response] = []
+    waiter = threading.Thread(
+        target=lambda: waiting.append(
+            httpx.post(
+                gateway.base_url + "/chat/completions",
+                json={"model": "slow", "messages": MESSAGES},
+                timeout=30,
+            )
+        ),
+        daemon=True,
+    )
+    waiter.start()
     assert reader.started.wait(10), reader.error
+    assert fake_upstream.wait_for(lambda: fake_upstream.hits("m2"), 10)
     gateway.signal(signal.SIGTERM)
     signalled = time.monotonic()
     reader.join(10)
-    assert not reader.is_alive()
+    waiter.join(10)
+    assert not reader.is_alive() and not waiter.is_alive()
     assert reader.error is None, reader.error
     assert reader.events[-1] == "[DONE]"
     assert '"code":"server_shutting_down"' in reader.events[-2]
+    [answer] = waiting
+    assert answer.status_code == 503
+    assert answer.json()["error"]["code"] == "server_shutting_down"
     assert gateway.proc.wait(10) == 0, gateway.logs()
     assert time.monotonic() - signalled < 6.0
-    assert redis_usage_totals(redis_url, shared_prefix)["requests"] == 1
+    assert redis_usage_totals(redis_url, shared_prefix)["requests"] == 2
