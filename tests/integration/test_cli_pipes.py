@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -66,3 +67,46 @@ def test_a_bad_config_still_exits_1_when_stdout_is_closed(tmp_path: Path) -> Non
     assert first == b""
     assert "routes.chat.pool[0]: unknown model 'nope'" in stderr
     assert "Traceback" not in stderr
+
+
+def test_serve_keeps_serving_when_its_log_pipe_closes(tmp_path: Path) -> None:
+    """`gateway serve 2>&1 | head -1`: the log's reader leaves at once."""
+    import signal
+
+    import httpx
+
+    from tests.support.fake_upstream import free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    command = ["serve", "--config", "config/demo.yaml", "--port", str(port)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stdout is not None
+        proc.stdout.readline()
+        proc.stdout.close()
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            assert proc.poll() is None, "the gateway died with its log pipe"
+            try:
+                httpx.get(url + "/healthz", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        body = {"model": "chat", "messages": [{"role": "user", "content": "hi"}]}
+        codes = [httpx.post(url + "/v1/chat/completions", json=body).status_code for _ in range(10)]
+        assert codes == [200] * 10
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
