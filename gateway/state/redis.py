@@ -50,6 +50,8 @@ BATCH_MARKER_TTL_S = 86_400
 BATCH_FIELDS = 2_000
 MAX_BACKOFF_S = 2.0
 REPLICA_ACK_MS = 1_000
+# How long a primary's replica count is trusted before INFO is asked again.
+REPLICA_RECHECK_S = 10.0
 
 
 @dataclass(slots=True)
@@ -91,6 +93,8 @@ class RedisStateStore(StateStore):
             raise ConfigError("state", [f"state.redis_url: {exc}"]) from None
         # A replica that has the batch too survives a failover (Sentinel's promotion).
         self._confirm_on_replica = self.target.kind == "sentinel"
+        self._replica_count = 0
+        self._replicas_checked_at: float | None = None  # None: ask the primary first
         self._park_script = self._client.register_script(PARK)
         self._apply_script = self._client.register_script(APPLY_BATCH)
         self._parks: asyncio.Queue[tuple[str, float, str]] = asyncio.Queue(max_queued_parks)
@@ -165,6 +169,7 @@ class RedisStateStore(StateStore):
         if self._outage_logged:
             log.info("redis reachable again", errors_total=self.errors_total)
         self._outage_logged = False
+        self._replicas_checked_at = None  # maybe another primary now
         self._up.set()
 
     def response_cache(self, max_entries: int, max_bytes: int) -> ResponseCacheStore:
@@ -309,7 +314,8 @@ class RedisStateStore(StateStore):
             args += [bucket_ttl_s(bucket.split(":")[1]), len(fields)]
             for name, amount in fields.items():
                 args += [name, amount]
-        if not self._confirm_on_replica:
+        if not self._confirm_on_replica or not await self._has_replicas():
+            # No replica could be promoted (WAIT would only stall until its timeout).
             await self._apply_script(keys=keys, args=args)
             return
         # WAIT counts the replicas that have this connection's writes: one pipeline,
@@ -319,13 +325,18 @@ class RedisStateStore(StateStore):
             await self._apply_script(keys=keys, args=args, client=pipe)
             pipe.wait(1, REPLICA_ACK_MS)
             acked = (await pipe.execute())[-1]
-        if acked < 1 and await self._replicas() > 0:
+        if acked < 1:
+            self._replicas_checked_at = None  # the replica may be gone: ask again
             raise RedisError("no replica acknowledged the usage batch yet; it is resent")
 
-    async def _replicas(self) -> int:
-        # With no replica at all nothing could be promoted: waiting would only stall.
-        replication = await self._client.info("replication")
-        return int(replication.get("connected_slaves", 0))
+    async def _has_replicas(self) -> bool:
+        now = time.monotonic()
+        checked = self._replicas_checked_at
+        if checked is None or now - checked > REPLICA_RECHECK_S:
+            replication = await self._client.info("replication")
+            self._replica_count = int(replication.get("connected_slaves", 0))
+            self._replicas_checked_at = now
+        return self._replica_count > 0
 
     async def flush_usage(self) -> None:
         """Send what is pending; a failed batch stays queued and is resent under its id."""

@@ -98,6 +98,12 @@ def test_sentinel_failover_under_load_loses_nothing(
 
     with Load([a.base_url, b.base_url]) as load:
         poll(lambda: load.ok >= 50, 20, "load is flowing")
+        # Usage batches wait for the replica's acknowledgement while there is one.
+        poll(
+            lambda: "cmdstat_wait" in setup.primary.client().info("commandstats"),
+            5,
+            "the flushes WAIT for the replica",
+        )
         setup.primary.kill()
         killed_at = load.ok
         poll(lambda: setup.primary_port() != old_primary, 30, "a sentinel promotes the replica")
