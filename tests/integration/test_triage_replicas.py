@@ -58,7 +58,7 @@ def test_verdict_is_shared_between_replicas_and_accounted(
     client = redis.Redis.from_url(redis_url)
     try:
         keys = poll(
-            lambda: list(client.scan_iter(match=f"{{{shared_prefix}}}:triage:*")),
+            lambda: list(client.scan_iter(match=f"{shared_prefix}:triage:*")),
             lambda found: len(found) == 1,
         )
         assert len(keys) == 1
