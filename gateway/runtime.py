@@ -15,6 +15,7 @@ from gateway.config.schema import GatewayConfig
 from gateway.errors import UnknownProfile
 from gateway.observability.record import RequestObserver
 from gateway.providers.base import Provider
+from gateway.providers.byok import UserKeys
 from gateway.providers.registry import build_providers
 from gateway.resilience.attempts import AttemptRunner
 from gateway.routing.table import RouteTable, check_profile
@@ -52,6 +53,7 @@ class Snapshot:
     providers: dict[str, Provider]
     runner: AttemptRunner
     profile: str | None
+    user_keys: UserKeys
     leases: Leases = field(default_factory=Leases)
 
     def pick_profile(self, requested: str | None, *, from_header: bool = True) -> str | None:
@@ -90,7 +92,14 @@ def build_snapshot(
                 providers[name] = previous.providers[name]
         providers = {name: providers[name] for name in config.providers}
     runner = AttemptRunner(providers, state, config.resilience, rng)
-    return Snapshot(config=config, table=table, providers=providers, runner=runner, profile=profile)
+    return Snapshot(
+        config=config,
+        table=table,
+        providers=providers,
+        runner=runner,
+        profile=profile,
+        user_keys=UserKeys(providers),
+    )
 
 
 def _reusable(previous: Snapshot | None, name: str, section: object) -> bool:

@@ -2,8 +2,9 @@
 
 Counters live in one hash per time bucket (``<prefix>:usage:minute:202611212340``,
 ``<prefix>:usage:day:20261121``). A hash field is ``<metric>|<dimensions as JSON>``,
-with the dimensions ``route, profile, provider, model, api_key`` at full detail, so
-any ``group_by`` is a sum at read time.
+with the dimensions ``route, profile, provider, model, api_key, byok`` at full detail,
+so any ``group_by`` is a sum at read time. ``byok`` is ``true`` when the request was
+served under its user's own provider key.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import orjson
 
-DIMENSIONS = ("route", "profile", "provider", "model", "api_key")
+DIMENSIONS = ("route", "profile", "provider", "model", "api_key", "byok")
 METRICS = (
     "requests",
     "errors",
@@ -48,6 +49,7 @@ class UsageEvent:
     cached_tokens: int = 0
     cost_micro_usd: int = 0
     at: float = 0.0
+    byok: bool = False
 
 
 @functools.lru_cache(maxsize=1024)
@@ -94,7 +96,14 @@ class UsageRows:
 
     def add(self, event: UsageEvent, limit: int | None = None) -> bool:
         """Adds ``event``; with ``limit``, refuses (returns False) to grow past it."""
-        dims = (event.route, event.profile, event.provider, event.model, event.api_key)
+        dims = (
+            event.route,
+            event.profile,
+            event.provider,
+            event.model,
+            event.api_key,
+            "true" if event.byok else "false",
+        )
         at = event.at
         keys = [(window, int(at // seconds), dims) for window, seconds in WINDOWS.items()]
         rows = self.rows
@@ -151,7 +160,8 @@ def aggregate(
             if metric not in totals:
                 continue
             dims = orjson.loads(dims_json)
-            group = tuple(str(dims[i]) for i in indexes)
+            # Fields written before a dimension existed read as "" for it.
+            group = tuple(str(dims[i]) if i < len(dims) else "" for i in indexes)
             row = rows.get(group)
             if row is None:
                 row = rows[group] = dict.fromkeys(METRICS, 0)

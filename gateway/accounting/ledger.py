@@ -39,5 +39,6 @@ class UsageLedger:
                 cached_tokens=usage.cached_tokens if usage else 0,
                 cost_micro_usd=record.cost_micro_usd,
                 at=time.time(),
+                byok=record.byok,
             )
         )

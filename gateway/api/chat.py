@@ -169,7 +169,8 @@ class ChatCompletionsEndpoint:
                 payload["stream_options"] = {**(options or {}), "include_usage": True}
                 strip_usage = True
         plan = order_pool(route.policy, route.members_for(profile), self.gateway.rng)
-        served = await snapshot.runner.run(plan, payload, record, len(raw) // 4)
+        user_keys = snapshot.user_keys.read(headers)
+        served = await snapshot.runner.run(plan, payload, record, len(raw) // 4, user_keys)
         member = served.member
         record.provider = member.provider
         record.model = member.upstream_model

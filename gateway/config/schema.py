@@ -20,7 +20,7 @@ HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 FRAMING_HEADERS = frozenset(
     ("content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer")
 )
-PROVIDER_KINDS = ("openai", "azure", "anthropic", "mock")
+PROVIDER_KINDS = ("openai", "azure", "anthropic", "gemini", "mock")
 
 
 class Strict(BaseModel):
@@ -87,7 +87,15 @@ class ProviderSection(Strict):
     connect_timeout_s: float = Field(default=5.0, gt=0)
     max_connections: int = Field(default=1000, ge=1)
     api_version: str | None = None  # kind azure: the `api-version` query parameter
+    # Whether a request may (allowed) or must (required) bring its user's own key.
+    byok: Literal["off", "allowed", "required"] = "off"
     mock: MockSection | None = None
+
+    @field_validator("byok", mode="before")
+    @classmethod
+    def _unquoted_off(cls, value: Any) -> Any:
+        # YAML 1.1 reads an unquoted `off` as false.
+        return "off" if value is False else value
 
     @field_validator("kind")
     @classmethod

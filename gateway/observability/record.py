@@ -46,6 +46,7 @@ class RequestRecord:
     cost_usd: float | None = None
     cost_micro_usd: int = 0
     api_key_id: str | None = None
+    byok: bool = False  # served (or last tried) under the user's own provider key
     response_started: bool = False
     # Only with logging.include_content: the request's messages and the non-stream answer.
     messages: Any = None

@@ -35,6 +35,9 @@ class UpstreamRequest:
     body: dict[str, Any]
     stream: bool
     request_id: str
+    # A user's own key for this provider (BYOK), used instead of the gateway's for
+    # this one request; never logged, never kept.
+    api_key: str | None = None
 
 
 class UpstreamResponse(abc.ABC):
@@ -68,6 +71,8 @@ class UpstreamResponse(abc.ABC):
 
 class Provider(abc.ABC):
     kind: str
+    # off | allowed | required: whether requests may (or must) bring their own key.
+    byok: str = "off"
 
     def __init__(self, name: str) -> None:
         self.name = name

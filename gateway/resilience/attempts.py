@@ -14,6 +14,7 @@ from gateway.config.schema import ResilienceSection
 from gateway.errors import InvalidRequest, NoMemberAvailable
 from gateway.observability.record import AttemptRecord, RequestRecord
 from gateway.providers.base import Provider, UpstreamError, UpstreamRequest, UpstreamResponse
+from gateway.providers.byok import key_required, scrub
 from gateway.providers.sse import END_OVERLAP, has_event_end
 from gateway.resilience.classify import (
     AVAILABILITY_FAILURES,
@@ -30,6 +31,9 @@ from gateway.state.base import StateStore
 # rather fall over to the next member than keep the client waiting.
 SHOULD_RETRY_HORIZON_S = 60.0
 _ERROR_EVENT_PREFIXES = (b'data: {"error"', b'data:{"error"')
+# Under a user's own key these are that user's (their key, their quota): returned to
+# them, and the member stays up for everyone else.
+USER_KEY_FAILURES = frozenset({Outcome.BAD_CREDENTIALS, Outcome.RATE_LIMITED})
 
 
 @dataclass(slots=True)
@@ -71,6 +75,7 @@ class AttemptRunner:
         client_body: dict[str, Any],
         record: RequestRecord,
         prompt_estimate: int,
+        user_keys: Mapping[str, str] | None = None,
     ) -> Served:
         settings = self.settings
         stream = record.stream
@@ -84,6 +89,7 @@ class AttemptRunner:
         # failed: that is an availability problem (503), not the client's (400).
         larger_unavailable = False
         capped = False
+        keyless: list[str] = []  # providers skipped for want of the user's key
         for member in plan:
             if len(attempts) >= settings.max_attempts:
                 capped = True
@@ -96,19 +102,27 @@ class AttemptRunner:
                 record.skipped.append(f"{member.alias}:too_small")
                 too_small += 1
                 continue
+            provider = self.providers[member.provider]
+            user_key = user_keys.get(member.provider) if user_keys else None
+            if user_key is None and provider.byok == "required":
+                record.skipped.append(f"{member.alias}:no_byok_key")
+                keyless.append(member.provider)
+                continue
             candidates += 1
             if self.state.is_parked(member.cooldown_key, self.state.cooldowns.now()):
                 record.skipped.append(f"{member.alias}:parked")
                 if context_floor is not None:
                     larger_unavailable = True
                 continue
-            provider = self.providers[member.provider]
             body = merge_body(member.defaults, client_body, member.forced, member.upstream_model)
+            record.byok = user_key is not None
             retries = 0
             while True:
                 started = time.perf_counter()
                 try:
-                    result = await self._attempt(provider, member, body, stream, record.request_id)
+                    result = await self._attempt(
+                        provider, member, body, stream, record.request_id, user_key
+                    )
                 except asyncio.CancelledError:
                     # The client went away: the plan ends here, no further attempts.
                     attempts.append(
@@ -135,6 +149,14 @@ class AttemptRunner:
                     )
                 )
                 outcome = result.outcome
+                if (
+                    user_key is not None
+                    and result.served is not None
+                    and outcome is not Outcome.SUCCESS
+                ):
+                    result.served.body = scrub(result.served.body, user_key)
+                    if outcome in USER_KEY_FAILURES:
+                        return result.served
                 if outcome is Outcome.SUCCESS or outcome is Outcome.CLIENT_ERROR:
                     assert result.served is not None
                     return result.served
@@ -154,6 +176,8 @@ class AttemptRunner:
                 break
         if context_error is not None and not larger_unavailable:
             return context_error
+        if keyless and not attempts and len(keyless) == len(record.skipped):
+            raise key_required(keyless)
         if candidates == 0 and too_small:
             raise InvalidRequest(
                 f"the prompt (about {prompt_estimate} tokens) exceeds the context window "
@@ -196,13 +220,15 @@ class AttemptRunner:
         body: dict[str, Any],
         stream: bool,
         request_id: str,
+        user_key: str | None,
     ) -> _Result:
         response: UpstreamResponse | None = None
+        upstream = UpstreamRequest(body, stream, request_id, user_key)
         try:
             if stream:
                 try:
                     async with asyncio.timeout(self.settings.ttft_timeout_s):
-                        response = await provider.send(UpstreamRequest(body, True, request_id))
+                        response = await provider.send(upstream)
                         if response.status < 400:
                             return await self._first_chunk(member, response)
                 except TimeoutError:
@@ -210,7 +236,7 @@ class AttemptRunner:
                         response.close()
                     return _Result(Outcome.TTFT_TIMEOUT)
             else:
-                response = await provider.send(UpstreamRequest(body, False, request_id))
+                response = await provider.send(upstream)
             data = await response.read()
         except UpstreamError as exc:
             if response is not None:
