@@ -1,0 +1,449 @@
+"""The gemini kind's pure parts: request, response, stream and error transforms.
+
+Every request the transform writes is checked against the rules the fake Gemini
+enforces (``tests/support/gemini_rules``), which are the real API's."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+import pytest
+
+from gateway.providers.gemini import api, errors, request, response
+from gateway.providers.gemini.stream import StreamTransformer
+from gateway.providers.translated import NotAnAnswer
+from tests.support.gemini_rules import Refused, check_request
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+            "additionalProperties": False,
+        },
+    },
+}
+
+
+def gemini_body(body: dict[str, Any]) -> dict[str, Any]:
+    out = request.to_gemini(body)
+    check_request(out)  # raises Refused where the real API would answer 400
+    return out
+
+
+def test_system_and_developer_messages_become_the_system_instruction() -> None:
+    out = gemini_body(
+        {
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "developer", "content": [{"type": "text", "text": "Use French."}]},
+                {"role": "user", "content": "hello"},
+                {"role": "assistant", "content": "bonjour"},
+                {"role": "user", "content": "again"},
+            ]
+        }
+    )
+    assert out["systemInstruction"] == {"parts": [{"text": "Be brief."}, {"text": "Use French."}]}
+    assert out["contents"] == [
+        {"role": "user", "parts": [{"text": "hello"}]},
+        {"role": "model", "parts": [{"text": "bonjour"}]},
+        {"role": "user", "parts": [{"text": "again"}]},
+    ]
+
+
+def test_the_rules_refuse_an_assistant_role_and_a_stray_function_response() -> None:
+    with pytest.raises(Refused, match="valid role"):
+        check_request({"contents": [{"role": "assistant", "parts": [{"text": "x"}]}]})
+    stray = {"functionResponse": {"name": "f", "response": {}}}
+    with pytest.raises(Refused, match="immediately after a function call turn"):
+        check_request({"contents": [{"role": "user", "parts": [stray]}]})
+
+
+def test_tool_calls_and_results_become_function_call_and_response_turns() -> None:
+    out = gemini_body(
+        {
+            "messages": [
+                {"role": "user", "content": "Weather in Paris and Rome?"},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+                        },
+                        {
+                            "id": "call_2",
+                            "type": "function",
+                            "function": {"name": "get_time", "arguments": '{"city":"Rome"}'},
+                        },
+                    ],
+                },
+                {"role": "tool", "tool_call_id": "call_1", "content": '{"temp": 21}'},
+                {"role": "tool", "tool_call_id": "call_2", "content": "14:05"},
+                {"role": "user", "content": "thanks"},
+            ],
+            "tools": [WEATHER],
+            "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+        }
+    )
+    assert out["contents"][1] == {
+        "role": "model",
+        "parts": [
+            {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}},
+            {"functionCall": {"name": "get_time", "args": {"city": "Rome"}}},
+        ],
+    }
+    assert out["contents"][2] == {
+        "role": "user",
+        "parts": [
+            {"functionResponse": {"name": "get_weather", "response": {"temp": 21}}},
+            {"functionResponse": {"name": "get_time", "response": {"result": "14:05"}}},
+        ],
+    }
+    assert out["contents"][3] == {"role": "user", "parts": [{"text": "thanks"}]}
+    (declaration,) = out["tools"][0]["functionDeclarations"]
+    assert declaration == {
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "parameters": {
+            "type": "OBJECT",
+            "properties": {"city": {"type": "STRING"}},
+            "required": ["city"],
+        },
+    }
+    assert out["toolConfig"] == {
+        "functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["get_weather"]}
+    }
+
+
+@pytest.mark.parametrize(
+    ("choice", "mode"), [("auto", "AUTO"), ("required", "ANY"), ("none", "NONE")]
+)
+def test_tool_choice_modes(choice: str, mode: str) -> None:
+    out = gemini_body(
+        {"messages": [{"role": "user", "content": "x"}], "tools": [WEATHER], "tool_choice": choice}
+    )
+    assert out["toolConfig"] == {"functionCallingConfig": {"mode": mode}}
+
+
+def test_a_thought_signature_rides_in_the_tool_call_id_and_goes_back() -> None:
+    answer = {
+        "candidates": [
+            {
+                "content": {
+                    "role": "model",
+                    "parts": [
+                        {
+                            "functionCall": {"name": "get_weather", "args": {"city": "Oslo"}},
+                            "thoughtSignature": "c2lnbmF0dXJl",
+                        }
+                    ],
+                },
+                "finishReason": "STOP",
+            }
+        ]
+    }
+    _, body = response.transform_response(200, orjson.dumps(answer))
+    message = orjson.loads(body)["choices"][0]["message"]
+    follow_up = gemini_body(
+        {
+            "messages": [
+                {"role": "user", "content": "Oslo?"},
+                message,
+                {"role": "tool", "tool_call_id": message["tool_calls"][0]["id"], "content": "cold"},
+            ]
+        }
+    )
+    assert follow_up["contents"][1]["parts"][0]["thoughtSignature"] == "c2lnbmF0dXJl"
+
+
+def test_images_become_inline_data_or_file_data() -> None:
+    out = gemini_body(
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "What is this?"},
+                        {
+                            "type": "image_url",
+                            "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="},
+                        },
+                        {"type": "image_url", "image_url": {"url": "https://example.com/cat.webp"}},
+                        {"type": "image_url", "image_url": {"url": "data:image/png,notbase64"}},
+                    ],
+                }
+            ]
+        }
+    )
+    assert out["contents"][0]["parts"] == [
+        {"text": "What is this?"},
+        {"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}},
+        {"fileData": {"mimeType": "image/webp", "fileUri": "https://example.com/cat.webp"}},
+    ]
+
+
+def test_sampling_fields_go_to_generation_config_under_gemini_names() -> None:
+    out = gemini_body(
+        {
+            "messages": [{"role": "user", "content": "x"}],
+            "temperature": 0.2,
+            "top_p": 0.9,
+            "max_completion_tokens": 300,
+            "max_tokens": 100,
+            "stop": "END",
+            "n": 2,
+            "seed": 7,
+            "presence_penalty": 0.5,
+            "logprobs": True,
+            "user": "u-1",
+            "stream_options": {"include_usage": True},
+        }
+    )
+    assert out["generationConfig"] == {
+        "temperature": 0.2,
+        "topP": 0.9,
+        "candidateCount": 2,
+        "seed": 7,
+        "presencePenalty": 0.5,
+        "maxOutputTokens": 300,
+        "stopSequences": ["END"],
+    }
+    assert set(out) == {"contents", "generationConfig"}
+
+
+def test_json_schema_output_becomes_response_schema_gemini_accepts() -> None:
+    schema = {
+        "$defs": {"City": {"type": "object", "properties": {"name": {"type": "string"}}}},
+        "type": "object",
+        "properties": {
+            "city": {"$ref": "#/$defs/City"},
+            "population": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+            "tags": {"type": "array", "items": {"type": "string", "format": "email"}},
+            "kind": {"const": "metro"},
+        },
+        "required": ["city", "population"],
+        "additionalProperties": False,
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+    }
+    out = gemini_body(
+        {
+            "messages": [{"role": "user", "content": "x"}],
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "c", "schema": schema, "strict": True},
+            },
+        }
+    )
+    assert out["generationConfig"]["responseMimeType"] == "application/json"
+    assert out["generationConfig"]["responseSchema"] == {
+        "type": "OBJECT",
+        "properties": {
+            "city": {"type": "OBJECT", "properties": {"name": {"type": "STRING"}}},
+            "population": {"nullable": True, "type": "INTEGER"},
+            "tags": {"type": "ARRAY", "items": {"type": "STRING"}},
+            "kind": {"enum": ["metro"]},
+        },
+        "required": ["city", "population"],
+    }
+    json_object = gemini_body(
+        {"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_object"}}
+    )
+    assert json_object["generationConfig"] == {"responseMimeType": "application/json"}
+
+
+def answer(parts: list[dict[str, Any]], finish: str = "STOP", **extra: Any) -> bytes:
+    candidate = {"content": {"role": "model", "parts": parts}, "finishReason": finish, "index": 0}
+    return orjson.dumps({"candidates": [candidate], "modelVersion": "gemini-x", **extra})
+
+
+@pytest.mark.parametrize(
+    ("finish", "parts", "expected"),
+    [
+        ("STOP", [{"text": "hi"}], "stop"),
+        ("MAX_TOKENS", [{"text": "hi"}], "length"),
+        ("SAFETY", [{"text": "hi"}], "content_filter"),
+        ("RECITATION", [{"text": "hi"}], "content_filter"),
+        ("STOP", [{"functionCall": {"name": "f", "args": {}}}], "tool_calls"),
+    ],
+)
+def test_finish_reasons(finish: str, parts: list[dict[str, Any]], expected: str) -> None:
+    _, body = response.transform_response(200, answer(parts, finish))
+    assert orjson.loads(body)["choices"][0]["finish_reason"] == expected
+
+
+def test_usage_counts_cached_and_thought_tokens() -> None:
+    usage = {
+        "promptTokenCount": 1000,
+        "cachedContentTokenCount": 600,
+        "candidatesTokenCount": 50,
+        "thoughtsTokenCount": 200,
+        "totalTokenCount": 1250,
+    }
+    parts = [{"text": "Let me think.", "thought": True}, {"text": "42"}]
+    _, body = response.transform_response(200, answer(parts, usageMetadata=usage))
+    completion = orjson.loads(body)
+    assert completion["choices"][0]["message"] == {
+        "role": "assistant",
+        "content": "42",
+        "reasoning_content": "Let me think.",
+    }
+    assert completion["usage"] == {
+        "prompt_tokens": 1000,
+        "completion_tokens": 250,
+        "total_tokens": 1250,
+        "prompt_tokens_details": {"cached_tokens": 600},
+        "completion_tokens_details": {"reasoning_tokens": 200},
+    }
+
+
+def test_a_blocked_prompt_is_a_client_error() -> None:
+    blocked = orjson.dumps({"promptFeedback": {"blockReason": "SAFETY"}})
+    status, body = response.transform_response(200, blocked)
+    assert status == 400
+    assert orjson.loads(body)["error"]["code"] == "content_filter"
+    with pytest.raises(NotAnAnswer):
+        response.transform_response(200, b"<html>")
+
+
+def test_errors_map_to_openai_shapes_and_statuses() -> None:
+    bad_key = json.dumps(
+        {
+            "error": {
+                "code": 400,
+                "message": "API key not valid. Please pass a valid API key.",
+                "status": "INVALID_ARGUMENT",
+                "details": [
+                    {
+                        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                        "reason": "API_KEY_INVALID",
+                    }
+                ],
+            }
+        }
+    ).encode()
+    status, body, _ = errors.transform_error(400, bad_key)
+    assert status == 401
+    assert orjson.loads(body)["error"]["type"] == "authentication_error"
+
+    quota = [
+        {
+            "error": {
+                "code": 429,
+                "message": "Resource has been exhausted (e.g. check quota).",
+                "status": "RESOURCE_EXHAUSTED",
+                "details": [
+                    {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "37s"}
+                ],
+            }
+        }
+    ]
+    status, body, headers = errors.transform_error(429, json.dumps(quota).encode())
+    assert (status, headers) == (429, {"retry-after": "37"})
+    assert orjson.loads(body)["error"]["code"] == "rate_limit_exceeded"
+
+    long_prompt = json.dumps(
+        {
+            "error": {
+                "code": 400,
+                "message": "The input token count (2551556) exceeds the maximum number of "
+                "tokens allowed (1048576).",
+                "status": "INVALID_ARGUMENT",
+            }
+        }
+    ).encode()
+    status, body, _ = errors.transform_error(400, long_prompt)
+    assert errors.is_context_length_error(status, body)
+    status, body, _ = errors.transform_error(
+        400, b'{"error": {"code": 400, "message": "bad", "status": "INVALID_ARGUMENT"}}'
+    )
+    assert not errors.is_context_length_error(status, body)
+    assert orjson.loads(body)["error"]["type"] == "invalid_request_error"
+    status, body, _ = errors.transform_error(502, b"<html>Bad gateway</html>")
+    assert (
+        orjson.loads(body)["error"]["message"]
+        == "gemini upstream error (HTTP 502): <html>Bad gateway</html>"
+    )
+
+
+def sse(payload: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(payload) + b"\r\n\r\n"
+
+
+def chunks_of(data: bytes) -> list[dict[str, Any]]:
+    out = []
+    for event in data.split(b"\n\n"):
+        if event.startswith(b"data: {"):
+            out.append(orjson.loads(event[6:]))
+    return out
+
+
+def test_a_stream_split_anywhere_becomes_openai_chunks_with_usage_and_done() -> None:
+    usage = {
+        "promptTokenCount": 8,
+        "candidatesTokenCount": 3,
+        "thoughtsTokenCount": 4,
+        "totalTokenCount": 15,
+    }
+    events = [
+        sse(
+            {
+                "candidates": [{"content": {"parts": [{"text": "hm", "thought": True}]}}],
+                "responseId": "r1",
+                "modelVersion": "gemini-x",
+            }
+        ),
+        sse({"candidates": [{"content": {"parts": [{"text": "Hello"}]}}]}),
+        sse(
+            {
+                "candidates": [
+                    {
+                        "content": {"parts": [{"functionCall": {"name": "f", "args": {"a": 1}}}]},
+                        "finishReason": "STOP",
+                    }
+                ],
+                "usageMetadata": usage,
+            }
+        ),
+    ]
+    data = b"".join(events)
+    translator = StreamTransformer(include_usage=True)
+    out = b"".join(translator.feed(data[i : i + 5]) for i in range(0, len(data), 5))
+    out += translator.end()
+    assert out.endswith(b"data: [DONE]\n\n")
+    chunks = chunks_of(out)
+    deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+    assert deltas[0] == {"role": "assistant", "content": ""}
+    assert deltas[1] == {"reasoning_content": "hm"}
+    assert deltas[2] == {"content": "Hello"}
+    call = deltas[3]["tool_calls"][0]
+    assert (call["index"], call["function"]) == (0, {"name": "f", "arguments": '{"a":1}'})
+    assert chunks[-2]["choices"][0]["finish_reason"] == "tool_calls"
+    assert chunks[-1]["usage"]["completion_tokens"] == 7
+    assert {c["id"] for c in chunks} == {"r1"}
+
+
+def test_a_stream_cut_before_its_finish_reason_has_no_done() -> None:
+    translator = StreamTransformer(include_usage=False)
+    out = translator.feed(sse({"candidates": [{"content": {"parts": [{"text": "Hel"}]}}]}))
+    assert b"Hel" in out
+    assert translator.end() == b""
+    assert translator.finished
+
+
+def test_urls_and_model_names() -> None:
+    base = api.versioned_base(None)
+    assert api.model_url(base, "models/gemini-2.5-flash", False) == (
+        "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent"
+    )
+    assert api.model_url(api.versioned_base("https://proxy.example/v1/"), "g", True) == (
+        "https://proxy.example/v1/models/g:streamGenerateContent?alt=sse"
+    )
