@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import GatewayFactory
 from tests.integration.test_fallback import cooldowns, outcomes
+from tests.integration.test_logs import request_lines
 from tests.support.fake_gemini import FakeGemini
 from tests.support.fake_upstream import FakeUpstream, error, ok, rate_limited
 from tests.support.inprocess import (
@@ -223,12 +224,8 @@ def test_the_key_is_in_no_log_metric_or_error_and_usage_counts_byok(
     assert USER_KEY not in str(caught.value.body) and "[redacted]" in str(caught.value.body)
     post(gw, "chat")  # the gateway's own key
 
-    deadline = time.monotonic() + 10
-    while len([ln for ln in gw.log_lines() if ln.get("event") == "request"]) < 3:
-        assert time.monotonic() < deadline, gw.logs()
-        time.sleep(0.02)
+    lines = request_lines(gw, 3)
     assert USER_KEY not in gw.logs()
-    lines = [ln for ln in gw.log_lines() if ln.get("event") == "request"]
     assert [ln.get("byok", False) for ln in lines] == [True, True, False]
     metrics = httpx.get(gw.url + "/metrics", timeout=5).text
     assert "gateway_requests_total" in metrics and USER_KEY not in metrics
