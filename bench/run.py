@@ -31,6 +31,7 @@ from bench.harness import (
     redis_commands,
     run_wrk,
 )
+from bench.providers import provider_kinds
 from bench.report import render_table, targets
 from bench.streams import held_streams
 
@@ -123,10 +124,17 @@ class Bench:
         body: dict[str, Any],
         connections: int,
         duration: float | None = None,
+        headers: dict[str, str] | None = None,
     ) -> LoadResult:
         url = f"http://127.0.0.1:{port}/v1/chat/completions"
         run_wrk(
-            url, body, connections=connections, duration_s=1, cpu=LOAD_CPU, workdir=self.workdir
+            url,
+            body,
+            connections=connections,
+            duration_s=1,
+            cpu=LOAD_CPU,
+            workdir=self.workdir,
+            headers=headers,
         )  # warm-up: connections, caches, JIT-free but lazy imports
         result = run_wrk(
             url,
@@ -135,6 +143,7 @@ class Bench:
             duration_s=duration or self.duration,
             cpu=LOAD_CPU,
             workdir=self.workdir,
+            headers=headers,
         )
         self.results["runs"][name] = result.as_dict()
         print(
@@ -233,6 +242,8 @@ class Bench:
                 (redis_commands(redis_port) - before - 1) / elapsed, 1
             )
             gw.stop()
+
+            provider_kinds(self, upstream_port)
 
             if not self.smoke:
                 print("gateway, 10,000 routes and models", flush=True)
