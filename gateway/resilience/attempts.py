@@ -79,6 +79,7 @@ class AttemptRunner:
     ) -> Served:
         settings = self.settings
         stream = record.stream
+        operation = record.operation
         attempts = record.attempts
         failures: list[Outcome] = []
         context_floor: int | None = None
@@ -94,6 +95,10 @@ class AttemptRunner:
             if len(attempts) >= settings.max_attempts:
                 capped = True
                 break
+            provider = self.providers[member.provider]
+            if operation not in provider.operations:
+                record.skipped.append(f"{member.alias}:unsupported")
+                continue
             window = member.context_window
             if context_floor is not None and (window is None or window <= context_floor):
                 record.skipped.append(f"{member.alias}:smaller_context")
@@ -102,7 +107,6 @@ class AttemptRunner:
                 record.skipped.append(f"{member.alias}:too_small")
                 too_small += 1
                 continue
-            provider = self.providers[member.provider]
             user_key = user_keys.get(member.provider) if user_keys else None
             if user_key is None and provider.byok == "required":
                 record.skipped.append(f"{member.alias}:no_byok_key")
@@ -121,7 +125,9 @@ class AttemptRunner:
                 started = time.perf_counter()
                 try:
                     result = await self._attempt(
-                        provider, member, body, stream, record.request_id, user_key
+                        provider,
+                        member,
+                        UpstreamRequest(body, stream, record.request_id, operation, user_key),
                     )
                 except asyncio.CancelledError:
                     # The client went away: the plan ends here, no further attempts.
@@ -217,18 +223,14 @@ class AttemptRunner:
         self,
         provider: Provider,
         member: Member,
-        body: dict[str, Any],
-        stream: bool,
-        request_id: str,
-        user_key: str | None,
+        request: UpstreamRequest,
     ) -> _Result:
         response: UpstreamResponse | None = None
-        upstream = UpstreamRequest(body, stream, request_id, user_key)
         try:
-            if stream:
+            if request.stream:
                 try:
                     async with asyncio.timeout(self.settings.ttft_timeout_s):
-                        response = await provider.send(upstream)
+                        response = await provider.send(request)
                         if response.status < 400:
                             return await self._first_chunk(member, response)
                 except TimeoutError:
@@ -236,7 +238,7 @@ class AttemptRunner:
                         response.close()
                     return _Result(Outcome.TTFT_TIMEOUT)
             else:
-                response = await provider.send(upstream)
+                response = await provider.send(request)
             data = await response.read()
         except UpstreamError as exc:
             if response is not None:
