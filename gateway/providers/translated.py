@@ -8,14 +8,14 @@ A kind supplies a ``Codec`` (whole bodies and error bodies) and, for streams, a
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Protocol
 
 import orjson
 
-from gateway.providers.base import UpstreamResponse, UpstreamStreamBroken
+from gateway.providers.base import UpstreamRequest, UpstreamResponse, UpstreamStreamBroken
 from gateway.providers.sse import EventReader, data_event, event_data
-from gateway.transport import ResponseHeaders
+from gateway.transport import HttpTransport, ResponseHeaders
 
 # Bodies are re-encoded here, so the upstream's framing and encoding no longer apply.
 _DROPPED_HEADERS = frozenset(("content-type", "content-length", "content-encoding"))
@@ -120,6 +120,21 @@ class TranslatedResponse(UpstreamResponse):
 
     def close(self) -> None:
         self._inner.close()
+
+
+async def send_translated(
+    transport: HttpTransport,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    upstream: UpstreamRequest,
+    codec: Codec,
+    translator: Callable[[bool], StreamTranslator],
+) -> TranslatedResponse:
+    """Post an already translated body; the answer reads as OpenAI's."""
+    inner = await transport.post(url, headers, body)
+    stream = translator(wants_usage(upstream.body)) if upstream.stream else None
+    return TranslatedResponse(inner, codec, stream)
 
 
 class ChunkWriter:

@@ -5,7 +5,6 @@ no log line, metric or error body, and usage is counted apart."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,7 +14,9 @@ import pytest
 from tests.conftest import GatewayFactory
 from tests.integration.test_fallback import cooldowns, outcomes
 from tests.integration.test_logs import request_lines
-from tests.support.fake_gemini import FakeGemini
+from tests.support.fake_gemini import (
+    FakeGemini,
+)
 from tests.support.fake_upstream import FakeUpstream, error, ok, rate_limited
 from tests.support.inprocess import (
     InProcessFactory,
@@ -30,19 +31,6 @@ GATEWAY_KEYS = {
     "BACKUP_GATEWAY_KEY": "sk-gateway-backup",
 }
 HI = [{"role": "user", "content": "hi"}]
-
-
-@pytest.fixture(scope="module")
-def _gemini_server() -> Iterator[FakeGemini]:
-    server = FakeGemini(keys={GEMINI_USER_KEY}).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def fake_gemini(_gemini_server: FakeGemini) -> FakeGemini:
-    _gemini_server.reset()
-    return _gemini_server
 
 
 def byok_config(fake: FakeUpstream, gemini: FakeGemini) -> dict[str, Any]:
@@ -93,6 +81,7 @@ def gw(
 ) -> InProcessGateway:
     for name, value in GATEWAY_KEYS.items():
         monkeypatch.setenv(name, value)
+    fake_gemini.keys = {GEMINI_USER_KEY}  # the user's account, not the gateway's
     return inprocess_gateway(byok_config(fake_upstream, fake_gemini))
 
 

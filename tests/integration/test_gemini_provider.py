@@ -5,7 +5,6 @@ real API's rules."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -13,6 +12,7 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
+from tests.integration.test_anthropic_provider import sdk
 from tests.integration.test_fallback import cooldowns, outcomes
 from tests.support.fake_gemini import (
     FakeGemini,
@@ -30,24 +30,12 @@ from tests.support.inprocess import (
     InProcessGateway,
     inprocess_gateway,  # noqa: F401  (fixture)
 )
+from tests.support.tools import WEATHER_TOOL
 
 MESSAGES: list[ChatCompletionMessageParam] = [
     {"role": "system", "content": "Be brief."},
     {"role": "user", "content": "hello"},
 ]
-WEATHER_TOOL: Any = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Weather for a city",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-            "additionalProperties": False,
-        },
-    },
-}
 USAGE = {
     "promptTokenCount": 1000,
     "cachedContentTokenCount": 400,
@@ -55,19 +43,6 @@ USAGE = {
     "thoughtsTokenCount": 80,
     "totalTokenCount": 1100,
 }
-
-
-@pytest.fixture(scope="module")
-def _gemini_server() -> Iterator[FakeGemini]:
-    server = FakeGemini().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def fake_gemini(_gemini_server: FakeGemini) -> FakeGemini:
-    _gemini_server.reset()
-    return _gemini_server
 
 
 @pytest.fixture(autouse=True)
@@ -113,10 +88,6 @@ def gw(
     inprocess_gateway: InProcessFactory,  # noqa: F811
 ) -> InProcessGateway:
     return inprocess_gateway(gemini_config(fake_gemini, fake_upstream.base_url))
-
-
-def sdk(gw: InProcessGateway) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.base_url, api_key="sk-client", max_retries=0, timeout=10)
 
 
 def test_completion_with_system_instruction_usage_and_cost(
@@ -314,13 +285,9 @@ def test_a_bad_gateway_key_is_a_credential_failure_that_falls_over(
     fake_gemini: FakeGemini,
     fake_upstream: FakeUpstream,
     gw: InProcessGateway,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     fake_gemini.keys = {"another-key"}  # Gemini answers 400 API_KEY_INVALID
-    try:
-        completion = sdk(gw).chat.completions.create(model="chat", messages=MESSAGES)
-    finally:
-        fake_gemini.keys = {"gemini-test-key"}
+    completion = sdk(gw).chat.completions.create(model="chat", messages=MESSAGES)
     assert completion.choices[0].message.content
     assert outcomes(gw) == [("flash", "bad_credentials"), ("gpt", "success")]
     assert cooldowns(gw)["google/gemini-flash"] == pytest.approx(300, abs=1.5)

@@ -17,9 +17,11 @@ as Gemini writes them.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from aiohttp import web
 
 from tests.support.gemini_rules import Refused, check_request, invalid
@@ -114,12 +116,15 @@ def error_payload(
     return {"error": inner}
 
 
+GATEWAY_KEY = "gemini-test-key"
+
+
 class FakeGemini(ScriptedServer[Behavior]):
     name = "fake-gemini"
 
     def __init__(self, keys: set[str] | None = None) -> None:
         super().__init__()
-        self.keys = keys or {"gemini-test-key"}
+        self.keys = keys or {GATEWAY_KEY}  # the API keys it accepts
         self.requests: list[Recorded] = []
 
     @property
@@ -136,6 +141,7 @@ class FakeGemini(ScriptedServer[Behavior]):
         with self._lock:
             self._behaviors.clear()
             self.requests.clear()
+            self.keys = {GATEWAY_KEY}
 
     def hits(self, model: str | None = None) -> list[Recorded]:
         with self._lock:
@@ -248,3 +254,17 @@ class FakeGemini(ScriptedServer[Behavior]):
             await response.write(data[i : i + size])
         await response.write_eof()
         return response
+
+
+@pytest.fixture(scope="module")
+def gemini_server() -> Iterator[FakeGemini]:
+    server = FakeGemini().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_gemini(gemini_server: FakeGemini) -> FakeGemini:
+    """The module's fake Gemini, with no script, no requests and its default key."""
+    gemini_server.reset()
+    return gemini_server

@@ -15,20 +15,7 @@ from gateway.providers.gemini import api, errors, request, response
 from gateway.providers.gemini.stream import StreamTransformer
 from gateway.providers.translated import NotAnAnswer
 from tests.support.gemini_rules import Refused, check_request
-
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Weather for a city",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-            "additionalProperties": False,
-        },
-    },
-}
+from tests.support.tools import WEATHER_TOOL
 
 
 def gemini_body(body: dict[str, Any]) -> dict[str, Any]:
@@ -90,7 +77,7 @@ def test_tool_calls_and_results_become_function_call_and_response_turns() -> Non
                 {"role": "tool", "tool_call_id": "call_2", "content": "14:05"},
                 {"role": "user", "content": "thanks"},
             ],
-            "tools": [WEATHER],
+            "tools": [WEATHER_TOOL],
             "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
         }
     )
@@ -129,7 +116,11 @@ def test_tool_calls_and_results_become_function_call_and_response_turns() -> Non
 )
 def test_tool_choice_modes(choice: str, mode: str) -> None:
     out = gemini_body(
-        {"messages": [{"role": "user", "content": "x"}], "tools": [WEATHER], "tool_choice": choice}
+        {
+            "messages": [{"role": "user", "content": "x"}],
+            "tools": [WEATHER_TOOL],
+            "tool_choice": choice,
+        }
     )
     assert out["toolConfig"] == {"functionCallingConfig": {"mode": mode}}
 

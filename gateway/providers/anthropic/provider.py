@@ -7,7 +7,7 @@ from gateway.providers.anthropic import api, errors, request, response
 from gateway.providers.anthropic.stream import StreamTransformer
 from gateway.providers.base import Provider, UpstreamRequest, UpstreamResponse
 from gateway.providers.http import request_headers, transport_for
-from gateway.providers.translated import TranslatedResponse, wants_usage
+from gateway.providers.translated import send_translated
 
 
 class AnthropicCodec:
@@ -36,9 +36,9 @@ class AnthropicProvider(Provider):
     async def send(self, upstream: UpstreamRequest) -> UpstreamResponse:
         headers = request_headers(self._headers, upstream, "x-api-key")
         body = request.encode_request({**upstream.body, "stream": upstream.stream})
-        inner = await self._transport.post(self._url, headers, body)
-        transformer = StreamTransformer(wants_usage(upstream.body)) if upstream.stream else None
-        return TranslatedResponse(inner, self.codec, transformer)
+        return await send_translated(
+            self._transport, self._url, headers, body, upstream, self.codec, StreamTransformer
+        )
 
     def is_context_length_error(self, status: int, body: bytes) -> bool:
         return errors.is_context_length_error(status, body)

@@ -7,7 +7,7 @@ from gateway.providers.base import Provider, UpstreamRequest, UpstreamResponse
 from gateway.providers.gemini import api, errors, request, response
 from gateway.providers.gemini.stream import StreamTransformer
 from gateway.providers.http import request_headers, transport_for
-from gateway.providers.translated import TranslatedResponse, wants_usage
+from gateway.providers.translated import send_translated
 
 
 class GeminiCodec:
@@ -44,9 +44,10 @@ class GeminiProvider(Provider):
     async def send(self, upstream: UpstreamRequest) -> UpstreamResponse:
         url = self.url_for(str(upstream.body.get("model", "")), upstream.stream)
         headers = request_headers(self._headers, upstream, api.KEY_HEADER)
-        inner = await self._transport.post(url, headers, request.encode_request(upstream.body))
-        transformer = StreamTransformer(wants_usage(upstream.body)) if upstream.stream else None
-        return TranslatedResponse(inner, self.codec, transformer)
+        body = request.encode_request(upstream.body)
+        return await send_translated(
+            self._transport, url, headers, body, upstream, self.codec, StreamTransformer
+        )
 
     def is_context_length_error(self, status: int, body: bytes) -> bool:
         return errors.is_context_length_error(status, body)
