@@ -116,6 +116,8 @@ def split_messages(messages: Any) -> tuple[list[str], list[Content]]:
     ``user`` turn of function responses right after the call's ``model`` turn."""
     system, rest = split_system(messages)
     contents: list[Content] = []
+    # Each content's kind: function responses get a user turn of their own.
+    turns: list[str] = []
     names: dict[str, str] = {}  # tool call id → function name
     for message in rest:
         role = message.get("role")
@@ -129,14 +131,11 @@ def split_messages(messages: Any) -> tuple[list[str], list[Content]]:
             continue
         if not parts:
             continue  # Gemini rejects a turn without parts
-        if contents and contents[-1]["_turn"] == turn:
+        if turns and turns[-1] == turn:
             contents[-1]["parts"].extend(parts)
         else:
-            contents.append(
-                {"_turn": turn, "role": "model" if turn == "model" else "user", "parts": parts}
-            )
-    for content in contents:
-        del content["_turn"]
+            turns.append(turn)
+            contents.append({"role": "model" if turn == "model" else "user", "parts": parts})
     return system, contents
 
 
