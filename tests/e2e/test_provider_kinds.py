@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -41,20 +40,6 @@ CLAUDE_USAGE = {
     "cache_read_input_tokens": 10,
     "cache_creation_input_tokens": 3,
 }
-
-
-@pytest.fixture
-def fake_gemini() -> Iterator[FakeGemini]:
-    server = FakeGemini().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def fake_anthropic() -> Iterator[FakeAnthropic]:
-    server = FakeAnthropic().start()
-    yield server
-    server.stop()
 
 
 def mixed_config(

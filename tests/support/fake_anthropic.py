@@ -8,9 +8,11 @@ message_stop) and can be written in odd-sized pieces, splitting events anywhere.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from aiohttp import web
 
 from tests.support.scripted_server import ScriptedServer
@@ -239,3 +241,17 @@ class FakeAnthropic(ScriptedServer[Behavior]):
             await response.write(data[i : i + size])
         await response.write_eof()
         return response
+
+
+@pytest.fixture(scope="module")
+def anthropic_server() -> Iterator[FakeAnthropic]:
+    server = FakeAnthropic().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_anthropic(anthropic_server: FakeAnthropic) -> FakeAnthropic:
+    """The module's fake Anthropic, with no script and no requests."""
+    anthropic_server.reset()
+    return anthropic_server
