@@ -2,7 +2,7 @@
 
 Counters live in one hash per time bucket (``<prefix>:usage:minute:202611212340``,
 ``<prefix>:usage:day:20261121``). A hash field is ``<metric>|<dimensions as JSON>``,
-with the dimensions ``route, profile, provider, model, api_key, byok`` at full detail,
+with the dimensions ``route, profile, provider, model, api_key, cache, byok`` at full detail,
 so any ``group_by`` is a sum at read time. ``byok`` is ``true`` when the request was
 served under its user's own provider key.
 """
@@ -17,7 +17,8 @@ from typing import Any
 
 import orjson
 
-DIMENSIONS = ("route", "profile", "provider", "model", "api_key", "byok")
+# New dimensions go last: a field written before one existed reads it as "".
+DIMENSIONS = ("route", "profile", "provider", "model", "api_key", "cache", "byok")
 METRICS = (
     "requests",
     "errors",
@@ -25,6 +26,7 @@ METRICS = (
     "output_tokens",
     "cached_tokens",
     "cost_micro_usd",
+    "saved_cost_micro_usd",
 )
 WINDOWS = {"minute": 60, "day": 86_400}
 # How long a bucket is kept, and so how many buckets back a read may go.
@@ -49,7 +51,11 @@ class UsageEvent:
     cached_tokens: int = 0
     cost_micro_usd: int = 0
     at: float = 0.0
-    byok: bool = False
+    # The response cache's verdict (hit, miss, bypass; "" when off) and, on a hit,
+    # what the answer cost when it was made.
+    cache: str = ""
+    saved_cost_micro_usd: int = 0
+    byok: bool = False  # served under the user's own provider key
 
 
 @functools.lru_cache(maxsize=1024)
@@ -102,6 +108,7 @@ class UsageRows:
             event.provider,
             event.model,
             event.api_key,
+            event.cache,
             "true" if event.byok else "false",
         )
         at = event.at
@@ -112,11 +119,11 @@ class UsageRows:
                 return False
         err = 1 if event.error else 0
         tin, tout, tcached = event.input_tokens, event.output_tokens, event.cached_tokens
-        cost = event.cost_micro_usd
+        cost, saved = event.cost_micro_usd, event.saved_cost_micro_usd
         for key in keys:
             row = rows.get(key)
             if row is None:
-                rows[key] = [1, err, tin, tout, tcached, cost]
+                rows[key] = [1, err, tin, tout, tcached, cost, saved]
             else:
                 row[0] += 1
                 row[1] += err
@@ -124,6 +131,7 @@ class UsageRows:
                 row[3] += tout
                 row[4] += tcached
                 row[5] += cost
+                row[6] += saved
         return True
 
     def increments(self) -> Increments:
@@ -160,7 +168,6 @@ def aggregate(
             if metric not in totals:
                 continue
             dims = orjson.loads(dims_json)
-            # Fields written before a dimension existed read as "" for it.
             group = tuple(str(dims[i]) if i < len(dims) else "" for i in indexes)
             row = rows.get(group)
             if row is None:
@@ -175,7 +182,11 @@ def aggregate(
 
 
 def _with_usd(counts: dict[str, int]) -> dict[str, Any]:
-    return {**counts, "cost_usd": counts["cost_micro_usd"] / 1_000_000}
+    return {
+        **counts,
+        "cost_usd": counts["cost_micro_usd"] / 1_000_000,
+        "saved_cost_usd": counts["saved_cost_micro_usd"] / 1_000_000,
+    }
 
 
 def parse_group_by(raw: str | None) -> list[str]:

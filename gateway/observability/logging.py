@@ -80,6 +80,10 @@ def request_fields(record: RequestRecord) -> dict[str, Any]:
         fields["skipped"] = record.skipped
     if record.byok:
         fields["byok"] = True  # that it was the user's key; never the key
+    if record.cache != "off":
+        fields["cache"] = record.cache
+        if record.cache == "hit":
+            fields["saved_cost_usd"] = record.saved_cost_micro_usd / 1_000_000
     return fields
 
 
