@@ -60,6 +60,7 @@ class RequestPipeline:
         snapshot = exchange.snapshot
         call = exchange.call
         record = exchange.record
+        user_keys = snapshot.user_keys.take(exchange.headers)
         route = snapshot.table.resolve(call.model)
         if route is None:
             raise ModelNotFound(
@@ -82,7 +83,6 @@ class RequestPipeline:
             if answered is not None:
                 return self._served(record, answered)
         plan = order_pool(route.policy, route.members_for(profile), gateway.rng)
-        user_keys = snapshot.user_keys.read(exchange.headers)
         served = await snapshot.runner.run(plan, call.body, record, call.prompt_estimate, user_keys)
         return self._served(record, served)
 

@@ -27,17 +27,19 @@ class UserKeys:
             if provider.byok != "off"
         }
 
-    def read(self, headers: Mapping[bytes, bytes]) -> dict[str, str] | None:
-        """Provider name → the user's key, from the request's (lower-cased) headers."""
+    def take(self, headers: dict[bytes, bytes]) -> dict[str, str] | None:
+        """Provider name → the user's key, from the request's (lower-cased) headers.
+
+        The key headers are removed from ``headers``, so no later stage (a trace, a
+        log of headers) can come across them."""
         if not self._names:
             return None
         keys: dict[str, str] = {}
-        for name, value in headers.items():
-            if name.startswith(HEADER_PREFIX):
-                provider = self._names.get(name[len(HEADER_PREFIX) :])
-                key = value.strip()
-                if provider is not None and key:
-                    keys[provider] = key.decode("latin-1")
+        for name in [n for n in headers if n.startswith(HEADER_PREFIX)]:
+            provider = self._names.get(name[len(HEADER_PREFIX) :])
+            key = headers.pop(name).strip()
+            if provider is not None and key:
+                keys[provider] = key.decode("latin-1")
         return keys or None
 
 
