@@ -60,6 +60,11 @@ def openai_usage(meta: Any) -> dict[str, Any] | None:
     }
 
 
+def new_completion_id() -> str:
+    # Gemini's older API versions send no responseId; OpenAI clients expect an id.
+    return "chatcmpl-" + os.urandom(12).hex()
+
+
 def new_call_id(part: dict[str, Any]) -> str:
     call = part.get("functionCall")
     given = call.get("id") if isinstance(call, dict) else None
@@ -140,7 +145,7 @@ def transform_response(status: int, body: bytes) -> tuple[int, bytes]:
         raise NotAnAnswer("the body has no candidates")
     choices = [_choice(c, i) for i, c in enumerate(candidates) if isinstance(c, dict)]
     completion: dict[str, Any] = {
-        "id": str(answer.get("responseId") or "chatcmpl-" + os.urandom(12).hex()),
+        "id": str(answer.get("responseId") or new_completion_id()),
         "object": "chat.completion",
         "created": int(time.time()),
         "model": str(answer.get("modelVersion") or ""),

@@ -15,6 +15,7 @@ from gateway.providers.gemini.response import (
     blocked_prompt,
     candidate_parts,
     finish_reason,
+    new_completion_id,
     openai_usage,
     tool_call,
 )
@@ -49,7 +50,7 @@ class StreamTransformer(ChunkWriter):
             out.append(b"data: " + body + b"\n\n" + DONE_EVENT)
             self.finished = True
             return
-        self._id = self._id or str(payload.get("responseId") or "")
+        self._id = self._id or str(payload.get("responseId") or new_completion_id())
         self._model = self._model or str(payload.get("modelVersion") or "")
         usage = openai_usage(payload.get("usageMetadata"))
         if usage is not None:
