@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from gateway.config.schema import ProviderSection
+from gateway.providers.base import UpstreamRequest
 from gateway.providers.byok import UserKeys, key_required, scrub
+from gateway.providers.http import request_headers
 from gateway.providers.registry import build_providers
 
 
@@ -42,3 +44,17 @@ def test_the_401_names_each_header_once_and_echoed_keys_are_scrubbed() -> None:
     assert (
         scrub(b'{"error": "bad key sk-user-1"}', "sk-user-1") == b'{"error": "bad key [redacted]"}'
     )
+
+
+def test_the_users_key_replaces_the_gateways_whatever_the_header_case() -> None:
+    gateway_headers = {"Authorization": "Bearer sk-gateway", "OpenAI-Organization": "org-1"}
+    upstream = UpstreamRequest({}, False, "req_1", api_key="sk-user")
+
+    sent = request_headers(gateway_headers, upstream, "authorization", "Bearer ")
+
+    assert sent == {
+        "OpenAI-Organization": "org-1",
+        "authorization": "Bearer sk-user",
+        "X-Request-Id": "req_1",
+    }
+    assert gateway_headers["Authorization"] == "Bearer sk-gateway"  # the provider's own stay
