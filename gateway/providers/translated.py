@@ -25,6 +25,16 @@ class NotAnAnswer(ValueError):
     """A 2xx body that is not the upstream's answer shape."""
 
 
+class StreamRefused(Exception):
+    """Raised by a stream translator when the stream's first event refuses the request
+    (Gemini's blocked prompt): the answer becomes ``status`` with an OpenAI error body."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        super().__init__(status)
+        self.status = status
+        self.body = body
+
+
 class Codec(Protocol):
     name: str
 
@@ -109,7 +119,12 @@ class TranslatedResponse(UpstreamResponse):
             data = await self._inner.read_chunk()
             if not data:
                 return translator.end()
-            out = translator.feed(data)
+            try:
+                out = translator.feed(data)
+            except StreamRefused as refused:
+                self.status = refused.status
+                self.headers = transformed_headers(self.headers, "application/json")
+                return refused.body
             if out:
                 return out
         return b""

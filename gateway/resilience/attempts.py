@@ -260,6 +260,12 @@ class AttemptRunner:
     async def _first_chunk(self, member: Member, response: UpstreamResponse) -> _Result:
         try:
             first = await response.read_chunk()
+            if response.status >= 400:
+                # A translating kind read a refusal in the stream's first event (a
+                # blocked prompt): an error answer, as it would be without streaming.
+                response.close()
+                served = Served(member, response.status, response.headers, body=first)
+                return _Result(classify_status(response.status), served, response.status)
             # Nothing is forwarded before one whole event has arrived, so until then
             # the stream can still fail over (spec §5); ttft_timeout_s bounds the wait.
             if not has_event_end(first):

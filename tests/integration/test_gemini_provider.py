@@ -278,7 +278,12 @@ def test_a_blocked_prompt_is_a_client_error_without_fallback(
 
     assert caught.value.code == "content_filter"
     assert "PROHIBITED_CONTENT" in caught.value.message
+    # Streaming, the refusal arrives as the first event: still a 400, before any byte.
+    with pytest.raises(openai.BadRequestError) as streamed:
+        list(sdk(gw).chat.completions.create(model="chat", messages=MESSAGES, stream=True))
+    assert streamed.value.code == "content_filter"
     assert fake_upstream.hits() == []
+    assert [r.status for r in gw.wait_for_records(2)] == [400, 400]
 
 
 def test_a_bad_gateway_key_is_a_credential_failure_that_falls_over(

@@ -10,7 +10,7 @@ import pytest
 
 from gateway.providers.gemini import api, errors, response
 from gateway.providers.gemini.stream import StreamTransformer
-from gateway.providers.translated import NotAnAnswer
+from gateway.providers.translated import NotAnAnswer, StreamRefused
 
 
 def answer(parts: list[dict[str, Any]], finish: str = "STOP", **extra: Any) -> bytes:
@@ -200,3 +200,12 @@ def test_urls_and_model_names() -> None:
     assert api.model_url(api.versioned_base("https://proxy.example/v1/"), "g", True) == (
         "https://proxy.example/v1/models/g:streamGenerateContent?alt=sse"
     )
+
+
+def test_a_prompt_blocked_in_the_first_event_refuses_the_stream() -> None:
+    translator = StreamTransformer(include_usage=False)
+    with pytest.raises(StreamRefused) as refused:
+        translator.feed(sse({"promptFeedback": {"blockReason": "SAFETY"}}))
+    assert refused.value.status == 400
+    assert orjson.loads(refused.value.body)["error"]["code"] == "content_filter"
+    assert translator.finished

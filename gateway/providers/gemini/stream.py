@@ -12,6 +12,8 @@ from typing import Any
 
 from gateway.providers.gemini.errors import openai_error
 from gateway.providers.gemini.response import (
+    BLOCKED_STATUS,
+    blocked_error,
     blocked_prompt,
     candidate_parts,
     finish_reason,
@@ -20,7 +22,7 @@ from gateway.providers.gemini.response import (
     tool_call,
 )
 from gateway.providers.sse import DONE_EVENT
-from gateway.providers.translated import ChunkWriter, delta_choice
+from gateway.providers.translated import ChunkWriter, StreamRefused, delta_choice
 
 
 class StreamTransformer(ChunkWriter):
@@ -55,7 +57,11 @@ class StreamTransformer(ChunkWriter):
         usage = openai_usage(payload.get("usageMetadata"))
         if usage is not None:
             self._usage = usage  # each event's counts are the total so far
-        if blocked_prompt(payload) is not None:
+        reason = blocked_prompt(payload)
+        if reason is not None:
+            if not self._roles_sent:  # nothing sent yet: refused, as without streaming
+                self.finished = True
+                raise StreamRefused(BLOCKED_STATUS, blocked_error(reason))
             self._delta(out, 0, {}, "content_filter")
             self._finished_seen = True
             return
