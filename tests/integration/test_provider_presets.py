@@ -52,14 +52,18 @@ PRESETS = [
 ]
 
 
-def presets() -> dict[str, dict[str, Any]]:
+def readme_providers(section_name: str) -> dict[str, dict[str, Any]]:
+    """The providers of the one ``yaml`` block of a README section that has them."""
     text = README.read_text(encoding="utf-8")
-    section = text.split("<!-- section:providers -->", 1)[1].split("<!-- /section:providers -->")[0]
-    (block,) = [
-        b for b in re.findall(r"```yaml\n(.*?)```", section, re.DOTALL) if "providers:" in b
-    ]
+    section = text.split(f"<!-- section:{section_name} -->", 1)[1].split("<!-- /section:")[0]
+    blocks = re.findall(r"```yaml\n(.*?)```", section, re.DOTALL)
+    (block,) = [b for b in blocks if "providers:" in b]
     providers: dict[str, dict[str, Any]] = yaml.safe_load(block)["providers"]
     return providers
+
+
+def presets() -> dict[str, dict[str, Any]]:
+    return readme_providers("providers")
 
 
 def config_for(providers: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -79,6 +83,13 @@ def test_every_preset_is_a_valid_provider_section() -> None:
     config = load_config_text(text, "README presets", KEYS)
     assert config.providers["gemini"].base_url is None  # the kind's default
     assert config.providers["azure-v1"].headers == {"api-key": "azure-key"}
+
+
+def test_the_byok_example_is_valid() -> None:
+    example = readme_providers("byok")
+    config = load_config_text(yaml.safe_dump(config_for(example)), "README byok", KEYS)
+    modes = {name: section.byok for name, section in config.providers.items()}
+    assert modes == {"openai": "allowed", "gemini": "required", "ollama": "off"}
 
 
 def on_fake(preset: dict[str, Any], base: str) -> dict[str, Any]:
