@@ -246,3 +246,24 @@ def test_json_schema_output_becomes_response_schema_gemini_accepts() -> None:
         {"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_object"}}
     )
     assert json_object["generationConfig"] == {"responseMimeType": "application/json"}
+
+
+def test_gemini_native_fields_pass_and_a_native_generation_config_merges_over() -> None:
+    safety = [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_ONLY_HIGH"}]
+    out = gemini_body(
+        {
+            "messages": [{"role": "user", "content": "x"}],
+            "temperature": 0.5,
+            "reasoning_effort": "low",
+            "safetySettings": safety,
+            "cachedContent": "cachedContents/abc123",
+            "generationConfig": {"thinkingConfig": {"includeThoughts": True}, "topK": 3},
+        }
+    )
+    assert out["safetySettings"] == safety
+    assert out["cachedContent"] == "cachedContents/abc123"
+    assert out["generationConfig"] == {
+        "temperature": 0.5,
+        "thinkingConfig": {"thinkingBudget": 1024, "includeThoughts": True},
+        "topK": 3,
+    }

@@ -22,6 +22,7 @@ from gateway.providers.chat_parts import (
 )
 from gateway.providers.gemini.schema import to_gemini_schema
 from gateway.providers.reasoning import read_reasoning
+from gateway.routing.options import deep_merge
 
 Part = dict[str, Any]
 Content = dict[str, Any]
@@ -41,6 +42,10 @@ GENERATION_FIELDS = {
 # budget every 2.5 model takes.
 THINKING_BUDGETS = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
 TOOL_MODES = {"auto": "AUTO", "required": "ANY", "none": "NONE"}
+# Gemini's own fields, for what an OpenAI body cannot say (safety thresholds, a context
+# cache): sent as the client or a route's options wrote them. A native
+# ``generationConfig`` is merged over the one mapped here (``thinkingLevel``, say).
+NATIVE_FIELDS = ("safetySettings", "cachedContent")
 # A functionCall's thoughtSignature rides in the OpenAI tool call id after this mark,
 # so a client that sends the call back sends the signature Gemini asks for.
 SIGNATURE_MARK = "__sig__"
@@ -62,8 +67,14 @@ def to_gemini(body: dict[str, Any]) -> dict[str, Any]:
         if config is not None:
             out["toolConfig"] = config
     generation = generation_config(body)
+    native = body.get("generationConfig")
+    if isinstance(native, dict):
+        generation = deep_merge(generation, native)
     if generation:
         out["generationConfig"] = generation
+    for name in NATIVE_FIELDS:
+        if body.get(name) is not None:
+            out[name] = body[name]
     return out
 
 
