@@ -81,7 +81,8 @@ def test_every_preset_is_a_valid_provider_section() -> None:
     assert list(found) == PRESETS
     text = yaml.safe_dump(config_for(found))
     config = load_config_text(text, "README presets", KEYS)
-    assert config.providers["gemini"].base_url is None  # the kind's default
+    # The kind's default address, filled in by the schema.
+    assert config.providers["gemini"].base_url == "https://generativelanguage.googleapis.com"
     assert config.providers["azure-v1"].headers == {"api-key": "azure-key"}
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from gateway.config.loader import ConfigError, load_config_text
 from gateway.providers.anthropic.api import messages_url
+from gateway.providers.http import provider_sections
 
 
 def config(provider: str) -> str:
@@ -75,3 +76,19 @@ def test_gemini_needs_no_base_url_but_anthropic_does() -> None:
 )
 def test_the_anthropic_base_url_in_the_sdk_form_and_the_v1_form(base_url: str, url: str) -> None:
     assert messages_url(base_url) == url
+
+
+def test_the_gemini_default_address_takes_the_environments_proxy() -> None:
+    text = """
+server: {trust_env_proxy: true}
+providers:
+  g: {kind: gemini}
+models:
+  m: {provider: g}
+routes:
+  chat: {pool: [m]}
+"""
+    loaded = load_config_text(text, env={})
+    assert loaded.providers["g"].base_url == "https://generativelanguage.googleapis.com"
+    environ = {"HTTPS_PROXY": "http://proxy.internal:3128"}
+    assert provider_sections(loaded, environ)["g"].proxy == "http://proxy.internal:3128"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from gateway.config.schema import ProviderSection
+from gateway.config.schema import DEFAULT_BASE_URLS, ProviderSection
 from gateway.providers.http import env_key
 
-DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
+DEFAULT_BASE_URL = DEFAULT_BASE_URLS["gemini"]
 DEFAULT_VERSION = "v1beta"
 _VERSIONS = ("/v1beta", "/v1", "/v1alpha")
 KEY_HEADER = "x-goog-api-key"
