@@ -6,10 +6,10 @@ Nothing here sits on a request's critical path. Requests read the local
 its own book. Usage increments are summed in process and flushed once a second as
 idempotent batches, so a retried flush never counts twice.
 
-Keys under ``{<prefix>}:`` (the prefix is a hash tag, so every key and the channel
-of one gateway live on one Cluster slot): ``cooldown:<provider>/<model>`` (value =
+Keys under ``<prefix>:`` (on a Cluster ``{<prefix>}:``, a hash tag, so every key and
+the channel of one gateway live on one slot): ``cooldown:<provider>/<model>`` (value =
 deadline, PX TTL), ``usage:<window>:<bucket>`` (hash), ``batch:<id>`` (flush
-marker); channel ``{<prefix>}:cooldowns``. Which Redis (one server, Sentinel,
+marker); channel ``<prefix>:cooldowns``. Which Redis (one server, Sentinel,
 Cluster) is ``gateway.state.redis_connect``'s business. Under Sentinel a usage batch
 counts as sent once a replica has it too (``WAIT``), so a failover right after a
 flush cannot lose it; until then it is resent under its id, which is a no-op where
@@ -82,6 +82,9 @@ class RedisStateStore(StateStore):
         super().__init__()
         self.target = redis_target(url, cluster=cluster)
         self.prefix = key_prefix
+        # Only a Cluster needs the hash tag; elsewhere keys keep the form earlier
+        # releases wrote, so their counters stay readable after an upgrade.
+        self._namespace = f"{{{key_prefix}}}" if self.target.kind == "cluster" else key_prefix
         self.channel = self._key("cooldowns")
         self.flush_interval_s = flush_interval_s
         self.max_pending_rows = max_pending_rows
@@ -149,7 +152,7 @@ class RedisStateStore(StateStore):
         return self.target.shown
 
     def _key(self, name: str) -> str:
-        return f"{{{self.prefix}}}:{name}"
+        return f"{self._namespace}:{name}"
 
     def _fail(self, operation: str, exc: BaseException) -> None:
         if self._closing:

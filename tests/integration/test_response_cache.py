@@ -80,7 +80,7 @@ def wait_stored(state: dict[str, Any] | None, count: int, timeout: float = 5.0) 
     client = redis.Redis.from_url(state["redis_url"])
     try:
         deadline = time.monotonic() + timeout
-        pattern = "{" + state["key_prefix"] + "}:cache:*"  # the prefix is the hash tag
+        pattern = state["key_prefix"] + ":cache:*"
         while len(list(client.scan_iter(match=pattern))) != count:
             assert time.monotonic() < deadline, "the entry was never stored"
             time.sleep(0.01)

@@ -197,7 +197,7 @@ async def test_park_reaches_another_replica_within_100ms(
     # Stored with a TTL, so Redis forgets it by itself.
     client = redis.Redis.from_url(redis_url)
     try:
-        ttl_ms = client.pttl(f"{{{a.prefix}}}:cooldown:fake/m1")
+        ttl_ms = client.pttl(a._key("cooldown:fake/m1"))
     finally:
         client.close()
     assert 29_000 < ttl_ms <= 30_000

@@ -14,8 +14,8 @@ def new_prefix() -> str:
 def drop_keys(url: str, prefix: str) -> None:
     client = redis.Redis.from_url(url)
     try:
-        # The gateway's keys carry the prefix as a hash tag ({prefix}:...); other tests'
-        # own keys may use it bare.
+        # The gateway's keys are prefix:... (on a Cluster {prefix}:..., a hash tag); other tests'
+        # own keys use it bare too.
         names = [
             *client.scan_iter(match=prefix + ":*", count=500),
             *client.scan_iter(match="{" + prefix + "}:*", count=500),
