@@ -177,6 +177,7 @@ wrk.method = "POST"
 wrk.body = [[%s]]
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer bench-client-key"
+%s
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -197,10 +198,12 @@ def run_wrk(
     cpu: int | None,
     workdir: Path,
     timeout_s: float = 10.0,
+    headers: dict[str, str] | None = None,
 ) -> LoadResult:
     wrk = ensure_wrk()
     script = workdir / f"wrk-{os.getpid()}-{time.monotonic_ns()}.lua"
-    script.write_text(WRK_SCRIPT % json.dumps(body, separators=(",", ":")))
+    extra = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in (headers or {}).items())
+    script.write_text(WRK_SCRIPT % (json.dumps(body, separators=(",", ":")), extra))
     cmd = pinned(
         [
             wrk,

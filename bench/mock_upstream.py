@@ -1,6 +1,8 @@
 """An instant OpenAI-compatible upstream for benchmarks: raw asyncio, keep-alive.
 
-A canned chat completion, or a 20-event stream (with a usage event when asked).
+A canned chat completion, or a 20-event stream (with a usage event when asked); on
+Gemini's paths (``…:generateContent``, ``…:streamGenerateContent``) the same answer in
+Gemini's shapes.
 A model name starting with ``slow`` makes the stream take ``--slow-ms`` per event,
 for holding thousands of streams open.
 """
@@ -71,12 +73,48 @@ def stream_events(include_usage: bool) -> list[bytes]:
     return events
 
 
+GEMINI_USAGE = {
+    "promptTokenCount": 12,
+    "cachedContentTokenCount": 4,
+    "candidatesTokenCount": 20,
+    "totalTokenCount": 32,
+}
+GEMINI_COMPLETION = json.dumps(
+    {
+        "candidates": [
+            {
+                "content": {"role": "model", "parts": [{"text": "Hello from the bench."}]},
+                "finishReason": "STOP",
+                "index": 0,
+            }
+        ],
+        "usageMetadata": GEMINI_USAGE,
+        "modelVersion": "bench-upstream",
+        "responseId": "bench",
+    },
+    separators=(",", ":"),
+).encode()
+
+
+def gemini_stream_events() -> list[bytes]:
+    events = []
+    for i in range(20):
+        candidate: dict[str, object] = {"content": {"parts": [{"text": f"tok{i} "}]}}
+        if i == 19:
+            candidate["finishReason"] = "STOP"
+        events.append(_event({"candidates": [candidate], "usageMetadata": GEMINI_USAGE}))
+    return [*events, b"0\r\n\r\n"]
+
+
+GEMINI_STREAM = gemini_stream_events()
 STREAM_WITH_USAGE = stream_events(True)
 STREAM_PLAIN = stream_events(False)
-JSON_HEAD = (
+JSON_HEAD_FORMAT = (
     b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-    b"Content-Length: %d\r\nConnection: keep-alive\r\n\r\n" % len(COMPLETION)
+    b"Content-Length: %d\r\nConnection: keep-alive\r\n\r\n"
 )
+JSON_HEAD = JSON_HEAD_FORMAT % len(COMPLETION)
+GEMINI_HEAD = JSON_HEAD_FORMAT % len(GEMINI_COMPLETION)
 SSE_HEAD = (
     b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
     b"Transfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n"
@@ -110,11 +148,17 @@ class UpstreamProtocol(asyncio.Protocol):
                 return
             body = self.buffer[head_end + 4 : total]
             self.buffer = self.buffer[total:]
-            self.respond(body)
+            self.respond(head[: head.find(b"\r\n")], body)
 
-    def respond(self, body: bytes) -> None:
+    def respond(self, request_line: bytes, body: bytes) -> None:
         transport = self.transport
         assert transport is not None
+        if b"generatecontent" in request_line:  # lower-cased with the rest of the head
+            if b":streamgeneratecontent" in request_line:
+                transport.write(SSE_HEAD + b"".join(GEMINI_STREAM))
+            else:
+                transport.write(GEMINI_HEAD + GEMINI_COMPLETION)
+            return
         if b'"stream":true' not in body:
             transport.write(JSON_HEAD + COMPLETION)
             return

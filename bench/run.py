@@ -33,6 +33,7 @@ from bench.harness import (
     run_wrk,
     start_mock,
 )
+from bench.providers import provider_kinds
 from bench.report import render_table, targets
 from bench.streams import held_streams
 from bench.triage import run_triage
@@ -116,10 +117,17 @@ class Bench:
         body: dict[str, Any],
         connections: int,
         duration: float | None = None,
+        headers: dict[str, str] | None = None,
     ) -> LoadResult:
         url = f"http://127.0.0.1:{port}/v1/chat/completions"
         run_wrk(
-            url, body, connections=connections, duration_s=1, cpu=LOAD_CPU, workdir=self.workdir
+            url,
+            body,
+            connections=connections,
+            duration_s=1,
+            cpu=LOAD_CPU,
+            workdir=self.workdir,
+            headers=headers,
         )  # warm-up: connections, caches, JIT-free but lazy imports
         result = run_wrk(
             url,
@@ -128,6 +136,7 @@ class Bench:
             duration_s=duration or self.duration,
             cpu=LOAD_CPU,
             workdir=self.workdir,
+            headers=headers,
         )
         self.results["runs"][name] = result.as_dict()
         print(
@@ -232,6 +241,8 @@ class Bench:
             gw.stop()
             print("gateway, redis state, response cache hits", flush=True)
             cache_hits(self, gateway_config(upstream_port, redis_port=redis_port), "redis")
+
+            provider_kinds(self, upstream_port)
 
             if not self.smoke:
                 print("gateway, 10,000 routes and models", flush=True)

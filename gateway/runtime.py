@@ -18,6 +18,7 @@ from gateway.errors import UnknownProfile
 from gateway.lifecycle.streams import OpenStreams
 from gateway.observability.record import RequestObserver
 from gateway.providers.base import Provider
+from gateway.providers.byok import UserKeys
 from gateway.providers.http import provider_sections
 from gateway.providers.registry import build_providers
 from gateway.resilience.attempts import AttemptRunner
@@ -59,6 +60,7 @@ class Snapshot:
     runner: AttemptRunner
     profile: str | None
     cache: CachePolicies = field(default_factory=lambda: CachePolicies({}, None))
+    user_keys: UserKeys = field(default_factory=lambda: UserKeys({}))
     leases: Leases = field(default_factory=Leases)
     triage: TriageService | None = None  # only when some route has `triage:`
 
@@ -112,6 +114,7 @@ def build_snapshot(
         profile=profile,
         triage=triage,
         cache=cache_policies(config),
+        user_keys=UserKeys(providers),
     )
 
 

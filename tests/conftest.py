@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.fake_anthropic import anthropic_server, fake_anthropic  # noqa: F401
+from tests.support.fake_gemini import fake_gemini, gemini_server  # noqa: F401  (fixtures)
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway_process import GatewayProcess
 from tests.support.redis_keys import drop_keys, new_prefix

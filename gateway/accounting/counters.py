@@ -2,9 +2,10 @@
 
 Counters live in one hash per time bucket (``<prefix>:usage:minute:202611212340``,
 ``<prefix>:usage:day:20261121``). A hash field is ``<metric>|<dimensions as JSON>``,
-with the dimensions ``route, profile, provider, model, api_key, cache, purpose`` at
+with the dimensions ``route, profile, provider, model, api_key, cache, purpose, byok`` at
 full detail, so any ``group_by`` is a sum at read time. ``purpose`` is ``answer``, or
-``triage`` for a triage route's classifier call.
+``triage`` for a triage route's classifier call; ``byok`` is ``true`` when the request
+was served under its user's own provider key.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ import orjson
 
 # New dimensions go last: a field written before one existed reads it as its default
 # ("", or DIMENSION_DEFAULTS).
-DIMENSIONS = ("route", "profile", "provider", "model", "api_key", "cache", "purpose")
-DIMENSION_DEFAULTS = {"purpose": "answer"}
+DIMENSIONS = ("route", "profile", "provider", "model", "api_key", "cache", "purpose", "byok")
+DIMENSION_DEFAULTS = {"purpose": "answer", "byok": "false"}
 METRICS = (
     "requests",
     "errors",
@@ -59,6 +60,7 @@ class UsageEvent:
     saved_cost_micro_usd: int = 0
     # `answer`, or `triage` for a triage route's classifier call.
     purpose: str = "answer"
+    byok: bool = False  # served under the user's own provider key
 
 
 @functools.lru_cache(maxsize=1024)
@@ -107,7 +109,7 @@ class UsageRows:
         """Adds ``event``; with ``limit``, refuses (returns False) to grow past it."""
         dims = (
             event.route, event.profile, event.provider, event.model, event.api_key,
-            event.cache, event.purpose,
+            event.cache, event.purpose, "true" if event.byok else "false",
         )  # fmt: skip
         at = event.at
         keys = [(window, int(at // seconds), dims) for window, seconds in WINDOWS.items()]

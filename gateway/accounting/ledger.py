@@ -27,6 +27,7 @@ def _event(request: RequestRecord, call: RequestRecord, purpose: str) -> UsageEv
         cache="" if call.cache == "off" else call.cache,
         saved_cost_micro_usd=call.saved_cost_micro_usd,
         purpose=purpose,
+        byok=call.byok,
     )
 
 

@@ -10,7 +10,7 @@ import re
 from typing import Any, Literal
 
 import orjson
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from gateway.config.base import PoolEntry as PoolEntry
 from gateway.config.base import Strict as Strict
@@ -25,7 +25,9 @@ HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 FRAMING_HEADERS = frozenset(
     ("content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer")
 )
-PROVIDER_KINDS = ("openai", "azure", "anthropic", "mock")
+PROVIDER_KINDS = ("openai", "azure", "anthropic", "gemini", "mock")
+# Kinds whose API has one well-known address: base_url may be left out.
+DEFAULT_BASE_URLS = {"gemini": "https://generativelanguage.googleapis.com"}
 
 
 def _json_options(value: dict[str, Any]) -> dict[str, Any]:
@@ -104,7 +106,26 @@ class ProviderSection(Strict):
     max_connections: int = Field(default=1000, ge=1)
     api_version: str | None = None  # kind azure: the `api-version` query parameter
     proxy: str | None = None  # http://[user:pass@]host:port (gateway.transport.proxy)
+    # Whether a request may (allowed) or must (required) bring its user's own key.
+    byok: Literal["off", "allowed", "required"] = "off"
     mock: MockSection | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_base_url(cls, data: Any) -> Any:
+        # Filled in here, so everything that reads the section (the proxy chosen from
+        # the environment for its URL, check-config) sees the address really used.
+        if isinstance(data, dict) and data.get("base_url") is None:
+            default = DEFAULT_BASE_URLS.get(str(data.get("kind")))
+            if default is not None:
+                return {**data, "base_url": default}
+        return data
+
+    @field_validator("byok", mode="before")
+    @classmethod
+    def _unquoted_off(cls, value: Any) -> Any:
+        # YAML 1.1 reads an unquoted `off` as false.
+        return "off" if value is False else value
 
     @field_validator("kind")
     @classmethod

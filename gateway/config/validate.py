@@ -33,6 +33,20 @@ def _check_force(base: str, force: list[str], options: dict[str, Any], problems:
             )
 
 
+def _check_byok_names(config: GatewayConfig, problems: list[str]) -> None:
+    # X-Gateway-Key-<provider> matches names without case: two must not share one.
+    seen: dict[str, str] = {}
+    for name, provider in config.providers.items():
+        if provider.byok == "off":
+            continue
+        other = seen.setdefault(name.lower(), name)
+        if other != name:
+            problems.append(
+                f"providers.{name}.byok: X-Gateway-Key-{name} would also name provider "
+                f"'{other}' (header names ignore case)"
+            )
+
+
 def check_references(config: GatewayConfig) -> list[str]:
     problems: list[str] = []
     for name, provider in config.providers.items():
@@ -40,6 +54,7 @@ def check_references(config: GatewayConfig) -> list[str]:
             problems.append(f"providers.{name}.base_url: required for kind '{provider.kind}'")
         if provider.api_version is not None and provider.kind != "azure":
             problems.append(f"providers.{name}.api_version: only kind 'azure' takes it")
+    _check_byok_names(config, problems)
     for alias, model in config.models.items():
         if model.provider not in config.providers:
             problems.append(f"models.{alias}.provider: unknown provider '{model.provider}'")

@@ -79,6 +79,8 @@ def request_fields(record: RequestRecord) -> dict[str, Any]:
         fields["error_type"] = record.error_type
     if record.skipped:
         fields["skipped"] = record.skipped
+    if record.byok:
+        fields["byok"] = True  # that it was the user's key; never the key
     if record.cache != "off":
         fields["cache"] = record.cache
         if record.cache == "hit":

@@ -52,6 +52,7 @@ class RequestRecord:
     cost_usd: float | None = None
     cost_micro_usd: int = 0
     api_key_id: str | None = None
+    byok: bool = False  # served (or last tried) under the user's own provider key
     # The response cache: off (not configured), bypass, miss or hit.
     cache: str = "off"
     cache_age_s: float = 0.0

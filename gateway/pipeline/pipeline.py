@@ -60,6 +60,7 @@ class RequestPipeline:
         snapshot = exchange.snapshot
         call = exchange.call
         record = exchange.record
+        user_keys = snapshot.user_keys.take(exchange.headers)
         route = snapshot.table.resolve(call.model)
         if route is None:
             raise ModelNotFound(
@@ -83,11 +84,13 @@ class RequestPipeline:
                 return self._served(record, answered)
         if route.triage is not None and snapshot.triage is not None:
             served = await snapshot.triage.serve(
-                route, profile, call.body, record, call.prompt_estimate
+                route, profile, call.body, record, call.prompt_estimate, user_keys
             )
         else:
             plan = order_pool(route.policy, route.members_for(profile), gateway.rng)
-            served = await snapshot.runner.run(plan, call.body, record, call.prompt_estimate)
+            served = await snapshot.runner.run(
+                plan, call.body, record, call.prompt_estimate, user_keys
+            )
         return self._served(record, served)
 
     @staticmethod

@@ -38,6 +38,9 @@ class UpstreamRequest:
     # What the door asks of the member: ``chat`` (an OpenAI chat body), or another
     # operation the provider lists in ``Provider.operations``.
     operation: str = "chat"
+    # A user's own key for this provider (BYOK), used instead of the gateway's for
+    # this one request; never logged, never kept.
+    api_key: str | None = None
 
 
 class UpstreamResponse(abc.ABC):
@@ -74,6 +77,8 @@ class Provider(abc.ABC):
     #: The operations this kind can serve; the plan skips a member whose provider
     #: cannot serve the request's operation, as it skips a parked one.
     operations: frozenset[str] = frozenset({"chat"})
+    # off | allowed | required: whether requests may (or must) bring their own key.
+    byok: str = "off"
 
     def __init__(self, name: str) -> None:
         self.name = name

@@ -1,5 +1,6 @@
 """What the provider kinds that speak HTTP share: a client sized from the provider's
-section, and the request id that lets both sides' logs be joined."""
+section, the request id that lets both sides' logs be joined, and a user's own key
+(BYOK) in place of the gateway's."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 from collections.abc import Mapping
 
 from gateway.config.schema import GatewayConfig, ProviderSection
+from gateway.providers.base import UpstreamRequest
 from gateway.transport import HttpTransport
 from gateway.transport.proxy import parse_proxy, proxy_from_env
 
@@ -20,8 +22,32 @@ def transport_for(section: ProviderSection) -> HttpTransport:
     )
 
 
+def env_key(section: ProviderSection) -> str | None:
+    """The gateway's key for this provider, from the variable ``api_key_env`` names."""
+    if not section.api_key_env:
+        return None
+    # A key file mounted as an env var often ends in a newline.
+    key = os.environ.get(section.api_key_env, "").strip()
+    return key or None
+
+
 def with_request_id(headers: dict[str, str], request_id: str) -> Mapping[str, str]:
     return {**headers, "X-Request-Id": request_id} if request_id else headers
+
+
+def request_headers(
+    headers: dict[str, str], upstream: UpstreamRequest, key_header: str, key_prefix: str = ""
+) -> Mapping[str, str]:
+    """The headers of one upstream request: the provider's, with the request id and,
+    when the request brought one, the user's key replacing the gateway's."""
+    if upstream.api_key is None:
+        return with_request_id(headers, upstream.request_id)
+    lowered = key_header.lower()
+    out = {k: v for k, v in headers.items() if k.lower() != lowered}
+    out[key_header] = key_prefix + upstream.api_key
+    if upstream.request_id:
+        out["X-Request-Id"] = upstream.request_id
+    return out
 
 
 def provider_sections(

@@ -14,6 +14,7 @@ from gateway.config.schema import ResilienceSection
 from gateway.errors import InvalidRequest, NoMemberAvailable
 from gateway.observability.record import AttemptRecord, RequestRecord
 from gateway.providers.base import Provider, UpstreamError, UpstreamRequest, UpstreamResponse
+from gateway.providers.byok import key_required, scrub
 from gateway.providers.sse import END_OVERLAP, has_event_end
 from gateway.resilience.classify import (
     AVAILABILITY_FAILURES,
@@ -30,6 +31,9 @@ from gateway.state.base import StateStore
 # rather fall over to the next member than keep the client waiting.
 SHOULD_RETRY_HORIZON_S = 60.0
 _ERROR_EVENT_PREFIXES = (b'data: {"error"', b'data:{"error"')
+# Under a user's own key these are that user's (their key, their quota): returned to
+# them, and the member stays up for everyone else.
+USER_KEY_FAILURES = frozenset({Outcome.BAD_CREDENTIALS, Outcome.RATE_LIMITED})
 
 
 @dataclass(slots=True)
@@ -71,6 +75,7 @@ class AttemptRunner:
         client_body: dict[str, Any],
         record: RequestRecord,
         prompt_estimate: int,
+        user_keys: Mapping[str, str] | None = None,
     ) -> Served:
         settings = self.settings
         stream = record.stream
@@ -85,6 +90,7 @@ class AttemptRunner:
         # failed: that is an availability problem (503), not the client's (400).
         larger_unavailable = False
         capped = False
+        keyless: list[str] = []  # providers skipped for want of the user's key
         for member in plan:
             if len(attempts) >= settings.max_attempts:
                 capped = True
@@ -101,6 +107,11 @@ class AttemptRunner:
                 record.skipped.append(f"{member.alias}:too_small")
                 too_small += 1
                 continue
+            user_key = user_keys.get(member.provider) if user_keys else None
+            if user_key is None and provider.byok == "required":
+                record.skipped.append(f"{member.alias}:no_byok_key")
+                keyless.append(member.provider)
+                continue
             candidates += 1
             if self.state.is_parked(member.cooldown_key, self.state.cooldowns.now()):
                 record.skipped.append(f"{member.alias}:parked")
@@ -108,6 +119,7 @@ class AttemptRunner:
                     larger_unavailable = True
                 continue
             body = merge_body(member.defaults, client_body, member.forced, member.upstream_model)
+            record.byok = user_key is not None
             retries = 0
             while True:
                 started = time.perf_counter()
@@ -115,7 +127,7 @@ class AttemptRunner:
                     result = await self._attempt(
                         provider,
                         member,
-                        UpstreamRequest(body, stream, record.request_id, operation),
+                        UpstreamRequest(body, stream, record.request_id, operation, user_key),
                     )
                 except asyncio.CancelledError:
                     # The client went away: the plan ends here, no further attempts.
@@ -143,6 +155,14 @@ class AttemptRunner:
                     )
                 )
                 outcome = result.outcome
+                if (
+                    user_key is not None
+                    and result.served is not None
+                    and outcome is not Outcome.SUCCESS
+                ):
+                    result.served.body = scrub(result.served.body, user_key)
+                    if outcome in USER_KEY_FAILURES:
+                        return result.served
                 if outcome is Outcome.SUCCESS or outcome is Outcome.CLIENT_ERROR:
                     assert result.served is not None
                     return result.served
@@ -162,6 +182,8 @@ class AttemptRunner:
                 break
         if context_error is not None and not larger_unavailable:
             return context_error
+        if keyless and not attempts and len(keyless) == len(record.skipped):
+            raise key_required(keyless)
         if candidates == 0 and too_small:
             raise InvalidRequest(
                 f"the prompt (about {prompt_estimate} tokens) exceeds the context window "
@@ -238,6 +260,12 @@ class AttemptRunner:
     async def _first_chunk(self, member: Member, response: UpstreamResponse) -> _Result:
         try:
             first = await response.read_chunk()
+            if response.status >= 400:
+                # A translating kind read a refusal in the stream's first event (a
+                # blocked prompt): an error answer, as it would be without streaming.
+                response.close()
+                served = Served(member, response.status, response.headers, body=first)
+                return _Result(classify_status(response.status), served, response.status)
             # Nothing is forwarded before one whole event has arrived, so until then
             # the stream can still fail over (spec §5); ttft_timeout_s bounds the wait.
             if not has_event_end(first):

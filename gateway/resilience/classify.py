@@ -16,6 +16,9 @@ These names are what logs, metrics and error messages say.
 
 * Retry-After or retry-after-ms when the upstream sent one, else cooldown_s;
   always capped at max_cooldown_s.
+
+Under a user's own key (BYOK), bad_credentials and rate_limited are that user's: the
+answer goes back to the client and nothing is parked (``attempts.USER_KEY_FAILURES``).
 """
 
 from __future__ import annotations

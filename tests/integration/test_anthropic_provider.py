@@ -4,7 +4,6 @@ gateway speaks OpenAI to the client and the Messages API to a fake Anthropic."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -43,19 +42,6 @@ WEATHER_TOOL: Any = {
     },
 }
 CALL = {"id": "toolu_01", "name": "get_weather", "input": {"city": "Paris"}}
-
-
-@pytest.fixture(scope="module")
-def _anthropic_server() -> Iterator[FakeAnthropic]:
-    server = FakeAnthropic().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def fake_anthropic(_anthropic_server: FakeAnthropic) -> FakeAnthropic:
-    _anthropic_server.reset()
-    return _anthropic_server
 
 
 @pytest.fixture(autouse=True)

@@ -40,6 +40,9 @@ def test_bench_harness_smoke(tmp_path: Path, redis_url: str) -> None:
         "triage_bench-triage_c1",
         "triage_bench-triage-heuristic_c1",
         "triage_bench-triage-cache_c1",
+        "gateway_gemini_c64",
+        "gateway_gemini_stream_c64",
+        "gateway_byok_c64",
     ):
         assert runs[name]["requests"] > 0, name
         assert runs[name]["errors"] == 0 and runs[name]["non_2xx"] == 0, (name, runs[name])

@@ -8,9 +8,11 @@ message_stop) and can be written in odd-sized pieces, splitting events anywhere.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from aiohttp import web
 
 from tests.support.scripted_server import ScriptedServer
@@ -27,6 +29,7 @@ DEFAULT_USAGE = {
 class Behavior:
     kind: str = "message"  # message | error | stream_error
     text: str | None = "Hello from Claude"
+    thinking: str | None = None  # a thinking block before the text
     tool_uses: list[dict[str, Any]] = field(default_factory=list)  # {id, name, input}
     stop_reason: str | None = None  # default: tool_use when tools are used, else end_turn
     usage: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_USAGE))
@@ -97,10 +100,14 @@ def stream_events(model: str, b: Behavior) -> list[bytes]:
         sse("ping", {"type": "ping"}),
     ]
     blocks: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+    if b.thinking is not None:
+        thought_deltas: list[dict[str, Any]] = [
+            {"type": "thinking_delta", "thinking": piece} for piece in _words(b.thinking)
+        ]
+        thought_deltas.append({"type": "signature_delta", "signature": "sig-fake"})
+        blocks.append(({"type": "thinking", "thinking": "", "signature": ""}, thought_deltas))
     if b.text is not None:
-        words = b.text.split(" ")
-        pieces = [word if i == 0 else " " + word for i, word in enumerate(words)]
-        text_deltas = [{"type": "text_delta", "text": piece} for piece in pieces]
+        text_deltas = [{"type": "text_delta", "text": piece} for piece in _words(b.text)]
         blocks.append(({"type": "text", "text": ""}, text_deltas))
     for use in b.tool_uses:
         arguments = json.dumps(use["input"])
@@ -121,6 +128,34 @@ def stream_events(model: str, b: Behavior) -> list[bytes]:
     events.append(sse("message_delta", {"type": "message_delta", "delta": end, "usage": usage}))
     events.append(sse("message_stop", {"type": "message_stop"}))
     return events
+
+
+def _words(text: str) -> list[str]:
+    words = text.split(" ")
+    return [word if i == 0 else " " + word for i, word in enumerate(words)]
+
+
+def thinking_problem(body: dict[str, Any]) -> str | None:
+    """What the real API says of a request whose extended-thinking settings break its rules."""
+    thinking = body.get("thinking")
+    if thinking is None:
+        return None
+    if not isinstance(thinking, dict) or thinking.get("type") not in ("enabled", "disabled"):
+        return "thinking: Input tag does not match any of the expected tags"
+    if thinking["type"] == "disabled":
+        return None
+    budget = thinking.get("budget_tokens")
+    if not isinstance(budget, int) or budget < 1024:
+        return "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
+    if budget >= body.get("max_tokens", 0):
+        return "`max_tokens` must be greater than `thinking.budget_tokens`"
+    if body.get("temperature", 1) != 1:
+        return "`temperature` may only be set to 1 when thinking is enabled"
+    if "top_k" in body:
+        return "`top_k` is not supported when thinking is enabled"
+    if body.get("top_p", 1) < 0.95:
+        return "`top_p` must be greater than or equal to 0.95 when thinking is enabled"
+    return None
 
 
 def _stop_reason(b: Behavior) -> str:
@@ -155,6 +190,13 @@ class FakeAnthropic(ScriptedServer[Behavior]):
         with self._lock:
             self.requests.append(Recorded(request.path, headers, body))
         model = str(body.get("model"))
+        problem = thinking_problem(body)
+        if problem is not None:
+            payload = {
+                "type": "error",
+                "error": {"type": "invalid_request_error", "message": problem},
+            }
+            return web.json_response(payload, status=400)
         b = self._next(model)
         if b.kind == "error":
             payload = {"type": "error", "error": {"type": b.error_type, "message": b.message}}
@@ -170,6 +212,8 @@ class FakeAnthropic(ScriptedServer[Behavior]):
         if body.get("stream"):
             return await self._write_stream(request, stream_events(model, b), b)
         content: list[dict[str, Any]] = []
+        if b.thinking is not None:
+            content.append({"type": "thinking", "thinking": b.thinking, "signature": "sig-fake"})
         if b.text is not None:
             content.append({"type": "text", "text": b.text})
         content += [{"type": "tool_use", **use} for use in b.tool_uses]
@@ -197,3 +241,17 @@ class FakeAnthropic(ScriptedServer[Behavior]):
             await response.write(data[i : i + size])
         await response.write_eof()
         return response
+
+
+@pytest.fixture(scope="module")
+def anthropic_server() -> Iterator[FakeAnthropic]:
+    server = FakeAnthropic().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_anthropic(anthropic_server: FakeAnthropic) -> FakeAnthropic:
+    """The module's fake Anthropic, with no script and no requests."""
+    anthropic_server.reset()
+    return anthropic_server

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import os
-
 from gateway.config.schema import ProviderSection
+from gateway.providers.http import env_key
 
 API_VERSION = "2023-06-01"
 
 
 def messages_url(base_url: str) -> str:
-    return base_url.rstrip("/") + "/messages"
+    """Both forms of the base URL: ``https://api.anthropic.com/v1`` (OpenAI-style) and
+    ``https://api.anthropic.com`` (what the Anthropic SDKs and ``ANTHROPIC_BASE_URL``
+    take, appending ``/v1/messages`` themselves)."""
+    base = base_url.split("?", 1)[0].rstrip("/")
+    return base + ("/messages" if base.endswith("/v1") else "/v1/messages")
 
 
 def build_headers(section: ProviderSection) -> dict[str, str]:
@@ -24,9 +27,7 @@ def build_headers(section: ProviderSection) -> dict[str, str]:
     for name, value in section.headers.items():
         headers.pop(name.lower(), None)
         headers[name] = value
-    if section.api_key_env:
-        # A key file mounted as an env var often ends in a newline.
-        key = os.environ.get(section.api_key_env, "").strip()
-        if key:
-            headers["x-api-key"] = key
+    key = env_key(section)
+    if key:
+        headers["x-api-key"] = key
     return headers

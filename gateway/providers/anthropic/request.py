@@ -11,7 +11,20 @@ from typing import Any
 
 import orjson
 
+from gateway.providers.chat_parts import (
+    arguments,
+    data_url,
+    functions,
+    mapped_content,
+    split_system,
+    text_of,
+)
+from gateway.providers.reasoning import Reasoning, read_reasoning
+
 DEFAULT_MAX_TOKENS = 4096
+# reasoning_effort → thinking.budget_tokens; Anthropic's minimum budget is 1024.
+THINKING_BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576}
+MIN_THINKING_BUDGET = 1024
 _PASSED_THROUGH = ("temperature", "top_p", "top_k")
 _TOOL_CHOICES: dict[str, dict[str, Any]] = {
     "auto": {"type": "auto"},
@@ -27,13 +40,12 @@ def encode_request(body: dict[str, Any]) -> bytes:
 
 
 def to_anthropic(body: dict[str, Any]) -> dict[str, Any]:
-    messages = body.get("messages")
-    system, turns = _split_messages(messages if isinstance(messages, list) else [])
+    system, turns = _split_messages(body.get("messages"))
     out: dict[str, Any] = {"model": body.get("model")}
     if system:
         out["system"] = system
     out["messages"] = turns
-    out["max_tokens"] = _max_tokens(body)
+    out["max_tokens"] = _max_tokens(body) or DEFAULT_MAX_TOKENS
     for name in _PASSED_THROUGH:
         if body.get(name) is not None:
             out[name] = body[name]
@@ -53,30 +65,45 @@ def to_anthropic(body: dict[str, Any]) -> dict[str, Any]:
     user = body.get("user")
     if isinstance(user, str) and user:
         out["metadata"] = {"user_id": user}
+    reasoning = read_reasoning(body)
+    if reasoning is not None:
+        _think(out, reasoning, _max_tokens(body, None))
     return out
 
 
-def _max_tokens(body: dict[str, Any]) -> int:
+def _think(out: dict[str, Any], reasoning: Reasoning, asked_max: int | None) -> None:
+    """``thinking: {type: enabled, budget_tokens}`` under the API's rules: the budget
+    at least 1024 and below ``max_tokens``, no ``temperature`` or ``top_k``, and
+    ``top_p`` only from 0.95."""
+    budget = reasoning.budget_from(THINKING_BUDGETS)
+    if not budget:  # "none", a zero budget, or only include_thoughts (always on here)
+        return
+    budget = max(budget, MIN_THINKING_BUDGET)
+    out["thinking"] = {"type": "enabled", "budget_tokens": budget}
+    if asked_max is None or asked_max <= budget:
+        # The client's limit is for the answer; thinking comes on top of it.
+        out["max_tokens"] = budget + (asked_max or DEFAULT_MAX_TOKENS)
+    out.pop("temperature", None)
+    out.pop("top_k", None)
+    top_p = out.get("top_p")
+    if isinstance(top_p, int | float) and top_p < 0.95:
+        del out["top_p"]
+
+
+def _max_tokens(body: dict[str, Any], default: int | None = DEFAULT_MAX_TOKENS) -> int | None:
     for name in ("max_completion_tokens", "max_tokens"):
         value = body.get(name)
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value
     # OpenAI makes the limit optional, Anthropic requires it.
-    return DEFAULT_MAX_TOKENS
+    return default
 
 
-def _split_messages(messages: list[Any]) -> tuple[str, list[dict[str, Any]]]:
-    system: list[str] = []
+def _split_messages(messages: Any) -> tuple[str, list[dict[str, Any]]]:
+    system, rest = split_system(messages)
     turns: list[dict[str, Any]] = []
-    for message in messages:
-        if not isinstance(message, dict):
-            continue
+    for message in rest:
         role = message.get("role")
-        if role in ("system", "developer"):
-            text = _text_of(message.get("content"))
-            if text:
-                system.append(text)
-            continue
         if role == "user":
             blocks = _user_blocks(message.get("content"))
         elif role == "assistant":
@@ -100,44 +127,14 @@ def _split_messages(messages: list[Any]) -> tuple[str, list[dict[str, Any]]]:
     return "\n\n".join(system), turns
 
 
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        texts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
-        return "\n\n".join(t for t in texts if isinstance(t, str) and t)
-    return ""
-
-
 def _user_blocks(content: Any) -> list[Block]:
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}] if content else []
-    blocks: list[Block] = []
-    if not isinstance(content, list):
-        return blocks
-    for part in content:
-        if not isinstance(part, dict):
-            continue
-        kind = part.get("type")
-        if kind == "text" and isinstance(part.get("text"), str) and part["text"]:
-            blocks.append({"type": "text", "text": part["text"]})
-        elif kind == "image_url":
-            image = _image(part.get("image_url"))
-            if image is not None:
-                blocks.append(image)
-    return blocks
+    return mapped_content(content, lambda text: {"type": "text", "text": text}, _image)
 
 
-def _image(value: Any) -> Block | None:
-    url = value.get("url") if isinstance(value, dict) else value
-    if not isinstance(url, str):
-        return None
-    if url.startswith("data:"):
-        header, sep, data = url[5:].partition(",")
-        media_type, _, encoding = header.partition(";")
-        if not sep or encoding != "base64":
-            return None
-        source = {"type": "base64", "media_type": media_type, "data": data}
+def _image(url: str) -> Block | None:
+    inline = data_url(url)
+    if inline is not None:
+        source = {"type": "base64", "media_type": inline[0], "data": inline[1]}
         return {"type": "image", "source": source}
     if url.startswith(("http://", "https://")):
         return {"type": "image", "source": {"type": "url", "url": url}}
@@ -145,7 +142,7 @@ def _image(value: Any) -> Block | None:
 
 
 def _assistant_blocks(message: dict[str, Any]) -> list[Block]:
-    text = _text_of(message.get("content"))
+    text = text_of(message.get("content"))
     blocks: list[Block] = [{"type": "text", "text": text}] if text else []
     calls = message.get("tool_calls")
     for call in calls if isinstance(calls, list) else []:
@@ -157,23 +154,10 @@ def _assistant_blocks(message: dict[str, Any]) -> list[Block]:
                 "type": "tool_use",
                 "id": call.get("id"),
                 "name": function.get("name"),
-                "input": _arguments(function.get("arguments")),
+                "input": arguments(function.get("arguments")),
             }
         )
     return blocks
-
-
-def _arguments(raw: Any) -> dict[str, Any]:
-    if isinstance(raw, dict):
-        return raw
-    if not isinstance(raw, str | bytes) or not raw:
-        return {}
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        # A model's malformed arguments must not fail the whole follow-up request.
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _tool_result(message: dict[str, Any]) -> Block:
@@ -188,16 +172,7 @@ def _tool_result(message: dict[str, Any]) -> Block:
 
 def _tools(tools: Any) -> list[Block]:
     out: list[Block] = []
-    for tool in tools if isinstance(tools, list) else []:
-        if not isinstance(tool, dict) or tool.get("type", "function") != "function":
-            continue
-        function = tool.get("function")
-        if not isinstance(function, dict) or not function.get("name"):
-            continue
-        schema = function.get("parameters")
-        entry: Block = {"name": function["name"]}
-        if function.get("description"):
-            entry["description"] = function["description"]
+    for entry, schema in functions(tools):
         # Anthropic requires a schema; OpenAI lets a tool without arguments omit it.
         entry["input_schema"] = schema if isinstance(schema, dict) else {"type": "object"}
         out.append(entry)

@@ -7,6 +7,9 @@ from typing import Any
 
 import orjson
 
+from gateway.providers.chat_parts import assistant_message
+from gateway.providers.translated import NotAnAnswer
+
 FINISH_REASONS = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -22,10 +25,6 @@ _USAGE_FIELDS = (
     "cache_read_input_tokens",
     "cache_creation_input_tokens",
 )
-
-
-class NotAMessage(ValueError):
-    """A 2xx body that is not an Anthropic message."""
 
 
 def finish_reason(stop_reason: Any) -> str | None:
@@ -74,22 +73,22 @@ def transform_response(body: bytes) -> bytes:
     try:
         message = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise NotAMessage("the body is not JSON") from exc
+        raise NotAnAnswer("the body is not JSON") from exc
     if not isinstance(message, dict) or not isinstance(message.get("content"), list):
-        raise NotAMessage("the body has no content list")
+        raise NotAnAnswer("the body has no content list")
     texts: list[str] = []
+    thoughts: list[str] = []
     calls: list[dict[str, Any]] = []
     for block in message["content"]:
         if not isinstance(block, dict):
             continue
         if block.get("type") == "text" and isinstance(block.get("text"), str):
             texts.append(block["text"])
+        elif block.get("type") == "thinking" and isinstance(block.get("thinking"), str):
+            thoughts.append(block["thinking"])
         elif block.get("type") == "tool_use":
             calls.append(tool_call(block))
-    reply: dict[str, Any] = {"role": "assistant", "content": "".join(texts)}
-    if calls:
-        reply["tool_calls"] = calls
-        reply["content"] = reply["content"] or None  # OpenAI's shape for a bare call
+    reply = assistant_message(texts, thoughts, calls)
     completion = {
         "id": message.get("id") or "",
         "object": "chat.completion",

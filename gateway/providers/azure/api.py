@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from urllib.parse import quote
 
 from gateway.config.schema import ProviderSection
+from gateway.providers.http import env_key
 
 DEFAULT_API_VERSION = "2024-10-21"  # the latest GA data-plane version with stream usage
 
@@ -21,8 +21,7 @@ def deployment_url(base_url: str, deployment: str, api_version: str) -> str:
 def build_headers(section: ProviderSection) -> dict[str, str]:
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     headers.update(section.headers)
-    if section.api_key_env:
-        key = os.environ.get(section.api_key_env, "").strip()
-        if key:
-            headers["api-key"] = key
+    key = env_key(section)
+    if key:
+        headers["api-key"] = key
     return headers

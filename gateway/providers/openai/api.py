@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
 from gateway.config.schema import ProviderSection
+from gateway.providers.http import env_key
 
 
 def chat_url(base_url: str) -> str:
@@ -14,9 +13,7 @@ def chat_url(base_url: str) -> str:
 def build_headers(section: ProviderSection) -> dict[str, str]:
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     headers.update(section.headers)
-    if section.api_key_env:
-        key = os.environ.get(section.api_key_env)
-        if key and key.strip():
-            # A key file mounted as an env var often ends in a newline.
-            headers["Authorization"] = f"Bearer {key.strip()}"
+    key = env_key(section)
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
     return headers

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gateway.observability.record import RequestRecord
@@ -47,7 +47,10 @@ class TriageService:
         payload: dict[str, Any],
         record: RequestRecord,
         prompt_estimate: int,
+        user_keys: Mapping[str, str] | None = None,
     ) -> Served:
+        """Classify, then serve from the chosen tier up. Users' own keys (BYOK) serve
+        the answer; the classifier is the gateway's call, made with its own keys."""
         triage = route.triage
         assert triage is not None
         started = time.perf_counter()
@@ -57,7 +60,7 @@ class TriageService:
         start = triage.position(outcome.chosen)
         outcome.chosen = outcome.tier = triage.tiers[start].name
         plan = self.plan(triage, start, profile)
-        served = await self.runner.run(plan, payload, record, prompt_estimate)
+        served = await self.runner.run(plan, payload, record, prompt_estimate, user_keys)
         answered = triage.tier_of(served.member, start)
         if answered != start:
             outcome.tier = triage.tiers[answered].name
