@@ -4,6 +4,11 @@ Counters live in one hash per time bucket (``<prefix>:usage:minute:202611212340`
 ``<prefix>:usage:day:20261121``). A hash field is ``<metric>|<dimensions as JSON>``,
 with the dimensions ``route, profile, provider, model, api_key`` at full detail, so
 any ``group_by`` is a sum at read time.
+
+Cost is counted exactly, in integer pico-USD (``cost_pico_usd``). Versions before the
+exact ledger wrote whole micro-USD under ``cost_micro_usd``; a read adds such fields
+(× 1e6) to the pico sum, so counters written before an upgrade, or by replicas not yet
+upgraded, keep counting without a migration, and age out with their buckets.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from typing import Any
 
 import orjson
 
+from gateway.accounting.pricing import PICO_PER_MICRO, pico_to_micro, pico_to_usd
+
 DIMENSIONS = ("route", "profile", "provider", "model", "api_key")
 METRICS = (
     "requests",
@@ -23,8 +30,10 @@ METRICS = (
     "input_tokens",
     "output_tokens",
     "cached_tokens",
-    "cost_micro_usd",
+    "cost_pico_usd",
 )
+# The field versions before the exact ledger wrote: whole micro-USD, read as pico × 1e6.
+LEGACY_MICRO_FIELD = "cost_micro_usd"
 WINDOWS = {"minute": 60, "day": 86_400}
 # How long a bucket is kept, and so how many buckets back a read may go.
 RETENTION_BUCKETS = {"minute": 180, "day": 35}
@@ -46,7 +55,7 @@ class UsageEvent:
     input_tokens: int = 0
     output_tokens: int = 0
     cached_tokens: int = 0
-    cost_micro_usd: int = 0
+    cost_pico_usd: int = 0
     at: float = 0.0
 
 
@@ -103,7 +112,7 @@ class UsageRows:
                 return False
         err = 1 if event.error else 0
         tin, tout, tcached = event.input_tokens, event.output_tokens, event.cached_tokens
-        cost = event.cost_micro_usd
+        cost = event.cost_pico_usd
         for key in keys:
             row = rows.get(key)
             if row is None:
@@ -148,7 +157,9 @@ def aggregate(
     for bucket in buckets:
         for name, amount in bucket.items():
             metric, _, dims_json = name.partition("|")
-            if metric not in totals:
+            if metric == LEGACY_MICRO_FIELD:
+                metric, amount = "cost_pico_usd", int(amount) * PICO_PER_MICRO
+            elif metric not in totals:
                 continue
             dims = orjson.loads(dims_json)
             group = tuple(str(dims[i]) for i in indexes)
@@ -160,12 +171,15 @@ def aggregate(
     out: list[dict[str, Any]] = []
     for group, counts in rows.items():
         out.append({**dict(zip(group_by, group, strict=True)), **_with_usd(counts)})
-    out.sort(key=lambda r: (-r["cost_micro_usd"], -r["requests"], [r[g] for g in group_by]))
+    out.sort(key=lambda r: (-r["cost_pico_usd"], -r["requests"], [r[g] for g in group_by]))
     return out, _with_usd(totals)
 
 
 def _with_usd(counts: dict[str, int]) -> dict[str, Any]:
-    return {**counts, "cost_usd": counts["cost_micro_usd"] / 1_000_000}
+    """The exact ``cost_pico_usd``, plus ``cost_micro_usd`` (kept for clients of the
+    micro-USD ledger, fractional when it must be) and ``cost_usd`` for display."""
+    pico = counts["cost_pico_usd"]
+    return {**counts, "cost_micro_usd": pico_to_micro(pico), "cost_usd": pico_to_usd(pico)}
 
 
 def parse_group_by(raw: str | None) -> list[str]:

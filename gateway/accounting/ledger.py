@@ -37,7 +37,7 @@ class UsageLedger:
                 input_tokens=usage.input_tokens if usage else 0,
                 output_tokens=usage.output_tokens if usage else 0,
                 cached_tokens=usage.cached_tokens if usage else 0,
-                cost_micro_usd=record.cost_micro_usd,
+                cost_pico_usd=record.cost_pico_usd,
                 at=time.time(),
             )
         )

@@ -28,6 +28,7 @@ from gateway.accounting.counters import (
     bucket_keys,
     parse_group_by,
 )
+from gateway.accounting.pricing import usd_text
 
 Report = dict[str, Any]
 
@@ -121,7 +122,7 @@ def format_report(report: Report) -> str:
 
 
 def _numbers(row: dict[str, Any]) -> list[str]:
-    return [str(row[m]) for m in METRICS[:-1]] + [f"{row['cost_usd']:.6f}"]
+    return [str(row[m]) for m in METRICS[:-1]] + [usd_text(int(row["cost_pico_usd"]))]
 
 
 def cmd_usage(args: argparse.Namespace) -> int:

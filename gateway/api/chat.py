@@ -14,14 +14,13 @@ from typing import Any
 
 import structlog
 
-from gateway.accounting.pricing import cost_micro_usd
+from gateway.accounting.pricing import PicoPrice, cost_pico_usd, pico_to_usd, usd_text
 from gateway.accounting.usage import usage_from_body
 from gateway.api.asgi import RawHeaders, Scope, read_body, request_headers, send_error
 from gateway.api.auth import authenticate
 from gateway.api.disconnect import DisconnectWatch
 from gateway.api.payload import parse_chat_body
 from gateway.api.streaming import StreamRelay, error_event
-from gateway.config.schema import Price
 from gateway.errors import GatewayError, InternalError, ModelNotFound
 from gateway.observability.record import RequestRecord, Usage
 from gateway.providers.base import UpstreamError
@@ -61,12 +60,12 @@ def gateway_headers(record: RequestRecord) -> RawHeaders:
     ]
 
 
-def charge(record: RequestRecord, price: Price | None, usage: Usage) -> None:
-    """Put the upstream's usage and its cost on the request's record."""
-    micro = cost_micro_usd(price, usage)
+def charge(record: RequestRecord, price: PicoPrice | None, usage: Usage) -> None:
+    """Put the upstream's usage and its exact cost on the request's record."""
+    pico = cost_pico_usd(price, usage)
     record.usage = usage
-    record.cost_micro_usd = micro
-    record.cost_usd = micro / 1_000_000
+    record.cost_pico_usd = pico
+    record.cost_usd = pico_to_usd(pico)
 
 
 class ChatCompletionsEndpoint:
@@ -186,7 +185,7 @@ class ChatCompletionsEndpoint:
             usage = usage_from_body(body)
             if usage is not None:
                 charge(record, served.member.price, usage)
-                out.append((b"x-gateway-cost-usd", f"{record.cost_usd:.6f}".encode()))
+                out.append((b"x-gateway-cost-usd", usd_text(record.cost_pico_usd).encode()))
         else:
             record.error_type = record.attempts[-1].outcome if record.attempts else None
         if snapshot.config.logging.include_content:

@@ -12,6 +12,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from gateway.accounting.pricing import pico_per_token
 from gateway.transport.target import parse_target
 
 POLICIES = ("priority", "weighted")
@@ -21,6 +22,7 @@ FRAMING_HEADERS = frozenset(
     ("content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer")
 )
 PROVIDER_KINDS = ("openai", "azure", "anthropic", "mock")
+MAX_PRICE = 10_000.0  # USD per 1M tokens
 
 
 class Strict(BaseModel):
@@ -119,11 +121,21 @@ class ProviderSection(Strict):
 
 
 class Price(Strict):
-    """USD per one million tokens."""
+    """USD per one million tokens, with at most 6 decimals (exact in pico-USD per token)."""
 
-    input: float = Field(default=0.0, ge=0)
-    output: float = Field(default=0.0, ge=0)
-    cached_input: float | None = Field(default=None, ge=0)
+    # At most MAX_PRICE: a request's cost in pico-USD then fits the int64 counters
+    # (Redis HINCRBY) even at the largest token count the gateway believes (2**28 per
+    # kind: 2 × 2**28 × 1e10 < 2**63).
+    input: float = Field(default=0.0, ge=0, le=MAX_PRICE)
+    output: float = Field(default=0.0, ge=0, le=MAX_PRICE)
+    cached_input: float | None = Field(default=None, ge=0, le=MAX_PRICE)
+
+    @field_validator("input", "output", "cached_input")
+    @classmethod
+    def _exact_in_pico(cls, value: float | None) -> float | None:
+        if value is not None:
+            pico_per_token(value)  # its ValueError says why the price is not exact
+        return value
 
 
 class ModelSection(Strict):

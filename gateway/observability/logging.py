@@ -71,6 +71,7 @@ def request_fields(record: RequestRecord) -> dict[str, Any]:
         "output_tokens": usage.output_tokens if usage else None,
         "cached_tokens": usage.cached_tokens if usage else None,
         "cost_usd": record.cost_usd,
+        "cost_pico_usd": record.cost_pico_usd,
     }
     if record.client_request_id:
         fields["client_request_id"] = record.client_request_id

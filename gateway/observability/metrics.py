@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
+from gateway.observability.exact_counter import ExactUsdCounter
 from gateway.observability.fastmetrics import FastCounter, FastGauge, FastHistogram
 from gateway.observability.record import RequestRecord
 from gateway.state.base import StateStore
@@ -101,7 +102,7 @@ class _Series:
     # Created on first use, so failed requests leave no empty token/cost/TTFT series.
     input_tokens: Any = None
     output_tokens: Any = None
-    cost: Any = None
+    cost: ExactUsdCounter | None = None
     ttft: Any = None
 
 
@@ -173,6 +174,7 @@ class GatewayMetrics:
         self._attempt_children: dict[tuple[str, str, str, str], Any] = {}
         self._fallback_children: dict[tuple[str, str, str], Any] = {}
         self._in_flight_children: dict[str, Any] = {}
+        self._cost_children: dict[tuple[str, str], ExactUsdCounter] = {}
         self._until: dict[tuple[str, str], float] = {}
         self._state_errors_seen = 0
         state.add_park_listener(self._on_park)
@@ -256,10 +258,10 @@ class GatewayMetrics:
                 series.output_tokens = self.tokens.labels(*series.genai, "output")
             series.input_tokens.observe(usage.input_tokens)
             series.output_tokens.observe(usage.output_tokens)
-        if record.cost_usd:
+        if record.cost_pico_usd:
             if series.cost is None:
-                series.cost = self.cost.labels(route, model)
-            series.cost.inc(record.cost_usd)
+                series.cost = self._cost_counter(route, model)
+            series.cost.add(record.cost_pico_usd)
         ttft = record.ttft_s
         if ttft is not None:
             if series.ttft is None:
@@ -289,6 +291,14 @@ class GatewayMetrics:
                     fallback = self._fallback_children[move] = self.fallbacks.labels(*move)
                 fallback.inc()
             previous = member
+
+    def _cost_counter(self, route: str, model: str) -> ExactUsdCounter:
+        # One exact sum per label child, whichever status or error series feeds it.
+        counter = self._cost_children.get((route, model))
+        if counter is None:
+            counter = ExactUsdCounter(self.cost.labels(route, model))
+            self._cost_children[route, model] = counter
+        return counter
 
     def _new_series(self, key: tuple[str, str, str, str, str, str | None]) -> _Series:
         route, provider, model, status_class, error_type, profile = key

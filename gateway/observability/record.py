@@ -43,8 +43,9 @@ class RequestRecord:
     latency_s: float = 0.0
     upstream_s: float = 0.0
     usage: Usage | None = None
+    # The exact cost (gateway.accounting.pricing); cost_usd is its rounded display form.
+    cost_pico_usd: int = 0
     cost_usd: float | None = None
-    cost_micro_usd: int = 0
     api_key_id: str | None = None
     response_started: bool = False
     # Only with logging.include_content: the request's messages and the non-stream answer.
