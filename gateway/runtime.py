@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from gateway.config.schema import GatewayConfig
+from gateway.config.schema import GatewayConfig, ResilienceSection
 from gateway.errors import UnknownProfile
 from gateway.observability.record import RequestObserver
 from gateway.providers.base import Provider
@@ -19,6 +21,14 @@ from gateway.providers.registry import build_providers
 from gateway.resilience.attempts import AttemptRunner
 from gateway.routing.table import RouteTable, check_profile
 from gateway.state.base import StateStore
+
+if TYPE_CHECKING:
+    from gateway.observability.tracing.runtime import Tracing
+
+# Builds a snapshot's attempt loop: AttemptRunner, or a traced one.
+RunnerFactory = Callable[
+    [Mapping[str, Provider], StateStore, ResilienceSection, random.Random | None], AttemptRunner
+]
 
 
 class Leases:
@@ -53,6 +63,7 @@ class Snapshot:
     runner: AttemptRunner
     profile: str | None
     leases: Leases = field(default_factory=Leases)
+    make_runner: RunnerFactory = AttemptRunner
 
     def pick_profile(self, requested: str | None, *, from_header: bool = True) -> str | None:
         """The profile for one request: the header's when allowed, else the active one.
@@ -75,9 +86,11 @@ def build_snapshot(
     profile_override: str | None = None,
     rng: random.Random | None = None,
     previous: Snapshot | None = None,
+    make_runner: RunnerFactory | None = None,
 ) -> Snapshot:
     """Derive everything from ``config``; providers whose section did not change
-    since ``previous`` are reused, so their connection pools survive a reload."""
+    since ``previous`` are reused, so their connection pools survive a reload, and so
+    is its ``make_runner`` unless another is given."""
     table = RouteTable(config)
     profile = profile_override or config.profile
     check_profile(table.profiles, profile)
@@ -89,8 +102,17 @@ def build_snapshot(
             if name not in providers:
                 providers[name] = previous.providers[name]
         providers = {name: providers[name] for name in config.providers}
-    runner = AttemptRunner(providers, state, config.resilience, rng)
-    return Snapshot(config=config, table=table, providers=providers, runner=runner, profile=profile)
+    if make_runner is None:
+        make_runner = previous.make_runner if previous is not None else AttemptRunner
+    runner = make_runner(providers, state, config.resilience, rng)
+    return Snapshot(
+        config=config,
+        table=table,
+        providers=providers,
+        runner=runner,
+        profile=profile,
+        make_runner=make_runner,
+    )
 
 
 def _reusable(previous: Snapshot | None, name: str, section: object) -> bool:
@@ -109,8 +131,11 @@ class Gateway:
         admin_keys: frozenset[str],
         rng: random.Random | None = None,
         env_api_keys: frozenset[str] = frozenset(),
+        tracing: Tracing | None = None,
     ) -> None:
         self.snapshot = snapshot
+        # None when tracing is off: the chat endpoint's one check, nothing else runs.
+        self.tracing = tracing
         self.state = state
         self.observers = observers
         self.api_keys = api_keys
@@ -131,3 +156,5 @@ class Gateway:
         for provider in self.snapshot.providers.values():
             await provider.aclose()
         await self.state.aclose()
+        if self.tracing is not None:
+            await self.tracing.aclose()

@@ -86,6 +86,9 @@ class ChatCompletionsEndpoint:
             started=time.perf_counter(),
             client_request_id=client_id,
         )
+        tracing = gateway.tracing
+        if tracing is not None:
+            tracing.begin(record, headers)
         watch: DisconnectWatch | None = None
         try:
             record.api_key_id = authenticate(gateway.api_keys, headers)

@@ -40,6 +40,17 @@ def _json_options(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
+def _sendable_headers(value: dict[str, str]) -> dict[str, str]:
+    for name, text in value.items():
+        if not HEADER_NAME.fullmatch(name):
+            raise ValueError(f"header name '{name}' is not a valid HTTP token")
+        if name.lower() in FRAMING_HEADERS:
+            raise ValueError(f"header '{name}' is set by the gateway's HTTP client")
+        if "\r" in text or "\n" in text:
+            raise ValueError(f"header '{name}' has a line break in its value")
+    return value
+
+
 class StateSection(Strict):
     backend: Literal["memory", "redis"] = "memory"
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -107,17 +118,7 @@ class ProviderSection(Strict):
             parse_target(value)  # its ValueError names what is wrong
         return value
 
-    @field_validator("headers")
-    @classmethod
-    def _sendable_headers(cls, value: dict[str, str]) -> dict[str, str]:
-        for name, text in value.items():
-            if not HEADER_NAME.fullmatch(name):
-                raise ValueError(f"header name '{name}' is not a valid HTTP token")
-            if name.lower() in FRAMING_HEADERS:
-                raise ValueError(f"header '{name}' is set by the gateway's HTTP client")
-            if "\r" in text or "\n" in text:
-                raise ValueError(f"header '{name}' has a line break in its value")
-        return value
+    _headers_are_sendable = field_validator("headers")(_sendable_headers)
 
 
 class Price(Strict):
@@ -198,6 +199,28 @@ class LoggingSection(Strict):
     include_content: bool = False
 
 
+class TracingSection(Strict):
+    """OpenTelemetry traces (extra ``otel``); the standard ``OTEL_*`` variables win."""
+
+    # None: on when OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) is set.
+    enabled: bool | None = None
+    # The collector's OTLP/HTTP base URL; traces go to <endpoint>/v1/traces.
+    endpoint: str = "http://127.0.0.1:4318"
+    headers: dict[str, str] = Field(default_factory=dict)
+    service_name: str = "llm-gateway"
+    sample_ratio: float = Field(default=1.0, ge=0, le=1)
+    timeout_s: float = Field(default=10.0, gt=0)
+    max_queue_size: int = Field(default=8192, ge=1)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parse_target(value)  # its ValueError names what is wrong
+        return value
+
+    _headers_are_sendable = field_validator("headers")(_sendable_headers)
+
+
 class GatewayConfig(Strict):
     state: StateSection = Field(default_factory=StateSection)
     server: ServerSection = Field(default_factory=ServerSection)
@@ -207,6 +230,7 @@ class GatewayConfig(Strict):
     profile: str | None = None
     resilience: ResilienceSection = Field(default_factory=ResilienceSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
+    tracing: TracingSection = Field(default_factory=TracingSection)
 
     def route_profiles(self) -> frozenset[str]:
         """The profiles some route has a pool for."""

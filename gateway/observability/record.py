@@ -48,6 +48,8 @@ class RequestRecord:
     cost_usd: float | None = None
     api_key_id: str | None = None
     response_started: bool = False
+    # The request's trace handle when tracing is on (gateway.observability.tracing).
+    trace: Any = None
     # Only with logging.include_content: the request's messages and the non-stream answer.
     messages: Any = None
     response_body: bytes | None = None

@@ -35,6 +35,7 @@ class UpstreamRequest:
     body: dict[str, Any]
     stream: bool
     request_id: str
+    headers: Mapping[str, str] | None = None  # sent besides the provider's own (traceparent)
 
 
 class UpstreamResponse(abc.ABC):

@@ -45,7 +45,7 @@ class Served:
 
 
 @dataclass(slots=True)
-class _Result:
+class AttemptResult:
     outcome: Outcome
     served: Served | None = None
     status: int | None = None
@@ -108,7 +108,7 @@ class AttemptRunner:
             while True:
                 started = time.perf_counter()
                 try:
-                    result = await self._attempt(provider, member, body, stream, record.request_id)
+                    result = await self._attempt(provider, member, body, stream, record)
                 except asyncio.CancelledError:
                     # The client went away: the plan ends here, no further attempts.
                     attempts.append(
@@ -163,7 +163,7 @@ class AttemptRunner:
             )
         raise self._exhausted(plan, record, failures, capped)
 
-    def _should_retry(self, retries: int, result: _Result, attempts: int) -> bool:
+    def _should_retry(self, retries: int, result: AttemptResult, attempts: int) -> bool:
         settings = self.settings
         if retries >= settings.member_retries or attempts >= settings.max_attempts:
             return False
@@ -177,7 +177,7 @@ class AttemptRunner:
         base = self.settings.retry_backoff_s * (2 ** (retries - 1))
         return float(base * self.rng.uniform(0.5, 1.5))
 
-    def _park(self, member: Member, result: _Result) -> None:
+    def _park(self, member: Member, result: AttemptResult) -> None:
         settings = self.settings
         if result.outcome is Outcome.BAD_CREDENTIALS:
             seconds = settings.max_cooldown_s
@@ -195,27 +195,33 @@ class AttemptRunner:
         member: Member,
         body: dict[str, Any],
         stream: bool,
-        request_id: str,
-    ) -> _Result:
+        record: RequestRecord,
+        headers: Mapping[str, str] | None = None,
+    ) -> AttemptResult:
+        """One call to one member. ``headers`` go upstream too (trace context)."""
         response: UpstreamResponse | None = None
         try:
             if stream:
                 try:
                     async with asyncio.timeout(self.settings.ttft_timeout_s):
-                        response = await provider.send(UpstreamRequest(body, True, request_id))
+                        response = await provider.send(
+                            UpstreamRequest(body, True, record.request_id, headers)
+                        )
                         if response.status < 400:
                             return await self._first_chunk(member, response)
                 except TimeoutError:
                     if response is not None:
                         response.close()
-                    return _Result(Outcome.TTFT_TIMEOUT)
+                    return AttemptResult(Outcome.TTFT_TIMEOUT)
             else:
-                response = await provider.send(UpstreamRequest(body, False, request_id))
+                response = await provider.send(
+                    UpstreamRequest(body, False, record.request_id, headers)
+                )
             data = await response.read()
         except UpstreamError as exc:
             if response is not None:
                 response.close()
-            return _Result(classify_exception(exc))
+            return AttemptResult(classify_exception(exc))
         except BaseException:
             if response is not None:
                 response.close()
@@ -227,9 +233,9 @@ class AttemptRunner:
         retry_after = None
         if outcome in AVAILABILITY_FAILURES:
             retry_after = retry_after_seconds(response.headers, self.state.cooldowns.now())
-        return _Result(outcome, served, status, retry_after)
+        return AttemptResult(outcome, served, status, retry_after)
 
-    async def _first_chunk(self, member: Member, response: UpstreamResponse) -> _Result:
+    async def _first_chunk(self, member: Member, response: UpstreamResponse) -> AttemptResult:
         try:
             first = await response.read_chunk()
             # Nothing is forwarded before one whole event has arrived, so until then
@@ -238,15 +244,15 @@ class AttemptRunner:
                 first = await _until_event_end(first, response)
         except UpstreamError as exc:
             response.close()
-            return _Result(classify_exception(exc), status=response.status)
+            return AttemptResult(classify_exception(exc), status=response.status)
         if not first:
             # The body ended before one whole event: nothing the client could use.
             response.close()
-            return _Result(Outcome.CONNECT_ERROR, status=response.status)
+            return AttemptResult(Outcome.CONNECT_ERROR, status=response.status)
         if first.startswith(_ERROR_EVENT_PREFIXES):
             # An error event before any content is still a failover point.
             response.close()
-            return _Result(Outcome.UPSTREAM_5XX, status=response.status)
+            return AttemptResult(Outcome.UPSTREAM_5XX, status=response.status)
         served = Served(
             member,
             response.status,
@@ -254,7 +260,7 @@ class AttemptRunner:
             response=response,
             first_chunk=first,
         )
-        return _Result(Outcome.SUCCESS, served, response.status)
+        return AttemptResult(Outcome.SUCCESS, served, response.status)
 
     def _exhausted(
         self,

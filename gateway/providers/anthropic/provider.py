@@ -13,7 +13,7 @@ from gateway.providers.base import (
     UpstreamResponse,
     UpstreamStreamBroken,
 )
-from gateway.providers.http import transport_for, with_request_id
+from gateway.providers.http import transport_for, upstream_headers
 from gateway.transport import ResponseHeaders
 
 # Bodies are re-encoded here, so the upstream's framing and encoding no longer apply.
@@ -88,7 +88,7 @@ class AnthropicProvider(Provider):
         self._transport = transport_for(section)
 
     async def send(self, upstream: UpstreamRequest) -> UpstreamResponse:
-        headers = with_request_id(self._headers, upstream.request_id)
+        headers = upstream_headers(self._headers, upstream)
         body = request.encode_request({**upstream.body, "stream": upstream.stream})
         inner = await self._transport.post(self._url, headers, body)
         transformer = None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from gateway.config.schema import ProviderSection
 from gateway.providers.azure import api
 from gateway.providers.base import Provider, UpstreamRequest, UpstreamResponse
-from gateway.providers.http import transport_for, with_request_id
+from gateway.providers.http import transport_for, upstream_headers
 from gateway.providers.openai import errors, request
 
 
@@ -34,7 +34,7 @@ class AzureOpenAIProvider(Provider):
         # The catalog's upstream model name is the deployment's name; Azure ignores
         # the body's `model`, so the body goes as the openai kind sends it.
         url = self.url_for(str(upstream.body.get("model", "")))
-        headers = with_request_id(self._headers, upstream.request_id)
+        headers = upstream_headers(self._headers, upstream)
         return await self._transport.post(url, headers, request.encode_request(upstream.body))
 
     def is_context_length_error(self, status: int, body: bytes) -> bool:

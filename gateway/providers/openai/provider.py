@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gateway.config.schema import ProviderSection
 from gateway.providers.base import Provider, UpstreamRequest, UpstreamResponse
-from gateway.providers.http import transport_for, with_request_id
+from gateway.providers.http import transport_for, upstream_headers
 from gateway.providers.openai import api, errors, request
 
 
@@ -19,7 +19,7 @@ class OpenAIProvider(Provider):
         self._transport = transport_for(section)
 
     async def send(self, upstream: UpstreamRequest) -> UpstreamResponse:
-        headers = with_request_id(self._headers, upstream.request_id)
+        headers = upstream_headers(self._headers, upstream)
         return await self._transport.post(self._url, headers, request.encode_request(upstream.body))
 
     def is_context_length_error(self, status: int, body: bytes) -> bool:
