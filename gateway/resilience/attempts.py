@@ -74,6 +74,7 @@ class AttemptRunner:
     ) -> Served:
         settings = self.settings
         stream = record.stream
+        operation = record.operation
         attempts = record.attempts
         failures: list[Outcome] = []
         context_floor: int | None = None
@@ -88,6 +89,10 @@ class AttemptRunner:
             if len(attempts) >= settings.max_attempts:
                 capped = True
                 break
+            provider = self.providers[member.provider]
+            if operation not in provider.operations:
+                record.skipped.append(f"{member.alias}:unsupported")
+                continue
             window = member.context_window
             if context_floor is not None and (window is None or window <= context_floor):
                 record.skipped.append(f"{member.alias}:smaller_context")
@@ -102,13 +107,17 @@ class AttemptRunner:
                 if context_floor is not None:
                     larger_unavailable = True
                 continue
-            provider = self.providers[member.provider]
             body = merge_body(member.defaults, client_body, member.forced, member.upstream_model)
             retries = 0
             while True:
                 started = time.perf_counter()
                 try:
-                    result = await self._attempt(provider, member, body, stream, record)
+                    result = await self._attempt(
+                        provider,
+                        member,
+                        UpstreamRequest(body, stream, record.request_id, operation),
+                        record,
+                    )
                 except asyncio.CancelledError:
                     # The client went away: the plan ends here, no further attempts.
                     attempts.append(
@@ -193,20 +202,16 @@ class AttemptRunner:
         self,
         provider: Provider,
         member: Member,
-        body: dict[str, Any],
-        stream: bool,
+        request: UpstreamRequest,
         record: RequestRecord,
-        headers: Mapping[str, str] | None = None,
     ) -> AttemptResult:
-        """One call to one member. ``headers`` go upstream too (trace context)."""
+        """One call to one member (``record`` is for subclasses: the traced one)."""
         response: UpstreamResponse | None = None
         try:
-            if stream:
+            if request.stream:
                 try:
                     async with asyncio.timeout(self.settings.ttft_timeout_s):
-                        response = await provider.send(
-                            UpstreamRequest(body, True, record.request_id, headers)
-                        )
+                        response = await provider.send(request)
                         if response.status < 400:
                             return await self._first_chunk(member, response)
                 except TimeoutError:
@@ -214,9 +219,7 @@ class AttemptRunner:
                         response.close()
                     return AttemptResult(Outcome.TTFT_TIMEOUT)
             else:
-                response = await provider.send(
-                    UpstreamRequest(body, False, record.request_id, headers)
-                )
+                response = await provider.send(request)
             data = await response.read()
         except UpstreamError as exc:
             if response is not None:

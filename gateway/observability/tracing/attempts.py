@@ -9,21 +9,20 @@ served, when the stream is closed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from gateway.observability.record import RequestRecord
 from gateway.observability.tracing.trace import (
-    OPERATION,
     FinishReasonScanner,
     RequestTrace,
     finish_reasons,
     provider_name,
     traceparent_headers,
 )
-from gateway.providers.base import Provider, UpstreamResponse
+from gateway.providers.base import Provider, UpstreamRequest, UpstreamResponse
 from gateway.resilience.attempts import AttemptResult, AttemptRunner
 from gateway.resilience.classify import Outcome
 from gateway.routing.table import Member
@@ -38,18 +37,16 @@ class TracedAttemptRunner(AttemptRunner):
         self,
         provider: Provider,
         member: Member,
-        body: dict[str, Any],
-        stream: bool,
+        request: UpstreamRequest,
         record: RequestRecord,
-        headers: Mapping[str, str] | None = None,
     ) -> AttemptResult:
         trace: RequestTrace | None = record.trace
         span = self.tracer.start_span(
-            f"{OPERATION} {member.upstream_model}",
+            f"{record.operation} {member.upstream_model}",
             context=trace.context if trace is not None else None,
             kind=SpanKind.CLIENT,
             attributes={
-                "gen_ai.operation.name": OPERATION,
+                "gen_ai.operation.name": record.operation,
                 "gen_ai.provider.name": provider_name(provider.kind),
                 "gen_ai.request.model": member.upstream_model,
                 "gateway.provider": member.provider,
@@ -57,10 +54,9 @@ class TracedAttemptRunner(AttemptRunner):
                 "gateway.attempt": len(record.attempts) + 1,
             },
         )
+        request.headers = traceparent_headers(span)
         try:
-            result = await super()._attempt(
-                provider, member, body, stream, record, traceparent_headers(span)
-            )
+            result = await super()._attempt(provider, member, request, record)
         except asyncio.CancelledError:
             _end(span, Outcome.CLIENT_DISCONNECT.value, None)
             raise

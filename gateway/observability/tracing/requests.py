@@ -12,7 +12,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from gateway.observability.logging import reply_content
 from gateway.observability.record import RequestRecord
-from gateway.observability.tracing.trace import OPERATION, RequestTrace, provider_name
+from gateway.observability.tracing.trace import RequestTrace, provider_name
 
 CONTENT_EVENT = "gen_ai.client.inference.operation.details"
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -34,7 +34,7 @@ class RequestTracer:
             if tracestate is not None:
                 carrier["tracestate"] = tracestate.decode("latin-1")
             parent = _PROPAGATOR.extract(carrier)  # a malformed header starts a new trace
-        span = self.tracer.start_span(OPERATION, context=parent, kind=SpanKind.SERVER)
+        span = self.tracer.start_span(record.operation, context=parent, kind=SpanKind.SERVER)
         record.trace = RequestTrace(span, set_span_in_context(span))
 
     def on_request_start(self, record: RequestRecord) -> None:
@@ -46,7 +46,8 @@ class RequestTracer:
             return
         span = trace.span
         if span.is_recording():
-            span.update_name(f"{OPERATION} {record.route_label}" if record.route else OPERATION)
+            operation = record.operation
+            span.update_name(f"{operation} {record.route_label}" if record.route else operation)
             span.set_attributes(request_attributes(record, trace))
             if self.include_content and record.messages is not None:
                 span.add_event(CONTENT_EVENT, content_attributes(record))
@@ -64,7 +65,7 @@ def error_type(record: RequestRecord) -> str | None:
 
 def request_attributes(record: RequestRecord, trace: RequestTrace) -> dict[str, Any]:
     attributes: dict[str, Any] = {
-        "gen_ai.operation.name": OPERATION,
+        "gen_ai.operation.name": record.operation,
         "http.request.method": "POST",
         "http.response.status_code": record.status,
         "gateway.request_id": record.request_id,

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from opentelemetry.context import Context
 from opentelemetry.trace import Span
 
-OPERATION = "chat"
 # The gateway's provider kinds as gen_ai.provider.name's well-known values.
 PROVIDER_NAMES = {"openai": "openai", "azure": "azure.ai.openai", "anthropic": "anthropic"}
 _FINISH_REASON = re.compile(rb'"finish_reason"\s*:\s*"([^"\\]{1,64})"')
