@@ -33,6 +33,7 @@ from bench.harness import (
 )
 from bench.report import render_table, targets
 from bench.streams import held_streams
+from bench.tracing import tracing_runs
 
 SERVER_CPU = 0
 LOAD_CPU = 1
@@ -233,6 +234,8 @@ class Bench:
                 (redis_commands(redis_port) - before - 1) / elapsed, 1
             )
             gw.stop()
+
+            tracing_runs(self, gateway_config(upstream_port), LOAD_CPU)
 
             if not self.smoke:
                 print("gateway, 10,000 routes and models", flush=True)

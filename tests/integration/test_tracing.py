@@ -129,16 +129,13 @@ def test_fallback_span_tree_attributes_and_upstream_traceparent(
         "gen_ai.usage.input_tokens": 10,
         "gen_ai.usage.output_tokens": 3,
         "gen_ai.response.finish_reasons": ("stop",),
-        "http.request.method": "POST",
         "http.response.status_code": 200,
         "gateway.request_id": response.headers["x-request-id"],
         "gateway.stream": False,
         "gateway.attempts": 2,
         "gateway.route": "chat",
-        "gateway.provider": "fake",
         "gateway.model": "m2",
         "gateway.cost_pico_usd": 10 * 150_000 + 3 * 600_000,
-        "gateway.cost_usd": 3.3e-6,
     }
     assert server.status.status_code is StatusCode.UNSET
     assert server.events == ()  # no content without logging.include_content

@@ -66,7 +66,6 @@ def error_type(record: RequestRecord) -> str | None:
 def request_attributes(record: RequestRecord, trace: RequestTrace) -> dict[str, Any]:
     attributes: dict[str, Any] = {
         "gen_ai.operation.name": record.operation,
-        "http.request.method": "POST",
         "http.response.status_code": record.status,
         "gateway.request_id": record.request_id,
         "gateway.stream": record.stream,
@@ -80,10 +79,8 @@ def request_attributes(record: RequestRecord, trace: RequestTrace) -> dict[str, 
     tier = getattr(record, "tier", None)
     if tier:
         attributes["gateway.tier"] = tier
-    if record.provider is not None:
-        attributes["gateway.provider"] = record.provider
-        if trace.provider_kind is not None:
-            attributes["gen_ai.provider.name"] = provider_name(trace.provider_kind)
+    if trace.provider_kind is not None:
+        attributes["gen_ai.provider.name"] = provider_name(trace.provider_kind)
     if record.model is not None:
         attributes["gen_ai.response.model"] = record.model
     if record.alias is not None:
@@ -96,8 +93,8 @@ def request_attributes(record: RequestRecord, trace: RequestTrace) -> dict[str, 
         attributes["gen_ai.usage.output_tokens"] = usage.output_tokens
         if usage.cached_tokens:
             attributes["gen_ai.usage.cache_read.input_tokens"] = usage.cached_tokens
+        # The exact amount (an integer, 1e-12 USD): a sum of spans is a sum of the ledger.
         attributes["gateway.cost_pico_usd"] = record.cost_pico_usd
-        attributes["gateway.cost_usd"] = record.cost_usd or 0.0
     if trace.finish_reasons:
         attributes["gen_ai.response.finish_reasons"] = trace.finish_reasons
     error = error_type(record)
