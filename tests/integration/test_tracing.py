@@ -239,6 +239,12 @@ def test_errors_and_unsampled_requests(
     gw.wait_for_records(2)
     assert memory.get_finished_spans() == ()
 
+    # A malformed traceparent starts a new trace (sampled by ratio 0 here: not recorded).
+    memory.clear()
+    assert post(gw, {"traceparent": "00-not-a-trace-01"}).status_code == 200
+    gw.wait_for_records(3)
+    assert memory.get_finished_spans() == ()
+
     # A request refused before routing still gets its span (and its error).
     response = httpx.post(
         gw.base_url + "/chat/completions",

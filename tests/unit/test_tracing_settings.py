@@ -82,3 +82,38 @@ def test_tracing_on_without_the_extra_is_a_pointed_config_error(
     config = load_config_text("tracing: {enabled: true}\n")
     with pytest.raises(ConfigError, match=r"llm-gateway\[otel\]"):
         build_tracing(config)
+
+
+def test_a_stage_span_is_a_child_of_the_request_span() -> None:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind, StatusCode
+
+    from gateway.observability.record import RequestRecord
+    from gateway.observability.tracing.hooks import stage_span
+    from gateway.observability.tracing.runtime import Tracing
+
+    untraced = RequestRecord(request_id="r0", started=0.0)
+    with stage_span(untraced, "triage classify") as nothing:
+        assert nothing is None
+
+    memory = InMemorySpanExporter()
+    settings = tracing_settings(TracingSection(enabled=True), {})
+    assert settings is not None
+    tracing = Tracing(settings, exporter=memory)
+    record = RequestRecord(request_id="r1", started=0.0, route="tiered")
+    tracing.begin(record, {})
+    with stage_span(record, "triage classify", {"gateway.route": "tiered"}) as span:
+        assert span is not None
+        span.set_attribute("gateway.tier", "simple")
+    with pytest.raises(TimeoutError), stage_span(record, "triage classify"):
+        raise TimeoutError
+    tracing.requests.on_request_done(record)
+    tracing.provider.force_flush()
+    ok, failed, server = memory.get_finished_spans()
+    assert server.kind is SpanKind.SERVER and ok.kind is SpanKind.INTERNAL
+    for child in (ok, failed):
+        assert child.parent is not None and child.parent.span_id == server.context.span_id
+    assert dict(ok.attributes or {}) == {"gateway.route": "tiered", "gateway.tier": "simple"}
+    assert failed.status.status_code is StatusCode.ERROR
+    assert (failed.attributes or {})["error.type"] == "TimeoutError"
+    tracing.provider.shutdown()

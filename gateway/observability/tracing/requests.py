@@ -35,7 +35,7 @@ class RequestTracer:
                 carrier["tracestate"] = tracestate.decode("latin-1")
             parent = _PROPAGATOR.extract(carrier)  # a malformed header starts a new trace
         span = self.tracer.start_span(record.operation, context=parent, kind=SpanKind.SERVER)
-        record.trace = RequestTrace(span, set_span_in_context(span))
+        record.trace = RequestTrace(span, set_span_in_context(span), self.tracer)
 
     def on_request_start(self, record: RequestRecord) -> None:
         return None

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from opentelemetry.context import Context
-from opentelemetry.trace import Span
+from opentelemetry.trace import Span, SpanKind, Tracer
 
 # The gateway's provider kinds as gen_ai.provider.name's well-known values.
 PROVIDER_NAMES = {"openai": "openai", "azure": "azure.ai.openai", "anthropic": "anthropic"}
@@ -21,13 +23,22 @@ def provider_name(kind: str) -> str:
 
 @dataclass(slots=True)
 class RequestTrace:
-    """The request's SERVER span, its context (the attempts' parent), and what the
-    attempt that answered found out."""
+    """The request's SERVER span, its context (the parent of the spans below it), and
+    what the attempt that answered found out."""
 
     span: Span
     context: Context
+    tracer: Tracer
     finish_reasons: list[str] = field(default_factory=list)
     provider_kind: str | None = None
+
+    def child(
+        self, name: str, attributes: Mapping[str, Any], kind: SpanKind = SpanKind.INTERNAL
+    ) -> Span:
+        """A span under the request's, for a stage's own work (see ``stage_span``)."""
+        return self.tracer.start_span(
+            name, context=self.context, kind=kind, attributes=dict(attributes)
+        )
 
 
 def traceparent_headers(span: Span) -> dict[str, str]:
