@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import statistics
+import time
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -63,14 +64,16 @@ def tracing_runs(bench: Bench, config: dict[str, Any], cpu: int) -> None:
         for i in range(1, rounds + 1):
             for kind, gw in gateways.items():
                 runs[kind].append(bench.load(f"tracing_{kind}_{i}", gw.port, CHAT, 64, duration))
+                # All gateways share one core: a traced one's export backlog must not
+                # run into the next gateway's run.
+                settle(sink_port)
         bench.load("gateway_tracing_on_c1", gateways["on"].port, CHAT, 1)
     finally:
         for gw in gateways.values():
             gw.stop()  # a traced one flushes what is still queued
         # What reached the collector: proof the traced gateways really exported.
         with contextlib.suppress(httpx.HTTPError):
-            sent = httpx.get(f"http://127.0.0.1:{sink_port}/", timeout=5).json()["spans"]
-            bench.results["tracing_spans_exported"] = sent
+            bench.results["tracing_spans_exported"] = exported(sink_port)
         sink.stop()
     for kind, results in runs.items():
         by_rps = sorted(results, key=lambda run: run.rps)
@@ -81,6 +84,23 @@ def tracing_runs(bench: Bench, config: dict[str, Any], cpu: int) -> None:
         ratio = statistics.median(r.rps for r in runs[kind]) / off
         bench.results[key] = round(ratio, 3)
         print(f"  tracing {kind} / off: ratio of medians {ratio:.3f}", flush=True)
+
+
+def exported(sink_port: int) -> int:
+    count: int = httpx.get(f"http://127.0.0.1:{sink_port}/", timeout=5).json()["spans"]
+    return count
+
+
+def settle(sink_port: int, timeout_s: float = 30.0) -> None:
+    """Wait until the sink has received nothing new for half a second."""
+    deadline = time.monotonic() + timeout_s
+    last = exported(sink_port)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = exported(sink_port)
+        if now == last:
+            return
+        last = now
 
 
 def tracing_targets(results: dict[str, Any], check: Any) -> None:

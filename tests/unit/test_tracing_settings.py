@@ -117,3 +117,26 @@ def test_a_stage_span_is_a_child_of_the_request_span() -> None:
     assert failed.status.status_code is StatusCode.ERROR
     assert (failed.attributes or {})["error.type"] == "TimeoutError"
     tracing.provider.shutdown()
+
+
+def test_a_reloaded_snapshot_keeps_the_traced_attempt_loop() -> None:
+    from gateway.observability.tracing.attempts import TracedAttemptRunner
+    from gateway.observability.tracing.runtime import Tracing
+    from gateway.resilience.attempts import AttemptRunner
+    from gateway.runtime import build_snapshot
+    from gateway.state.memory import MemoryStateStore
+
+    config = load_config_text("providers: {m: {kind: mock}}\nroutes: {}\n")
+    state = MemoryStateStore()
+    plain = build_snapshot(config, state)
+    assert type(plain.runner) is AttemptRunner
+    assert type(build_snapshot(config, state, previous=plain).runner) is AttemptRunner
+
+    settings = tracing_settings(TracingSection(enabled=True), {})
+    assert settings is not None
+    tracing = Tracing(settings)
+    traced = build_snapshot(config, state, make_runner=tracing.attempt_runner)
+    reloaded = build_snapshot(config, state, previous=traced)
+    assert isinstance(traced.runner, TracedAttemptRunner)
+    assert isinstance(reloaded.runner, TracedAttemptRunner)
+    tracing.provider.shutdown()
