@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from gateway.cache.policy import CachePolicies, cache_policies
+from gateway.cache.store import ResponseCacheStore
 from gateway.config.schema import GatewayConfig, ResilienceSection
 from gateway.errors import UnknownProfile
 from gateway.observability.record import RequestObserver
@@ -62,6 +64,7 @@ class Snapshot:
     providers: dict[str, Provider]
     runner: AttemptRunner
     profile: str | None
+    cache: CachePolicies = field(default_factory=lambda: CachePolicies({}, None))
     leases: Leases = field(default_factory=Leases)
     make_runner: RunnerFactory = AttemptRunner
 
@@ -112,6 +115,7 @@ def build_snapshot(
         runner=runner,
         profile=profile,
         make_runner=make_runner,
+        cache=cache_policies(config),
     )
 
 
@@ -132,11 +136,13 @@ class Gateway:
         rng: random.Random | None = None,
         env_api_keys: frozenset[str] = frozenset(),
         tracing: Tracing | None = None,
+        response_cache: ResponseCacheStore | None = None,
     ) -> None:
         self.snapshot = snapshot
         # None when tracing is off: the chat endpoint's one check, nothing else runs.
         self.tracing = tracing
         self.state = state
+        self.response_cache = response_cache
         self.observers = observers
         self.api_keys = api_keys
         # Inbound keys from the environment stay until a restart; the file's own
@@ -155,6 +161,8 @@ class Gateway:
     async def aclose(self) -> None:
         for provider in self.snapshot.providers.values():
             await provider.aclose()
+        if self.response_cache is not None:
+            await self.response_cache.aclose()
         await self.state.aclose()
         if self.tracing is not None:
             await self.tracing.aclose()

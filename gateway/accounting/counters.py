@@ -5,9 +5,10 @@ Counters live in one hash per time bucket (``<prefix>:usage:minute:202611212340`
 with the dimensions ``route, profile, provider, model, api_key`` at full detail, so
 any ``group_by`` is a sum at read time.
 
-Cost is counted exactly, in integer pico-USD (``cost_pico_usd``). Versions before the
-exact ledger wrote whole micro-USD under ``cost_micro_usd``; a read adds such fields
-(× 1e6) to the pico sum, so counters written before an upgrade, or by replicas not yet
+Cost is counted exactly, in integer pico-USD (``cost_pico_usd``, and
+``saved_cost_pico_usd`` for cache hits). Versions before the exact ledger wrote whole
+micro-USD under ``cost_micro_usd`` (``saved_cost_micro_usd``); a read adds such fields
+(× 1e6) to the pico sums, so counters written before an upgrade, or by replicas not yet
 upgraded, keep counting without a migration, and age out with their buckets.
 """
 
@@ -23,7 +24,8 @@ import orjson
 
 from gateway.accounting.pricing import PICO_PER_MICRO, pico_to_micro, pico_to_usd
 
-DIMENSIONS = ("route", "profile", "provider", "model", "api_key")
+# New dimensions go last: a field written before one existed reads it as "".
+DIMENSIONS = ("route", "profile", "provider", "model", "api_key", "cache")
 METRICS = (
     "requests",
     "errors",
@@ -31,9 +33,14 @@ METRICS = (
     "output_tokens",
     "cached_tokens",
     "cost_pico_usd",
+    "saved_cost_pico_usd",
 )
-# The field versions before the exact ledger wrote: whole micro-USD, read as pico × 1e6.
-LEGACY_MICRO_FIELD = "cost_micro_usd"
+# The fields versions before the exact ledger wrote, in whole micro-USD: read as the
+# pico-USD metric beside them, × 1e6.
+LEGACY_MICRO_FIELDS = {
+    "cost_micro_usd": "cost_pico_usd",
+    "saved_cost_micro_usd": "saved_cost_pico_usd",
+}
 WINDOWS = {"minute": 60, "day": 86_400}
 # How long a bucket is kept, and so how many buckets back a read may go.
 RETENTION_BUCKETS = {"minute": 180, "day": 35}
@@ -57,6 +64,10 @@ class UsageEvent:
     cached_tokens: int = 0
     cost_pico_usd: int = 0
     at: float = 0.0
+    # The response cache's verdict (hit, miss, bypass; "" when off) and, on a hit,
+    # what the answer cost when it was made.
+    cache: str = ""
+    saved_cost_pico_usd: int = 0
 
 
 @functools.lru_cache(maxsize=1024)
@@ -103,7 +114,9 @@ class UsageRows:
 
     def add(self, event: UsageEvent, limit: int | None = None) -> bool:
         """Adds ``event``; with ``limit``, refuses (returns False) to grow past it."""
-        dims = (event.route, event.profile, event.provider, event.model, event.api_key)
+        dims = (
+            event.route, event.profile, event.provider, event.model, event.api_key, event.cache
+        )  # fmt: skip
         at = event.at
         keys = [(window, int(at // seconds), dims) for window, seconds in WINDOWS.items()]
         rows = self.rows
@@ -112,11 +125,11 @@ class UsageRows:
                 return False
         err = 1 if event.error else 0
         tin, tout, tcached = event.input_tokens, event.output_tokens, event.cached_tokens
-        cost = event.cost_pico_usd
+        cost, saved = event.cost_pico_usd, event.saved_cost_pico_usd
         for key in keys:
             row = rows.get(key)
             if row is None:
-                rows[key] = [1, err, tin, tout, tcached, cost]
+                rows[key] = [1, err, tin, tout, tcached, cost, saved]
             else:
                 row[0] += 1
                 row[1] += err
@@ -124,6 +137,7 @@ class UsageRows:
                 row[3] += tout
                 row[4] += tcached
                 row[5] += cost
+                row[6] += saved
         return True
 
     def increments(self) -> Increments:
@@ -157,12 +171,12 @@ def aggregate(
     for bucket in buckets:
         for name, amount in bucket.items():
             metric, _, dims_json = name.partition("|")
-            if metric == LEGACY_MICRO_FIELD:
-                metric, amount = "cost_pico_usd", int(amount) * PICO_PER_MICRO
+            if metric in LEGACY_MICRO_FIELDS:
+                metric, amount = LEGACY_MICRO_FIELDS[metric], int(amount) * PICO_PER_MICRO
             elif metric not in totals:
                 continue
             dims = orjson.loads(dims_json)
-            group = tuple(str(dims[i]) for i in indexes)
+            group = tuple(str(dims[i]) if i < len(dims) else "" for i in indexes)
             row = rows.get(group)
             if row is None:
                 row = rows[group] = dict.fromkeys(METRICS, 0)
@@ -176,10 +190,16 @@ def aggregate(
 
 
 def _with_usd(counts: dict[str, int]) -> dict[str, Any]:
-    """The exact ``cost_pico_usd``, plus ``cost_micro_usd`` (kept for clients of the
-    micro-USD ledger, fractional when it must be) and ``cost_usd`` for display."""
-    pico = counts["cost_pico_usd"]
-    return {**counts, "cost_micro_usd": pico_to_micro(pico), "cost_usd": pico_to_usd(pico)}
+    """The exact pico-USD sums, plus their micro-USD form (kept for clients of the
+    micro-USD ledger, fractional when it must be) and USD for display."""
+    pico, saved = counts["cost_pico_usd"], counts["saved_cost_pico_usd"]
+    return {
+        **counts,
+        "cost_micro_usd": pico_to_micro(pico),
+        "cost_usd": pico_to_usd(pico),
+        "saved_cost_micro_usd": pico_to_micro(saved),
+        "saved_cost_usd": pico_to_usd(saved),
+    }
 
 
 def parse_group_by(raw: str | None) -> list[str]:

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 import structlog
 
+from gateway.accounting.pricing import pico_to_usd
 from gateway.observability.record import RequestRecord
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
@@ -79,6 +80,11 @@ def request_fields(record: RequestRecord) -> dict[str, Any]:
         fields["error_type"] = record.error_type
     if record.skipped:
         fields["skipped"] = record.skipped
+    if record.cache != "off":
+        fields["cache"] = record.cache
+        if record.cache == "hit":
+            fields["saved_cost_usd"] = pico_to_usd(record.saved_cost_pico_usd)
+            fields["saved_cost_pico_usd"] = record.saved_cost_pico_usd
     return fields
 
 

@@ -137,6 +137,14 @@ class GatewayMetrics:
             "gateway_profile_requests", "Routed requests by the QoS profile that served them",
             ["route", "profile"],
         )  # fmt: skip
+        self.cache_requests = self._counter(
+            "gateway_cache_requests", "Response cache verdicts: hit, miss or bypass",
+            ["route", "result"],
+        )  # fmt: skip
+        self.cache_saved = self._counter(
+            "gateway_cache_saved_usd", "What the answers served from the cache cost when made",
+            ["route"],
+        )  # fmt: skip
         self.state_errors = self._counter(
             "gateway_state_errors", "Failed operations against the shared state store", []
         ).labels()
@@ -174,6 +182,7 @@ class GatewayMetrics:
         self._fallback_children: dict[tuple[str, str, str], Any] = {}
         self._in_flight_children: dict[str, Any] = {}
         self._cost_children: dict[tuple[str, str], ExactUsdCounter] = {}
+        self._saved_children: dict[str, ExactUsdCounter] = {}
         self._until: dict[tuple[str, str], float] = {}
         self._state_errors_seen = 0
         state.add_park_listener(self._on_park)
@@ -272,6 +281,10 @@ class GatewayMetrics:
             self.overhead.observe(max(0.0, record.latency_s - record.upstream_s))
         if record.attempts:
             self._count_attempts(record, route, direct)
+        if record.cache != "off":
+            self.cache_requests.labels(route, record.cache).inc()
+            if record.saved_cost_pico_usd:
+                self._saved_counter(route).add(record.saved_cost_pico_usd)
         if self.state.errors_total != self._state_errors_seen:
             self.sync_state_errors()
 
@@ -291,6 +304,12 @@ class GatewayMetrics:
                     fallback = self._fallback_children[move] = self.fallbacks.labels(*move)
                 fallback.inc()
             previous = member
+
+    def _saved_counter(self, route: str) -> ExactUsdCounter:
+        counter = self._saved_children.get(route)
+        if counter is None:
+            counter = self._saved_children[route] = ExactUsdCounter(self.cache_saved.labels(route))
+        return counter
 
     def _cost_counter(self, route: str, model: str) -> ExactUsdCounter:
         # One exact sum per label child, whichever status or error series feeds it.

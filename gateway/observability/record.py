@@ -50,6 +50,10 @@ class RequestRecord:
     cost_pico_usd: int = 0
     cost_usd: float | None = None
     api_key_id: str | None = None
+    # The response cache: off (not configured), bypass, miss or hit.
+    cache: str = "off"
+    cache_age_s: float = 0.0
+    saved_cost_pico_usd: int = 0  # a cache hit: what the answer cost when it was made
     response_started: bool = False
     # The request's trace handle when tracing is on (gateway.observability.tracing).
     trace: Any = None

@@ -164,6 +164,7 @@ async def test_counters_written_in_micro_usd_before_the_upgrade_keep_counting(
             key = f"{shared_prefix}:{bucket_key(window, now)}"
             legacy.hincrby(key, f"requests|{dims}", 13)
             legacy.hincrby(key, f"cost_micro_usd|{dims}", 288)  # 13 requests, rounded up
+            legacy.hincrby(key, f"saved_cost_micro_usd|{dims}", 5)  # cache hits
             legacy.expire(key, 3600)
     finally:
         legacy.close()
@@ -187,6 +188,7 @@ async def test_counters_written_in_micro_usd_before_the_upgrade_keep_counting(
     assert totals["requests"] == 14
     assert totals["cost_pico_usd"] == 288 * 10**6 + 1_500_000
     assert totals["cost_micro_usd"] == 289.5
+    assert totals["saved_cost_pico_usd"] == 5 * 10**6
     assert [(r["model"], r["cost_pico_usd"]) for r in rows] == [("classifier", 289_500_000)]
 
 
@@ -202,6 +204,6 @@ def test_gateway_usage_cli_prints_the_exact_amount() -> None:
         "totals": {"requests": 3, "errors": 0, "input_tokens": 21, "output_tokens": 3,
                    "cached_tokens": 0, "cost_pico_usd": 420_003},
     }  # fmt: skip
-    lines = format_report(report).splitlines()
-    assert lines[0].split()[-1] == "COST_USD"
-    assert lines[1].split()[-1] == "0.000000420003"
+    header, row, total = (line.split() for line in format_report(report).splitlines())
+    assert row[header.index("COST_USD")] == "0.000000420003"
+    assert total[-2:] == ["0.000000420003", "0.000000"]  # cost, then saved (none)

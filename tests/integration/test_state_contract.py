@@ -123,6 +123,9 @@ async def test_usage_totals_and_group_by(store: StateStore) -> None:
         "cost_pico_usd": 425_500_001,
         "cost_micro_usd": 425.500001,
         "cost_usd": 0.000425500001,
+        "saved_cost_pico_usd": 0,
+        "saved_cost_micro_usd": 0,
+        "saved_cost_usd": 0.0,
     }
     by_route_model, _ = await store.read_usage("day", 2, ["route", "model"])
     slim = {(r["route"], r["model"]): (r["requests"], r["cost_pico_usd"]) for r in by_route_model}
