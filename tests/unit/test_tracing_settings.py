@@ -140,3 +140,27 @@ def test_a_reloaded_snapshot_keeps_the_traced_attempt_loop() -> None:
     assert isinstance(traced.runner, TracedAttemptRunner)
     assert isinstance(reloaded.runner, TracedAttemptRunner)
     tracing.provider.shutdown()
+
+
+def test_a_cache_hit_is_told_on_the_request_span() -> None:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from gateway.observability.record import RequestRecord
+    from gateway.observability.tracing.requests import request_attributes
+
+    memory = InMemorySpanExporter()
+    settings = tracing_settings(TracingSection(enabled=True), {})
+    assert settings is not None
+    from gateway.observability.tracing.runtime import Tracing
+
+    tracing = Tracing(settings, exporter=memory)
+    record = RequestRecord(request_id="r", started=0.0, route="chat", status=200)
+    tracing.begin(record, {})
+    record.cache, record.saved_cost_pico_usd = "hit", 73_500_000
+    attributes = request_attributes(record, record.trace)
+    assert attributes["gateway.cache"] == "hit"
+    assert attributes["gateway.saved_cost_pico_usd"] == 73_500_000
+    assert attributes["gateway.attempts"] == 0 and "error.type" not in attributes
+    record.cache = "off"
+    assert "gateway.cache" not in request_attributes(record, record.trace)
+    tracing.provider.shutdown()

@@ -87,6 +87,10 @@ def request_attributes(record: RequestRecord, trace: RequestTrace) -> dict[str, 
         attributes["gateway.model"] = record.alias
     if record.skipped:
         attributes["gateway.skipped"] = list(record.skipped)
+    if record.cache != "off":
+        attributes["gateway.cache"] = record.cache
+        if record.saved_cost_pico_usd:
+            attributes["gateway.saved_cost_pico_usd"] = record.saved_cost_pico_usd
     usage = record.usage
     if usage is not None:
         attributes["gen_ai.usage.input_tokens"] = usage.input_tokens
