@@ -80,7 +80,7 @@ def wait_stored(state: dict[str, Any] | None, count: int, timeout: float = 5.0) 
     client = redis.Redis.from_url(state["redis_url"])
     try:
         deadline = time.monotonic() + timeout
-        while len(list(client.scan_iter(match=state["key_prefix"] + ":cache:*"))) < count:
+        while len(list(client.scan_iter(match=state["key_prefix"] + ":cache:*"))) != count:
             assert time.monotonic() < deadline, "the entry was never stored"
             time.sleep(0.01)
     finally:
@@ -113,10 +113,12 @@ def test_miss_then_hit_calls_the_upstream_once(
 def test_key_ignores_order_and_delivery_fields_but_not_the_prompt(
     fake_upstream: FakeUpstream,
     inprocess_gateway: InProcessFactory,  # noqa: F811
+    backend: dict[str, Any] | None,
 ) -> None:
-    gw = inprocess_gateway(cache_config(fake_upstream, deterministic_only=False))
+    gw = inprocess_gateway(cache_config(fake_upstream, backend, deterministic_only=False))
     body = ask(temperature=0.2, max_tokens=50)
     assert post(gw, body).headers["x-gateway-cache"] == "miss"
+    wait_stored(backend, 1)
     reordered = dict(reversed(list(body.items())))
     reordered["user"] = "someone-else"
     reordered["metadata"] = {"trace": "x"}
@@ -132,14 +134,17 @@ def test_key_ignores_order_and_delivery_fields_but_not_the_prompt(
 def test_non_deterministic_requests_are_not_cached_by_default(
     fake_upstream: FakeUpstream,
     inprocess_gateway: InProcessFactory,  # noqa: F811
+    backend: dict[str, Any] | None,
 ) -> None:
-    gw = inprocess_gateway(cache_config(fake_upstream))
+    gw = inprocess_gateway(cache_config(fake_upstream, backend))
     warm = {**ask(), "temperature": 0.7}
     for _ in range(2):
         assert post(gw, warm).headers["x-gateway-cache"] == "bypass"
     assert len(fake_upstream.hits()) == 2
+    wait_stored(backend, 0)
     seeded = {**warm, "seed": 42}
     assert post(gw, seeded).headers["x-gateway-cache"] == "miss"
+    wait_stored(backend, 1)
     assert post(gw, seeded).headers["x-gateway-cache"] == "hit"
     assert len(fake_upstream.hits()) == 3
 
@@ -147,12 +152,14 @@ def test_non_deterministic_requests_are_not_cached_by_default(
 def test_cache_control_and_ttl_headers(
     fake_upstream: FakeUpstream,
     inprocess_gateway: InProcessFactory,  # noqa: F811
+    backend: dict[str, Any] | None,
 ) -> None:
-    gw = inprocess_gateway(cache_config(fake_upstream))
+    gw = inprocess_gateway(cache_config(fake_upstream, backend))
     body = ask()
     # no-store: neither read nor written.
     assert post(gw, body, **{"Cache-Control": "no-store"}).headers["x-gateway-cache"] == "bypass"
     assert post(gw, body).headers["x-gateway-cache"] == "miss"
+    wait_stored(backend, 1)
     # no-cache: goes upstream although an entry exists, and refreshes it.
     refreshed = post(gw, body, **{"Cache-Control": "no-cache"})
     assert refreshed.headers["x-gateway-cache"] == "miss"
@@ -160,7 +167,8 @@ def test_cache_control_and_ttl_headers(
     assert len(fake_upstream.hits()) == 3
     # A shorter TTL asked for by the client: the entry expires.
     short = ask("short-lived")
-    post(gw, short, **{"x-gateway-cache-ttl": "0.3"})
+    post(gw, short, **{"x-gateway-cache-ttl": "1"})
+    wait_stored(backend, 2, timeout=0.8)
     assert post(gw, short).headers["x-gateway-cache"] == "hit"
     deadline = time.monotonic() + 5
     while post(gw, short).headers["x-gateway-cache"] == "hit":
@@ -292,8 +300,9 @@ def test_streams_and_json_replay_each_other(
 def test_broken_and_cut_streams_are_not_stored(
     fake_upstream: FakeUpstream,
     inprocess_gateway: InProcessFactory,  # noqa: F811
+    backend: dict[str, Any] | None,
 ) -> None:
-    gw = inprocess_gateway(cache_config(fake_upstream))
+    gw = inprocess_gateway(cache_config(fake_upstream, backend))
     body = ask("break me", stream=True)
     fake_upstream.set("m1", break_stream(after=2), ok(chunks=8, chunk_delay_s=0.05), ok())
     broken = post(gw, body)
@@ -305,6 +314,7 @@ def test_broken_and_cut_streams_are_not_stored(
     ):
         next(cut.iter_raw())
     gw.wait_for_records(2)
+    wait_stored(backend, 0)
     served = post(gw, body)
     assert served.headers["x-gateway-cache"] == "miss"
     assert b"[DONE]" in served.content
