@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
+import openai
 import pytest
 
 from tests.conftest import GatewayFactory
@@ -43,13 +43,14 @@ def test_otlp_export_over_http_flushed_at_sigterm(
     gw = gateway_factory(config, env=env)
     fake_upstream.set("m1", error(502, "bad gateway"))
     fake_upstream.set("m2", ok())
-    response = httpx.post(
-        gw.base_url + "/chat/completions",
-        json={"model": "chat", "messages": [{"role": "user", "content": "hi"}]},
-        headers={"traceparent": f"00-{TRACE_ID}-{CLIENT_SPAN_ID}-01"},
-        timeout=10,
+    # The client is the openai SDK, as an instrumented application would call it.
+    client = openai.OpenAI(base_url=gw.base_url, api_key="unused", max_retries=0)
+    response = client.chat.completions.with_raw_response.create(
+        model="chat",
+        messages=[{"role": "user", "content": "hi"}],
+        extra_headers={"traceparent": f"00-{TRACE_ID}-{CLIENT_SPAN_ID}-01"},
     )
-    assert response.status_code == 200, response.text
+    assert response.parse().choices[0].finish_reason == "stop"
     assert response.headers["x-gateway-attempts"] == "2"
     assert receiver.received() == []  # still batched
 
