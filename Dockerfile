@@ -6,7 +6,10 @@ FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY gateway ./gateway
-RUN pip install --no-cache-dir --prefix=/install .
+# The `otel` extra, so OTEL_EXPORTER_OTLP_ENDPOINT alone turns tracing on (still off by
+# default); `--build-arg EXTRAS=` leaves it out.
+ARG EXTRAS=otel
+RUN pip install --no-cache-dir --prefix=/install ".${EXTRAS:+[$EXTRAS]}"
 
 FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 \

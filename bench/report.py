@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.cache import cache_targets
+from bench.tracing import tracing_targets
 from bench.triage import triage_targets
 
 
@@ -74,6 +75,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     ratio = results.get("large_config_throughput_ratio")
     if ratio is not None:
         check("10k routes: throughput vs small", round(ratio, 3), ">= 0.95", ratio >= 0.95)
+    tracing_targets(results, check)
     cache_targets(results, check)
     provider_targets(results, check)
     if "soak_rss_growth_pct" in results:

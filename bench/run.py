@@ -36,6 +36,7 @@ from bench.harness import (
 from bench.providers import provider_kinds
 from bench.report import render_table, targets
 from bench.streams import held_streams
+from bench.tracing import tracing_runs
 from bench.triage import run_triage
 
 SERVER_CPU = 0
@@ -243,6 +244,7 @@ class Bench:
             cache_hits(self, gateway_config(upstream_port, redis_port=redis_port), "redis")
 
             provider_kinds(self, upstream_port)
+            tracing_runs(self, gateway_config(upstream_port), LOAD_CPU)
 
             if not self.smoke:
                 print("gateway, 10,000 routes and models", flush=True)

@@ -8,6 +8,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import structlog
 from fastapi import FastAPI
@@ -24,7 +25,7 @@ from gateway.api.cooldowns import CooldownsEndpoint
 from gateway.api.dispatch import HotPathDispatcher
 from gateway.api.usage import UsageEndpoints
 from gateway.cache.stage import ResponseCacheStage
-from gateway.config.loader import load_config
+from gateway.config.loader import ConfigError, load_config
 from gateway.config.schema import CacheStoreSection, GatewayConfig
 from gateway.doors.chat import ChatDoor
 from gateway.errors import GatewayError, InvalidRequest, MethodNotAllowed, NotFound
@@ -34,6 +35,7 @@ from gateway.observability.exposition import metrics_endpoint
 from gateway.observability.logging import RequestLogger, configure_logging
 from gateway.observability.metrics import GatewayMetrics
 from gateway.observability.record import RequestObserver
+from gateway.observability.tracing.settings import tracing_settings
 from gateway.pipeline.door import Door
 from gateway.pipeline.endpoint import DoorEndpoint
 from gateway.pipeline.pipeline import RequestPipeline, Stage
@@ -41,6 +43,9 @@ from gateway.reload import Reloader
 from gateway.runtime import Gateway, build_snapshot
 from gateway.state.base import StateStore
 from gateway.state.memory import MemoryStateStore
+
+if TYPE_CHECKING:
+    from gateway.observability.tracing.runtime import Tracing
 
 log = structlog.get_logger("gateway")
 
@@ -74,15 +79,37 @@ def build_state(config: GatewayConfig, options: AppOptions) -> StateStore:
     return MemoryStateStore()
 
 
+def build_tracing(config: GatewayConfig) -> Tracing | None:
+    """The tracing stage, or None when off; OpenTelemetry is imported only when on."""
+    settings = tracing_settings(
+        config.tracing, os.environ, include_content=config.logging.include_content
+    )
+    if settings is None:
+        return None
+    try:
+        from gateway.observability.tracing.runtime import Tracing
+    except ImportError as exc:
+        problem = (
+            f"tracing: tracing is on but OpenTelemetry is missing ({exc.name}); "
+            "install the extra: pip install 'llm-gateway[otel]'"
+        )
+        raise ConfigError("tracing", [problem]) from None
+    return Tracing(settings)
+
+
 def build_gateway(config: GatewayConfig, options: AppOptions) -> Gateway:
     state = build_state(config, options)
     profile = options.profile or os.environ.get("GATEWAY_PROFILE") or None
-    snapshot = build_snapshot(config, state, profile)
+    tracing = build_tracing(config)
+    make_runner = tracing.attempt_runner if tracing is not None else None
+    snapshot = build_snapshot(config, state, profile, make_runner=make_runner)
     observers: list[RequestObserver] = [
         RequestLogger(config.logging.include_content),
         GatewayMetrics(state, snapshot),
         UsageLedger(state),
     ]
+    if tracing is not None:
+        observers.append(tracing.requests)
     server = config.server
     env_keys = _keys(options.api_keys, server.api_keys_env, [])
     bounds = config.cache or CacheStoreSection(enabled=False)
@@ -93,6 +120,7 @@ def build_gateway(config: GatewayConfig, options: AppOptions) -> Gateway:
         api_keys=env_keys | frozenset(server.api_keys),
         env_api_keys=env_keys,
         admin_keys=_keys(options.admin_keys, server.admin_keys_env, []),
+        tracing=tracing,
         response_cache=state.response_cache(bounds.max_entries, bounds.max_bytes),
     )
 

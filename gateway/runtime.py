@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from gateway.cache.policy import CachePolicies, cache_policies
 from gateway.cache.store import ResponseCacheStore
-from gateway.config.schema import GatewayConfig
+from gateway.config.schema import GatewayConfig, ResilienceSection
 from gateway.errors import UnknownProfile
 from gateway.lifecycle.streams import OpenStreams
 from gateway.observability.record import RequestObserver
@@ -26,6 +28,14 @@ from gateway.routing.table import RouteTable, check_profile
 from gateway.routing.triage.cache import DecisionCache
 from gateway.routing.triage.service import TriageService
 from gateway.state.base import StateStore
+
+if TYPE_CHECKING:
+    from gateway.observability.tracing.runtime import Tracing
+
+# Builds a snapshot's attempt loop: AttemptRunner, or a traced one.
+RunnerFactory = Callable[
+    [Mapping[str, Provider], StateStore, ResilienceSection, random.Random | None], AttemptRunner
+]
 
 
 class Leases:
@@ -63,6 +73,7 @@ class Snapshot:
     user_keys: UserKeys = field(default_factory=lambda: UserKeys({}))
     leases: Leases = field(default_factory=Leases)
     triage: TriageService | None = None  # only when some route has `triage:`
+    make_runner: RunnerFactory = AttemptRunner
 
     def pick_profile(self, requested: str | None, *, from_header: bool = True) -> str | None:
         """The profile for one request: the header's when allowed, else the active one.
@@ -85,9 +96,11 @@ def build_snapshot(
     profile_override: str | None = None,
     rng: random.Random | None = None,
     previous: Snapshot | None = None,
+    make_runner: RunnerFactory | None = None,
 ) -> Snapshot:
     """Derive everything from ``config``; providers whose section did not change
-    since ``previous`` are reused, so their connection pools survive a reload."""
+    since ``previous`` are reused, so their connection pools survive a reload, and so
+    is its ``make_runner`` unless another is given."""
     table = RouteTable(config)
     profile = profile_override or config.profile
     check_profile(table.profiles, profile)
@@ -100,7 +113,9 @@ def build_snapshot(
             if name not in providers:
                 providers[name] = previous.providers[name]
         providers = {name: providers[name] for name in config.providers}
-    runner = AttemptRunner(providers, state, config.resilience, rng)
+    if make_runner is None:
+        make_runner = previous.make_runner if previous is not None else AttemptRunner
+    runner = make_runner(providers, state, config.resilience, rng)
     triage = None
     if any(section.triage is not None for section in config.routes.values()):
         # Verdicts survive a reload: their keys hold the route, classifier and prompt.
@@ -113,6 +128,7 @@ def build_snapshot(
         runner=runner,
         profile=profile,
         triage=triage,
+        make_runner=make_runner,
         cache=cache_policies(config),
         user_keys=UserKeys(providers),
     )
@@ -134,9 +150,12 @@ class Gateway:
         admin_keys: frozenset[str],
         rng: random.Random | None = None,
         env_api_keys: frozenset[str] = frozenset(),
+        tracing: Tracing | None = None,
         response_cache: ResponseCacheStore | None = None,
     ) -> None:
         self.snapshot = snapshot
+        # None when tracing is off: the chat endpoint's one check, nothing else runs.
+        self.tracing = tracing
         self.state = state
         self.response_cache = response_cache
         self.observers = observers
@@ -161,3 +180,5 @@ class Gateway:
         if self.response_cache is not None:
             await self.response_cache.aclose()
         await self.state.aclose()
+        if self.tracing is not None:
+            await self.tracing.aclose()

@@ -6,6 +6,12 @@ with the dimensions ``route, profile, provider, model, api_key, cache, purpose, 
 full detail, so any ``group_by`` is a sum at read time. ``purpose`` is ``answer``, or
 ``triage`` for a triage route's classifier call; ``byok`` is ``true`` when the request
 was served under its user's own provider key.
+
+Cost is counted exactly, in integer pico-USD (``cost_pico_usd``, and
+``saved_cost_pico_usd`` for cache hits). Versions before the exact ledger wrote whole
+micro-USD under ``cost_micro_usd`` (``saved_cost_micro_usd``); a read adds such fields
+(× 1e6) to the pico sums, so counters written before an upgrade, or by replicas not yet
+upgraded, keep counting without a migration, and age out with their buckets.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from typing import Any
 
 import orjson
 
+from gateway.accounting.pricing import PICO_PER_MICRO, pico_to_micro, pico_to_usd
+
 # New dimensions go last: a field written before one existed reads it as its default
 # ("", or DIMENSION_DEFAULTS).
 DIMENSIONS = ("route", "profile", "provider", "model", "api_key", "cache", "purpose", "byok")
@@ -28,9 +36,15 @@ METRICS = (
     "input_tokens",
     "output_tokens",
     "cached_tokens",
-    "cost_micro_usd",
-    "saved_cost_micro_usd",
+    "cost_pico_usd",
+    "saved_cost_pico_usd",
 )
+# The fields versions before the exact ledger wrote, in whole micro-USD: read as the
+# pico-USD metric beside them, × 1e6.
+LEGACY_MICRO_FIELDS = {
+    "cost_micro_usd": "cost_pico_usd",
+    "saved_cost_micro_usd": "saved_cost_pico_usd",
+}
 WINDOWS = {"minute": 60, "day": 86_400}
 # How long a bucket is kept, and so how many buckets back a read may go.
 RETENTION_BUCKETS = {"minute": 180, "day": 35}
@@ -52,12 +66,12 @@ class UsageEvent:
     input_tokens: int = 0
     output_tokens: int = 0
     cached_tokens: int = 0
-    cost_micro_usd: int = 0
+    cost_pico_usd: int = 0
     at: float = 0.0
     # The response cache's verdict (hit, miss, bypass; "" when off) and, on a hit,
     # what the answer cost when it was made.
     cache: str = ""
-    saved_cost_micro_usd: int = 0
+    saved_cost_pico_usd: int = 0
     # `answer`, or `triage` for a triage route's classifier call.
     purpose: str = "answer"
     byok: bool = False  # served under the user's own provider key
@@ -119,7 +133,7 @@ class UsageRows:
                 return False
         err = 1 if event.error else 0
         tin, tout, tcached = event.input_tokens, event.output_tokens, event.cached_tokens
-        cost, saved = event.cost_micro_usd, event.saved_cost_micro_usd
+        cost, saved = event.cost_pico_usd, event.saved_cost_pico_usd
         for key in keys:
             row = rows.get(key)
             if row is None:
@@ -166,7 +180,9 @@ def aggregate(
     for bucket in buckets:
         for name, amount in bucket.items():
             metric, _, dims_json = name.partition("|")
-            if metric not in totals:
+            if metric in LEGACY_MICRO_FIELDS:
+                metric, amount = LEGACY_MICRO_FIELDS[metric], int(amount) * PICO_PER_MICRO
+            elif metric not in totals:
                 continue
             dims = orjson.loads(dims_json)
             group = tuple(
@@ -180,15 +196,20 @@ def aggregate(
     out: list[dict[str, Any]] = []
     for group, counts in rows.items():
         out.append({**dict(zip(group_by, group, strict=True)), **_with_usd(counts)})
-    out.sort(key=lambda r: (-r["cost_micro_usd"], -r["requests"], [r[g] for g in group_by]))
+    out.sort(key=lambda r: (-r["cost_pico_usd"], -r["requests"], [r[g] for g in group_by]))
     return out, _with_usd(totals)
 
 
 def _with_usd(counts: dict[str, int]) -> dict[str, Any]:
+    """The exact pico-USD sums, plus their micro-USD form (kept for clients of the
+    micro-USD ledger, fractional when it must be) and USD for display."""
+    pico, saved = counts["cost_pico_usd"], counts["saved_cost_pico_usd"]
     return {
         **counts,
-        "cost_usd": counts["cost_micro_usd"] / 1_000_000,
-        "saved_cost_usd": counts["saved_cost_micro_usd"] / 1_000_000,
+        "cost_micro_usd": pico_to_micro(pico),
+        "cost_usd": pico_to_usd(pico),
+        "saved_cost_micro_usd": pico_to_micro(saved),
+        "saved_cost_usd": pico_to_usd(saved),
     }
 
 

@@ -22,10 +22,10 @@ def _event(request: RequestRecord, call: RequestRecord, purpose: str) -> UsageEv
         input_tokens=usage.input_tokens if usage else 0,
         output_tokens=usage.output_tokens if usage else 0,
         cached_tokens=usage.cached_tokens if usage else 0,
-        cost_micro_usd=call.cost_micro_usd,
+        cost_pico_usd=call.cost_pico_usd,
         at=time.time(),
         cache="" if call.cache == "off" else call.cache,
-        saved_cost_micro_usd=call.saved_cost_micro_usd,
+        saved_cost_pico_usd=call.saved_cost_pico_usd,
         purpose=purpose,
         byok=call.byok,
     )

@@ -28,6 +28,7 @@ from gateway.accounting.counters import (
     bucket_keys,
     parse_group_by,
 )
+from gateway.accounting.pricing import usd_text
 
 Report = dict[str, Any]
 
@@ -105,7 +106,7 @@ def _from_redis(args: argparse.Namespace, group_by: list[str]) -> Report:
         raise SystemExit(f"redis: {exc}") from None
 
 
-# Costs are shown in USD, rounded only here.
+# Costs are shown in USD, as the exact decimal of their pico-USD.
 _COUNTS = tuple(m for m in METRICS if "cost" not in m)
 
 
@@ -126,8 +127,8 @@ def format_report(report: Report) -> str:
 
 def _numbers(row: dict[str, Any]) -> list[str]:
     return [str(row[m]) for m in _COUNTS] + [
-        f"{row['cost_usd']:.6f}",
-        f"{row.get('saved_cost_usd', 0.0):.6f}",
+        usd_text(int(row["cost_pico_usd"])),
+        usd_text(int(row.get("saved_cost_pico_usd", 0))),
     ]
 
 

@@ -8,7 +8,9 @@ import orjson
 
 from gateway.observability.record import Usage
 
-MAX_TOKENS = 2**32
+# Far above any context window (10M tokens at most today), and low enough that a
+# request's exact cost at the highest allowed price fits an int64 counter.
+MAX_TOKENS = 2**28
 
 
 def usage_from_mapping(raw: Any) -> Usage | None:
@@ -18,8 +20,8 @@ def usage_from_mapping(raw: Any) -> Usage | None:
     cached = details.get("cached_tokens") if isinstance(details, dict) else None
 
     def as_int(value: Any) -> int:
-        # No request has billions of tokens: a larger count is garbage, and would
-        # overflow the int64 counters (Redis INCRBY) once multiplied by a price.
+        # No request has hundreds of millions of tokens: a larger count is garbage, and
+        # would overflow the int64 counters (Redis HINCRBY) once multiplied by a price.
         valid = isinstance(value, int) and not isinstance(value, bool)
         return value if valid and 0 <= value <= MAX_TOKENS else 0
 

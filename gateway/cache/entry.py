@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import orjson
 
+from gateway.accounting.pricing import PICO_PER_MICRO
+
 _PLAIN = b"GWC1\x00"
 _ZLIB = b"GWC1\x01"
 COMPRESS_OVER = 2048
@@ -22,7 +24,7 @@ class CacheEntry:
     alias: str
     provider: str
     model: str
-    cost_micro_usd: int
+    cost_pico_usd: int  # what the answer cost when it was made (exact)
 
     def encode(self, compress: bool = False) -> bytes:
         meta = orjson.dumps(
@@ -32,7 +34,7 @@ class CacheEntry:
                 "alias": self.alias,
                 "provider": self.provider,
                 "model": self.model,
-                "cost_micro_usd": self.cost_micro_usd,
+                "cost_pico_usd": self.cost_pico_usd,
             }
         )
         # orjson never writes a raw newline, so the first one ends the metadata.
@@ -62,7 +64,14 @@ class CacheEntry:
                 alias=str(meta["alias"]),
                 provider=str(meta["provider"]),
                 model=str(meta["model"]),
-                cost_micro_usd=int(meta["cost_micro_usd"]),
+                cost_pico_usd=_cost_pico_usd(meta),
             )
         except (zlib.error, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             return None
+
+
+def _cost_pico_usd(meta: dict[str, object]) -> int:
+    """Entries stored before the exact ledger carry whole micro-USD instead."""
+    if "cost_pico_usd" in meta:
+        return int(str(meta["cost_pico_usd"]))
+    return int(str(meta["cost_micro_usd"])) * PICO_PER_MICRO

@@ -112,7 +112,7 @@ class CacheRecorder:
             alias=record.alias or "",
             provider=record.provider or "",
             model=record.model or "",
-            cost_micro_usd=record.cost_micro_usd,
+            cost_pico_usd=record.cost_pico_usd,
         )
         self._store.put(self._key, entry, self._ttl_s)
 
@@ -175,7 +175,7 @@ class ResponseCacheStage:
         record = exchange.record
         record.cache = "hit"
         record.cache_age_s = max(0.0, time.time() - entry.created)
-        record.saved_cost_micro_usd = entry.cost_micro_usd
+        record.saved_cost_pico_usd = entry.cost_pico_usd
         # No price: a hit is never charged, whatever usage its body carries.
         member = Member(alias=entry.alias, provider=entry.provider, upstream_model=entry.model)
         if exchange.call.stream:

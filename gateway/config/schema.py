@@ -12,6 +12,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import Field, field_validator, model_validator
 
+from gateway.accounting.pricing import pico_per_token
 from gateway.config.base import PoolEntry as PoolEntry
 from gateway.config.base import Strict as Strict
 from gateway.config.base import normalise_pool
@@ -28,6 +29,7 @@ FRAMING_HEADERS = frozenset(
 PROVIDER_KINDS = ("openai", "azure", "anthropic", "gemini", "mock")
 # Kinds whose API has one well-known address: base_url may be left out.
 DEFAULT_BASE_URLS = {"gemini": "https://generativelanguage.googleapis.com"}
+MAX_PRICE = 10_000.0  # USD per 1M tokens
 
 
 def _json_options(value: dict[str, Any]) -> dict[str, Any]:
@@ -37,6 +39,17 @@ def _json_options(value: dict[str, Any]) -> dict[str, Any]:
         orjson.dumps(value)
     except TypeError as exc:
         raise ValueError(f"not JSON data: {exc}") from None
+    return value
+
+
+def _sendable_headers(value: dict[str, str]) -> dict[str, str]:
+    for name, text in value.items():
+        if not HEADER_NAME.fullmatch(name):
+            raise ValueError(f"header name '{name}' is not a valid HTTP token")
+        if name.lower() in FRAMING_HEADERS:
+            raise ValueError(f"header '{name}' is set by the gateway's HTTP client")
+        if "\r" in text or "\n" in text:
+            raise ValueError(f"header '{name}' has a line break in its value")
     return value
 
 
@@ -150,25 +163,25 @@ class ProviderSection(Strict):
             parse_proxy(value)  # its ValueError never repeats the URL (credentials)
         return value or None
 
-    @field_validator("headers")
-    @classmethod
-    def _sendable_headers(cls, value: dict[str, str]) -> dict[str, str]:
-        for name, text in value.items():
-            if not HEADER_NAME.fullmatch(name):
-                raise ValueError(f"header name '{name}' is not a valid HTTP token")
-            if name.lower() in FRAMING_HEADERS:
-                raise ValueError(f"header '{name}' is set by the gateway's HTTP client")
-            if "\r" in text or "\n" in text:
-                raise ValueError(f"header '{name}' has a line break in its value")
-        return value
+    _headers_are_sendable = field_validator("headers")(_sendable_headers)
 
 
 class Price(Strict):
-    """USD per one million tokens."""
+    """USD per one million tokens, with at most 6 decimals (exact in pico-USD per token)."""
 
-    input: float = Field(default=0.0, ge=0)
-    output: float = Field(default=0.0, ge=0)
-    cached_input: float | None = Field(default=None, ge=0)
+    # At most MAX_PRICE: a request's cost in pico-USD then fits the int64 counters
+    # (Redis HINCRBY) even at the largest token count the gateway believes (2**28 per
+    # kind: 2 × 2**28 × 1e10 < 2**63).
+    input: float = Field(default=0.0, ge=0, le=MAX_PRICE)
+    output: float = Field(default=0.0, ge=0, le=MAX_PRICE)
+    cached_input: float | None = Field(default=None, ge=0, le=MAX_PRICE)
+
+    @field_validator("input", "output", "cached_input")
+    @classmethod
+    def _exact_in_pico(cls, value: float | None) -> float | None:
+        if value is not None:
+            pico_per_token(value)  # its ValueError says why the price is not exact
+        return value
 
 
 class ModelSection(Strict):
@@ -250,6 +263,28 @@ class LoggingSection(Strict):
     include_content: bool = False
 
 
+class TracingSection(Strict):
+    """OpenTelemetry traces (extra ``otel``); the standard ``OTEL_*`` variables win."""
+
+    # None: on when OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) is set.
+    enabled: bool | None = None
+    # The collector's OTLP/HTTP base URL; traces go to <endpoint>/v1/traces.
+    endpoint: str = "http://127.0.0.1:4318"
+    headers: dict[str, str] = Field(default_factory=dict)
+    service_name: str = "llm-gateway"
+    sample_ratio: float = Field(default=1.0, ge=0, le=1)
+    timeout_s: float = Field(default=10.0, gt=0)
+    max_queue_size: int = Field(default=8192, ge=1)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parse_target(value)  # its ValueError names what is wrong
+        return value
+
+    _headers_are_sendable = field_validator("headers")(_sendable_headers)
+
+
 class GatewayConfig(Strict):
     state: StateSection = Field(default_factory=StateSection)
     server: ServerSection = Field(default_factory=ServerSection)
@@ -259,6 +294,7 @@ class GatewayConfig(Strict):
     profile: str | None = None
     resilience: ResilienceSection = Field(default_factory=ResilienceSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
+    tracing: TracingSection = Field(default_factory=TracingSection)
     cache: CacheStoreSection | None = None
 
     _cache_shorthand = field_validator("cache", mode="before")(_cache_shorthand)

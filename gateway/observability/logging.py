@@ -18,6 +18,7 @@ from typing import Any, BinaryIO, cast
 import orjson
 import structlog
 
+from gateway.accounting.pricing import pico_to_usd
 from gateway.observability.record import RequestRecord
 from gateway.routing.triage.outcome import triage_fields
 
@@ -72,6 +73,7 @@ def request_fields(record: RequestRecord) -> dict[str, Any]:
         "output_tokens": usage.output_tokens if usage else None,
         "cached_tokens": usage.cached_tokens if usage else None,
         "cost_usd": record.cost_usd,
+        "cost_pico_usd": record.cost_pico_usd,
     }
     if record.client_request_id:
         fields["client_request_id"] = record.client_request_id
@@ -84,7 +86,8 @@ def request_fields(record: RequestRecord) -> dict[str, Any]:
     if record.cache != "off":
         fields["cache"] = record.cache
         if record.cache == "hit":
-            fields["saved_cost_usd"] = record.saved_cost_micro_usd / 1_000_000
+            fields["saved_cost_usd"] = pico_to_usd(record.saved_cost_pico_usd)
+            fields["saved_cost_pico_usd"] = record.saved_cost_pico_usd
     if record.triage is not None:
         fields.update(triage_fields(record.triage))
     return fields

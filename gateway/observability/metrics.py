@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
+from gateway.observability.exact_counter import ExactUsdCounter
 from gateway.observability.fastmetrics import FastCounter, FastGauge, FastHistogram
 from gateway.observability.record import RequestRecord
 from gateway.routing.triage.outcome import FALLBACK_REASONS
@@ -105,7 +106,7 @@ class _Series:
     # Created on first use, so failed requests leave no empty token/cost/TTFT series.
     input_tokens: Any = None
     output_tokens: Any = None
-    cost: Any = None
+    cost: ExactUsdCounter | None = None
     ttft: Any = None
 
 
@@ -197,6 +198,8 @@ class GatewayMetrics:
         self._attempt_children: dict[tuple[str, str, str, str], Any] = {}
         self._fallback_children: dict[tuple[str, str, str], Any] = {}
         self._in_flight_children: dict[str, Any] = {}
+        self._cost_children: dict[tuple[str, str], ExactUsdCounter] = {}
+        self._saved_children: dict[str, ExactUsdCounter] = {}
         self._until: dict[tuple[str, str], float] = {}
         self._state_errors_seen = 0
         state.add_park_listener(self._on_park)
@@ -281,10 +284,10 @@ class GatewayMetrics:
                 series.output_tokens = self.tokens.labels(*series.genai, "output")
             series.input_tokens.observe(usage.input_tokens)
             series.output_tokens.observe(usage.output_tokens)
-        if record.cost_usd:
+        if record.cost_pico_usd:
             if series.cost is None:
-                series.cost = self.cost.labels(route, model)
-            series.cost.inc(record.cost_usd)
+                series.cost = self._cost_counter(route, model)
+            series.cost.add(record.cost_pico_usd)
         ttft = record.ttft_s
         if ttft is not None:
             if series.ttft is None:
@@ -297,8 +300,8 @@ class GatewayMetrics:
             self._count_attempts(record, route, direct)
         if record.cache != "off":
             self.cache_requests.labels(route, record.cache).inc()
-            if record.saved_cost_micro_usd:
-                self.cache_saved.labels(route).inc(record.saved_cost_micro_usd / 1_000_000)
+            if record.saved_cost_pico_usd:
+                self._saved_counter(route).add(record.saved_cost_pico_usd)
         if record.triage is not None:
             self._count_triage(record, route)
         if self.state.errors_total != self._state_errors_seen:
@@ -334,6 +337,20 @@ class GatewayMetrics:
                     fallback = self._fallback_children[move] = self.fallbacks.labels(*move)
                 fallback.inc()
             previous = member
+
+    def _saved_counter(self, route: str) -> ExactUsdCounter:
+        counter = self._saved_children.get(route)
+        if counter is None:
+            counter = self._saved_children[route] = ExactUsdCounter(self.cache_saved.labels(route))
+        return counter
+
+    def _cost_counter(self, route: str, model: str) -> ExactUsdCounter:
+        # One exact sum per label child, whichever status or error series feeds it.
+        counter = self._cost_children.get((route, model))
+        if counter is None:
+            counter = ExactUsdCounter(self.cost.labels(route, model))
+            self._cost_children[route, model] = counter
+        return counter
 
     def _new_series(self, key: tuple[str, str, str, str, str, str | None, str]) -> _Series:
         route, provider, model, status_class, error_type, profile, operation = key

@@ -49,16 +49,19 @@ class RequestRecord:
     latency_s: float = 0.0
     upstream_s: float = 0.0
     usage: Usage | None = None
+    # The exact cost (gateway.accounting.pricing); cost_usd is its rounded display form.
+    cost_pico_usd: int = 0
     cost_usd: float | None = None
-    cost_micro_usd: int = 0
     api_key_id: str | None = None
     byok: bool = False  # served (or last tried) under the user's own provider key
     # The response cache: off (not configured), bypass, miss or hit.
     cache: str = "off"
     cache_age_s: float = 0.0
-    saved_cost_micro_usd: int = 0
+    saved_cost_pico_usd: int = 0  # a cache hit: what the answer cost when it was made
     response_started: bool = False
     triage: TriageOutcome | None = None  # set on a triage route
+    # The request's trace handle when tracing is on (gateway.observability.tracing).
+    trace: Any = None
     # Only with logging.include_content: the request's messages and the non-stream answer.
     messages: Any = None
     response_body: bytes | None = None

@@ -12,12 +12,11 @@ from typing import Any
 
 import structlog
 
-from gateway.accounting.pricing import cost_micro_usd
+from gateway.accounting.pricing import PicoPrice, cost_pico_usd, pico_to_usd, usd_text
 from gateway.api.asgi import Scope, header_list, read_body, request_headers, send_bytes
 from gateway.api.auth import authenticate
 from gateway.api.disconnect import DisconnectWatch
 from gateway.api.oversize import answer_then_discard
-from gateway.config.schema import Price
 from gateway.errors import GatewayError, InternalError, PayloadTooLarge, ShuttingDown
 from gateway.lifecycle.streams import StreamCut
 from gateway.observability.record import RequestRecord, Usage
@@ -32,12 +31,12 @@ from gateway.runtime import Gateway
 log = structlog.get_logger("gateway.request")
 
 
-def charge(record: RequestRecord, price: Price | None, usage: Usage) -> None:
-    """Put the upstream's usage and its cost on the request's record."""
-    micro = cost_micro_usd(price, usage)
+def charge(record: RequestRecord, price: PicoPrice | None, usage: Usage) -> None:
+    """Put the upstream's usage and its exact cost on the request's record."""
+    pico = cost_pico_usd(price, usage)
     record.usage = usage
-    record.cost_micro_usd = micro
-    record.cost_usd = micro / 1_000_000
+    record.cost_pico_usd = pico
+    record.cost_usd = pico_to_usd(pico)
 
 
 class DoorEndpoint:
@@ -63,6 +62,9 @@ class DoorEndpoint:
             operation=door.operation,
             api=door.api,
         )
+        tracing = gateway.tracing
+        if tracing is not None:
+            tracing.begin(record, headers)
         watch: DisconnectWatch | None = None
         try:
             record.api_key_id = authenticate(gateway.api_keys, headers)
@@ -148,7 +150,7 @@ class DoorEndpoint:
         if served.status < 400:
             if answer.usage is not None and record.cache != "hit":
                 charge(record, served.member.price, answer.usage)
-                out.append((b"x-gateway-cost-usd", f"{record.cost_usd:.6f}".encode()))
+                out.append((b"x-gateway-cost-usd", usd_text(record.cost_pico_usd).encode()))
             if recorder is not None and served.status == 200:
                 recorder.body(answer.body, record)
         else:

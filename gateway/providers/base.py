@@ -41,6 +41,7 @@ class UpstreamRequest:
     # A user's own key for this provider (BYOK), used instead of the gateway's for
     # this one request; never logged, never kept.
     api_key: str | None = None
+    headers: Mapping[str, str] | None = None  # sent besides the provider's own (traceparent)
 
 
 class UpstreamResponse(abc.ABC):

@@ -1,6 +1,6 @@
 """What the provider kinds that speak HTTP share: a client sized from the provider's
-section, the request id that lets both sides' logs be joined, and a user's own key
-(BYOK) in place of the gateway's."""
+section, the request id that lets both sides' logs be joined, the trace context when
+tracing is on, and a user's own key (BYOK) in place of the gateway's."""
 
 from __future__ import annotations
 
@@ -38,13 +38,17 @@ def with_request_id(headers: dict[str, str], request_id: str) -> Mapping[str, st
 def request_headers(
     headers: dict[str, str], upstream: UpstreamRequest, key_header: str, key_prefix: str = ""
 ) -> Mapping[str, str]:
-    """The headers of one upstream request: the provider's, with the request id and,
-    when the request brought one, the user's key replacing the gateway's."""
-    if upstream.api_key is None:
+    """The headers of one upstream request: the provider's, the trace context, the
+    request id and, when the request brought one, the user's key replacing the
+    gateway's."""
+    extra = upstream.headers
+    if upstream.api_key is None and not extra:
         return with_request_id(headers, upstream.request_id)
-    lowered = key_header.lower()
-    out = {k: v for k, v in headers.items() if k.lower() != lowered}
-    out[key_header] = key_prefix + upstream.api_key
+    out = {**headers, **extra} if extra else dict(headers)
+    if upstream.api_key is not None:
+        lowered = key_header.lower()
+        out = {k: v for k, v in out.items() if k.lower() != lowered}
+        out[key_header] = key_prefix + upstream.api_key
     if upstream.request_id:
         out["X-Request-Id"] = upstream.request_id
     return out

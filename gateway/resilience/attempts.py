@@ -49,7 +49,7 @@ class Served:
 
 
 @dataclass(slots=True)
-class _Result:
+class AttemptResult:
     outcome: Outcome
     served: Served | None = None
     status: int | None = None
@@ -128,6 +128,7 @@ class AttemptRunner:
                         provider,
                         member,
                         UpstreamRequest(body, stream, record.request_id, operation, user_key),
+                        record,
                     )
                 except asyncio.CancelledError:
                     # The client went away: the plan ends here, no further attempts.
@@ -193,7 +194,7 @@ class AttemptRunner:
             )
         raise self._exhausted(plan, record, failures, capped)
 
-    def _should_retry(self, retries: int, result: _Result, attempts: int) -> bool:
+    def _should_retry(self, retries: int, result: AttemptResult, attempts: int) -> bool:
         settings = self.settings
         if retries >= settings.member_retries or attempts >= settings.max_attempts:
             return False
@@ -207,7 +208,7 @@ class AttemptRunner:
         base = self.settings.retry_backoff_s * (2 ** (retries - 1))
         return float(base * self.rng.uniform(0.5, 1.5))
 
-    def _park(self, member: Member, result: _Result) -> None:
+    def _park(self, member: Member, result: AttemptResult) -> None:
         settings = self.settings
         if result.outcome is Outcome.BAD_CREDENTIALS:
             seconds = settings.max_cooldown_s
@@ -224,7 +225,9 @@ class AttemptRunner:
         provider: Provider,
         member: Member,
         request: UpstreamRequest,
-    ) -> _Result:
+        record: RequestRecord,
+    ) -> AttemptResult:
+        """One call to one member (``record`` is for subclasses: the traced one)."""
         response: UpstreamResponse | None = None
         try:
             if request.stream:
@@ -236,14 +239,14 @@ class AttemptRunner:
                 except TimeoutError:
                     if response is not None:
                         response.close()
-                    return _Result(Outcome.TTFT_TIMEOUT)
+                    return AttemptResult(Outcome.TTFT_TIMEOUT)
             else:
                 response = await provider.send(request)
             data = await response.read()
         except UpstreamError as exc:
             if response is not None:
                 response.close()
-            return _Result(classify_exception(exc))
+            return AttemptResult(classify_exception(exc))
         except BaseException:
             if response is not None:
                 response.close()
@@ -255,9 +258,9 @@ class AttemptRunner:
         retry_after = None
         if outcome in AVAILABILITY_FAILURES:
             retry_after = retry_after_seconds(response.headers, self.state.cooldowns.now())
-        return _Result(outcome, served, status, retry_after)
+        return AttemptResult(outcome, served, status, retry_after)
 
-    async def _first_chunk(self, member: Member, response: UpstreamResponse) -> _Result:
+    async def _first_chunk(self, member: Member, response: UpstreamResponse) -> AttemptResult:
         try:
             first = await response.read_chunk()
             if response.status >= 400:
@@ -265,22 +268,22 @@ class AttemptRunner:
                 # blocked prompt): an error answer, as it would be without streaming.
                 response.close()
                 served = Served(member, response.status, response.headers, body=first)
-                return _Result(classify_status(response.status), served, response.status)
+                return AttemptResult(classify_status(response.status), served, response.status)
             # Nothing is forwarded before one whole event has arrived, so until then
             # the stream can still fail over (spec §5); ttft_timeout_s bounds the wait.
             if not has_event_end(first):
                 first = await _until_event_end(first, response)
         except UpstreamError as exc:
             response.close()
-            return _Result(classify_exception(exc), status=response.status)
+            return AttemptResult(classify_exception(exc), status=response.status)
         if not first:
             # The body ended before one whole event: nothing the client could use.
             response.close()
-            return _Result(Outcome.CONNECT_ERROR, status=response.status)
+            return AttemptResult(Outcome.CONNECT_ERROR, status=response.status)
         if first.startswith(_ERROR_EVENT_PREFIXES):
             # An error event before any content is still a failover point.
             response.close()
-            return _Result(Outcome.UPSTREAM_5XX, status=response.status)
+            return AttemptResult(Outcome.UPSTREAM_5XX, status=response.status)
         served = Served(
             member,
             response.status,
@@ -288,7 +291,7 @@ class AttemptRunner:
             response=response,
             first_chunk=first,
         )
-        return _Result(Outcome.SUCCESS, served, response.status)
+        return AttemptResult(Outcome.SUCCESS, served, response.status)
 
     def _exhausted(
         self,

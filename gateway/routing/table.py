@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from gateway.accounting.pricing import PicoPrice
 from gateway.config.loader import ConfigError
-from gateway.config.schema import GatewayConfig, PoolEntry, Price, RouteSection
+from gateway.config.schema import GatewayConfig, PoolEntry, RouteSection
 from gateway.routing.options import deep_merge, flatten_extra_body
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ class Member:
     upstream_model: str
     weight: float = 1.0
     context_window: int | None = None
-    price: Price | None = None
+    price: PicoPrice | None = None  # exact, converted once from the catalog's price
     defaults: Mapping[str, Any] = field(default_factory=dict)
     forced: Mapping[str, Any] = field(default_factory=dict)
 
@@ -74,7 +75,7 @@ class _MemberBuilder:
                 provider=model.provider,
                 upstream_model=model.model or alias,
                 context_window=model.context_window,
-                price=model.price,
+                price=PicoPrice.of(model.price),
                 defaults=flatten_extra_body(model.options),
             )
             self._plain[alias] = member

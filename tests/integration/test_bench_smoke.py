@@ -43,11 +43,18 @@ def test_bench_harness_smoke(tmp_path: Path, redis_url: str) -> None:
         "gateway_gemini_c64",
         "gateway_gemini_stream_c64",
         "gateway_byok_c64",
+        "gateway_tracing_off_c64",
+        "gateway_tracing_on_c64",
+        "gateway_tracing_10pct_c64",
+        "gateway_tracing_on_c1",
     ):
         assert runs[name]["requests"] > 0, name
         assert runs[name]["errors"] == 0 and runs[name]["non_2xx"] == 0, (name, runs[name])
     assert results["ready_s"] > 0
     assert results["redis_commands_per_s"] >= 0
+    assert results["tracing_throughput_ratio"] > 0
+    # The traced runs exported to the bench's OTLP sink: at least the c1 run's spans.
+    assert results["tracing_spans_exported"] >= results["runs"]["gateway_tracing_on_c1"]["requests"]
     assert {t["target"] for t in results["targets"]} >= {
         "non-streaming req/s, 64 connections",
         "redis / memory throughput",

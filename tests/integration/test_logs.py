@@ -33,6 +33,7 @@ FIELDS = {
     "output_tokens",
     "cached_tokens",
     "cost_usd",
+    "cost_pico_usd",
 }
 
 
@@ -116,6 +117,7 @@ def test_one_line_per_request_without_secrets(
     assert (fallback["input_tokens"], fallback["output_tokens"]) == (11, 7)
     assert fallback["cached_tokens"] == 3
     assert fallback["cost_usd"] == pytest.approx(25e-6)
+    assert fallback["cost_pico_usd"] == (11 * 1 + 7 * 2) * 10**6
     assert fallback["ttft_ms"] is None
 
     stream = by_id[ids["stream"]]

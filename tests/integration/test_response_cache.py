@@ -21,8 +21,8 @@ from tests.support.inprocess import (
 )
 
 PRICE = {"input": 2.0, "output": 8.0, "cached_input": 0.5}
-# 11 prompt tokens (3 cached) and 7 output tokens at PRICE: micro-USD.
-COST_MICRO = 8 * 2.0 + 3 * 0.5 + 7 * 8.0
+# 11 prompt tokens (3 cached) and 7 output tokens at PRICE, in pico-USD: 73.5 micro-USD.
+COST_PICO = 8 * 2_000_000 + 3 * 500_000 + 7 * 8_000_000
 TOOL_CALLS = [
     {
         "id": "call_1",
@@ -422,12 +422,13 @@ def test_hits_misses_and_saved_cost_in_usage_and_metrics(
         assert time.monotonic() < deadline, usage
         time.sleep(0.1)
     assert rows["hit"]["requests"] == hits
-    assert rows["hit"]["cost_micro_usd"] == 0 and rows["hit"]["input_tokens"] == 0
-    assert rows["hit"]["saved_cost_micro_usd"] == round(COST_MICRO) * hits
+    assert rows["hit"]["cost_pico_usd"] == 0 and rows["hit"]["input_tokens"] == 0
+    assert rows["hit"]["saved_cost_pico_usd"] == COST_PICO * hits  # exact, not rounded
+    assert rows["hit"]["saved_cost_micro_usd"] == COST_PICO * hits / 10**6
     assert rows["miss"]["requests"] == misses
-    assert rows["miss"]["cost_micro_usd"] == round(COST_MICRO) * misses
+    assert rows["miss"]["cost_pico_usd"] == COST_PICO * misses
     assert rows["bypass"]["requests"] == 1
-    assert usage["totals"]["saved_cost_micro_usd"] == round(COST_MICRO) * hits
+    assert usage["totals"]["saved_cost_pico_usd"] == COST_PICO * hits
     assert len(fake_upstream.hits()) == misses + 1
 
     metrics = httpx.get(gw.url + "/metrics").text
@@ -437,6 +438,6 @@ def test_hits_misses_and_saved_cost_in_usage_and_metrics(
     saved = [
         line for line in metrics.splitlines() if line.startswith("gateway_cache_saved_usd_total")
     ]
-    assert saved and abs(float(saved[0].split()[-1]) - hits * round(COST_MICRO) / 1e6) < 1e-12
+    assert saved and float(saved[0].split()[-1]) == hits * COST_PICO / 1e12
     logs = gw.logs()
     assert '"cache":"hit"' in logs and '"saved_cost_usd"' in logs

@@ -57,7 +57,7 @@ def event(**kw: Any) -> UsageEvent:
         "input_tokens": 11,
         "output_tokens": 7,
         "cached_tokens": 3,
-        "cost_micro_usd": 125,
+        "cost_pico_usd": 125_500_000,  # 125.5 micro-USD: not a whole micro-USD
         "at": time.time(),
     }
     values.update(kw)
@@ -100,7 +100,7 @@ async def test_park_listeners_hear_extensions_only(store: StateStore) -> None:
 
 async def test_usage_totals_and_group_by(store: StateStore) -> None:
     store.add_usage(event())
-    store.add_usage(event(model="m2", cost_micro_usd=300, input_tokens=100, cached_tokens=0))
+    store.add_usage(event(model="m2", cost_pico_usd=300_000_001, input_tokens=100, cached_tokens=0))
     store.add_usage(
         event(
             route="summarize",
@@ -108,7 +108,7 @@ async def test_usage_totals_and_group_by(store: StateStore) -> None:
             input_tokens=0,
             output_tokens=0,
             cached_tokens=0,
-            cost_micro_usd=0,
+            cost_pico_usd=0,
             api_key="key_b",
         )
     )
@@ -120,14 +120,20 @@ async def test_usage_totals_and_group_by(store: StateStore) -> None:
         "input_tokens": 111,
         "output_tokens": 14,
         "cached_tokens": 3,
-        "cost_micro_usd": 425,
-        "cost_usd": 0.000425,
+        "cost_pico_usd": 425_500_001,
+        "cost_micro_usd": 425.500001,
+        "cost_usd": 0.000425500001,
+        "saved_cost_pico_usd": 0,
         "saved_cost_micro_usd": 0,
         "saved_cost_usd": 0.0,
     }
     by_route_model, _ = await store.read_usage("day", 2, ["route", "model"])
-    slim = {(r["route"], r["model"]): (r["requests"], r["cost_micro_usd"]) for r in by_route_model}
-    assert slim == {("chat", "m1"): (1, 125), ("chat", "m2"): (1, 300), ("summarize", "m1"): (1, 0)}
+    slim = {(r["route"], r["model"]): (r["requests"], r["cost_pico_usd"]) for r in by_route_model}
+    assert slim == {
+        ("chat", "m1"): (1, 125_500_000),
+        ("chat", "m2"): (1, 300_000_001),
+        ("summarize", "m1"): (1, 0),
+    }
     by_key, _ = await store.read_usage("day", 2, ["api_key"])
     assert {r["api_key"]: r["errors"] for r in by_key} == {"key_a": 0, "key_b": 1}
     # Highest cost first.
@@ -224,7 +230,7 @@ async def test_usage_from_two_replicas_adds_up(
         b.add_usage(event(model="m2"))
     await a.flush_usage()
     _, totals = await b.read_usage("day", 2, [])  # b flushes its own first
-    assert totals["requests"] == 10 and totals["cost_micro_usd"] == 1250
+    assert totals["requests"] == 10 and totals["cost_pico_usd"] == 10 * 125_500_000
 
 
 async def test_usage_flushes_by_itself(replicas: Callable[[], Awaitable[RedisStateStore]]) -> None:
@@ -286,7 +292,7 @@ async def test_large_batches_are_split_and_still_exact(
     assert a.pending_rows == 0
     rows, totals = await a.read_usage("day", 2, ["model"])
     assert len(rows) == 300 and totals["requests"] == 300
-    assert totals["cost_micro_usd"] == 300 * 125
+    assert totals["cost_pico_usd"] == 300 * 125_500_000
 
 
 @pytest.mark.parametrize(

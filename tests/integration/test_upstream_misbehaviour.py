@@ -175,7 +175,7 @@ def gateway(upstream: RawUpstream) -> Iterator[InProcessGateway]:
                 "headers": {"api-key": UPSTREAM_KEY},
             }
         },
-        "models": {"priced": {"provider": "raw", "price": {"input": 1e6, "output": 1e6}}},
+        "models": {"priced": {"provider": "raw", "price": {"input": 10_000, "output": 10_000}}},
         "routes": {"chat": {"pool": ["priced"]}},
         "resilience": {"ttft_timeout_s": 1.5, "cooldown_s": 0, "max_cooldown_s": 0},
     }
@@ -258,7 +258,8 @@ def test_odd_200_bodies_pass_through(
 def test_upstream_usage_beyond_any_real_request_does_not_break_accounting(
     http: httpx.Client, gateway: InProcessGateway, upstream: RawUpstream
 ) -> None:
-    body = {"usage": {"prompt_tokens": 2**64 - 1, "completion_tokens": 2**63}}
+    # Beyond belief: 0; at the largest believed count and the highest price: still int64.
+    body = {"usage": {"prompt_tokens": 2**64 - 1, "completion_tokens": 2**28}}
     upstream.scripts["priced"] = once(response_bytes(json.dumps(body).encode()))
     before = len(gateway.records())
     response = post(http, "chat")
@@ -266,7 +267,8 @@ def test_upstream_usage_beyond_any_real_request_does_not_break_accounting(
     record = last_record(gateway, before)
     assert record.status == 200
     assert record.usage is not None
-    assert record.cost_micro_usd < 2**63, "cost beyond any counter (Redis INCRBY is int64)"
+    assert record.cost_pico_usd == 2**28 * 10_000 * 10**6
+    assert record.cost_pico_usd < 2**63, "cost beyond any counter (Redis HINCRBY is int64)"
     still_serving(http, upstream)
 
 
@@ -296,7 +298,7 @@ def test_gzip_bodies_are_decoded_and_accounted(
     assert response.json()["usage"]["prompt_tokens"] == 5
     record = last_record(gateway, before)
     assert record.usage is not None and record.usage.input_tokens == 5
-    assert record.cost_micro_usd == 8_000_000
+    assert record.cost_pico_usd == 8 * 10_000 * 10**6  # 8 tokens at 10,000 USD per 1M
 
     # A body that claims gzip and is not: an upstream failure, not a 500.
     upstream.scripts["bad-gzip"] = once(
@@ -517,7 +519,7 @@ def test_odd_stream_usage_never_breaks_accounting(
     assert events_of(response.content)[-1] == b"data: [DONE]"
     record = last_record(gateway, before)
     assert record.status == 200
-    assert record.cost_micro_usd < 2**63
+    assert record.cost_pico_usd < 2**63
     still_serving(http, upstream)
 
 

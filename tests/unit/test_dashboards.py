@@ -81,7 +81,7 @@ def exposed() -> set[str]:
             AttemptRecord("b", "p", "b", "success", 200, 0.01),
         ]
         record.provider, record.alias, record.status, record.stream = "p", "b", 200, stream
-        record.usage, record.cost_usd = Usage(11, 7, 3), 0.000025
+        record.usage, record.cost_pico_usd = Usage(11, 7, 3), 25_000_000
         record.latency_s, record.upstream_s = 0.05, 0.02
         record.ttft_s = 0.03 if stream else None
         metrics.on_request_done(record)

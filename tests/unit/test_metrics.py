@@ -73,7 +73,7 @@ def _record(route: str, label: str, alias: str, status: int = 200) -> RequestRec
     record = RequestRecord(request_id="r", started=0.0, route=route, route_label=label)
     record.attempts = [AttemptRecord(alias, "p", alias, "success", status, 0.001)]
     record.provider, record.alias, record.status = "p", alias, status
-    record.usage, record.cost_usd = Usage(5, 2, 0), 0.5
+    record.usage, record.cost_pico_usd = Usage(5, 2, 0), 500_000_000_000
     record.latency_s, record.upstream_s = 0.004, 0.003
     return record
 

@@ -96,6 +96,14 @@ def test_entries_round_trip_compressed_or_not_and_refuse_garbage() -> None:
         assert CacheEntry.decode(garbage) is None
 
 
+def test_an_entry_stored_in_micro_usd_before_the_exact_ledger_still_reads() -> None:
+    meta = b'{"created":1.0,"expires":2.0,"alias":"m","provider":"p","model":"up",'
+    old = CacheEntry.decode(b"GWC1\x00" + meta + b'"cost_micro_usd":74}\n{}')
+    assert old is not None and old.cost_pico_usd == 74_000_000
+    new = CacheEntry(b"{}", 1.0, 2.0, "m", "p", "up", 73_500_000)
+    assert CacheEntry.decode(new.encode()) == new
+
+
 def test_memory_store_is_a_bounded_lru() -> None:
     async def scenario() -> None:
         store = MemoryResponseCache(max_entries=2, max_bytes=100)

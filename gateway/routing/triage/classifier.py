@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from gateway.accounting.pricing import cost_micro_usd
+from gateway.accounting.pricing import cost_pico_usd, pico_to_usd
 from gateway.accounting.usage import usage_from_mapping
 from gateway.errors import GatewayError
 from gateway.observability.record import RequestRecord
@@ -89,8 +89,8 @@ async def ask_classifier(
     usage = usage_from_mapping(completion.get("usage")) if isinstance(completion, dict) else None
     if usage is not None:
         record.usage = usage
-        record.cost_micro_usd = cost_micro_usd(member.price, usage)
-        record.cost_usd = record.cost_micro_usd / 1_000_000
+        record.cost_pico_usd = cost_pico_usd(member.price, usage)
+        record.cost_usd = pico_to_usd(record.cost_pico_usd)
     text = answer_text(completion)
     raw = text[:RAW_LIMIT] if text is not None else None
     verdict = parse_verdict(text) if text is not None else None

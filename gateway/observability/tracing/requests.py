@@ -1,0 +1,121 @@
+"""The request's SERVER span: opened when the request arrives, under the client's
+``traceparent`` when it sent one; closed by the observer hook with the GenAI attributes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer, set_span_in_context
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from gateway.observability.logging import reply_content
+from gateway.observability.record import RequestRecord
+from gateway.observability.tracing.trace import RequestTrace, provider_name
+
+CONTENT_EVENT = "gen_ai.client.inference.operation.details"
+_PROPAGATOR = TraceContextTextMapPropagator()
+
+
+class RequestTracer:
+    """``begin`` when a request arrives; a request observer for the rest."""
+
+    def __init__(self, tracer: Tracer, include_content: bool = False) -> None:
+        self.tracer = tracer
+        self.include_content = include_content
+
+    def begin(self, record: RequestRecord, headers: Mapping[bytes, bytes]) -> None:
+        parent = None
+        traceparent = headers.get(b"traceparent")
+        if traceparent is not None:
+            carrier = {"traceparent": traceparent.decode("latin-1")}
+            tracestate = headers.get(b"tracestate")
+            if tracestate is not None:
+                carrier["tracestate"] = tracestate.decode("latin-1")
+            parent = _PROPAGATOR.extract(carrier)  # a malformed header starts a new trace
+        span = self.tracer.start_span(record.operation, context=parent, kind=SpanKind.SERVER)
+        record.trace = RequestTrace(span, set_span_in_context(span), self.tracer)
+
+    def on_request_start(self, record: RequestRecord) -> None:
+        return None
+
+    def on_request_done(self, record: RequestRecord) -> None:
+        trace: RequestTrace | None = record.trace
+        if trace is None:
+            return
+        span = trace.span
+        if span.is_recording():
+            operation = record.operation
+            span.update_name(f"{operation} {record.route_label}" if record.route else operation)
+            span.set_attributes(request_attributes(record, trace))
+            if self.include_content and record.messages is not None:
+                span.add_event(CONTENT_EVENT, content_attributes(record))
+            error = error_type(record)
+            if error is not None and (record.status >= 500 or record.status < 400):
+                span.set_status(Status(StatusCode.ERROR, error))
+        span.end()
+
+
+def error_type(record: RequestRecord) -> str | None:
+    if record.error_type:
+        return record.error_type
+    return str(record.status) if record.status >= 400 else None
+
+
+def request_attributes(record: RequestRecord, trace: RequestTrace) -> dict[str, Any]:
+    attributes: dict[str, Any] = {
+        "gen_ai.operation.name": record.operation,
+        "http.response.status_code": record.status,
+        "gateway.request_id": record.request_id,
+        "gateway.stream": record.stream,
+        "gateway.attempts": len(record.attempts),
+    }
+    if record.route is not None:
+        attributes["gen_ai.request.model"] = record.route
+        attributes["gateway.route"] = record.route
+    if record.profile is not None:
+        attributes["gateway.profile"] = record.profile
+    tier = getattr(record, "tier", None)
+    if tier:
+        attributes["gateway.tier"] = tier
+    if trace.provider_kind is not None:
+        attributes["gen_ai.provider.name"] = provider_name(trace.provider_kind)
+    if record.model is not None:
+        attributes["gen_ai.response.model"] = record.model
+    if record.alias is not None:
+        attributes["gateway.model"] = record.alias
+    if record.skipped:
+        attributes["gateway.skipped"] = list(record.skipped)
+    if record.cache != "off":
+        attributes["gateway.cache"] = record.cache
+        if record.saved_cost_pico_usd:
+            attributes["gateway.saved_cost_pico_usd"] = record.saved_cost_pico_usd
+    usage = record.usage
+    if usage is not None:
+        attributes["gen_ai.usage.input_tokens"] = usage.input_tokens
+        attributes["gen_ai.usage.output_tokens"] = usage.output_tokens
+        if usage.cached_tokens:
+            attributes["gen_ai.usage.cache_read.input_tokens"] = usage.cached_tokens
+        # The exact amount (an integer, 1e-12 USD): a sum of spans is a sum of the ledger.
+        attributes["gateway.cost_pico_usd"] = record.cost_pico_usd
+    if trace.finish_reasons:
+        attributes["gen_ai.response.finish_reasons"] = trace.finish_reasons
+    error = error_type(record)
+    if error is not None:
+        attributes["error.type"] = error
+    return attributes
+
+
+def content_attributes(record: RequestRecord) -> dict[str, str]:
+    """Prompt and reply as JSON text (only with ``logging.include_content``)."""
+    attributes: dict[str, str] = {}
+    reply = reply_content(record.response_body)
+    texts = (("gen_ai.input.messages", record.messages), ("gen_ai.output.messages", reply))
+    for name, value in texts:
+        if value is not None:
+            try:
+                attributes[name] = orjson.dumps(value).decode()
+            except TypeError:  # an integer beyond 64 bits: the text is still worth seeing
+                attributes[name] = repr(value)
+    return attributes

@@ -1,0 +1,258 @@
+"""Traces after the GenAI conventions, caught by the SDK's in-memory exporter: a fallback
+request's span tree, its attributes, the parent from the client's ``traceparent``, and
+the ``traceparent`` each upstream attempt carried."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+from gateway.observability.tracing.runtime import Tracing
+from tests.support.configs import upstream_config
+from tests.support.fake_upstream import FakeUpstream, error, ok
+from tests.support.inprocess import (
+    InProcessFactory,
+    InProcessGateway,
+    inprocess_gateway,  # noqa: F401  (fixture)
+)
+from tests.support.otlp_receiver import OtlpReceiver
+
+INBOUND_KEY = "sk-inbound-secret-1"
+UPSTREAM_KEY = "sk-upstream-secret-2"
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+CLIENT_SPAN_ID = "00f067aa0ba902b7"
+MESSAGES = [{"role": "user", "content": "the secret plan"}]
+
+
+@pytest.fixture
+def receiver() -> Iterator[OtlpReceiver]:
+    server = OtlpReceiver().start()
+    yield server
+    server.stop()
+
+
+def traced_config(upstream: FakeUpstream, endpoint: str, **tracing: Any) -> dict[str, Any]:
+    config = upstream_config(upstream.base_url, ["m1", "m2"])
+    config["models"]["m2"]["price"] = {"input": 0.15, "output": 0.6}
+    config["server"] = {"api_keys": [INBOUND_KEY]}
+    config["tracing"] = {"enabled": True, "endpoint": endpoint, **tracing}
+    return config
+
+
+def start(
+    factory: InProcessFactory, config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> tuple[InProcessGateway, InMemorySpanExporter]:
+    monkeypatch.setenv("FAKE_UPSTREAM_KEY", UPSTREAM_KEY)
+    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME", "OTEL_TRACES_SAMPLER"):
+        monkeypatch.delenv(name, raising=False)
+    gw = factory(config)
+    tracing = gw.gateway.tracing
+    assert isinstance(tracing, Tracing)
+    memory = InMemorySpanExporter()
+    tracing.provider.add_span_processor(SimpleSpanProcessor(memory))
+    return gw, memory
+
+
+def post(
+    gw: InProcessGateway, headers: dict[str, str] | None = None, **body: Any
+) -> httpx.Response:
+    payload = {"model": "chat", "messages": MESSAGES, **body}
+    return httpx.post(
+        gw.base_url + "/chat/completions",
+        json=payload,
+        headers={"Authorization": f"Bearer {INBOUND_KEY}", **(headers or {})},
+        timeout=10,
+    )
+
+
+def finished(memory: InMemorySpanExporter, count: int) -> list[ReadableSpan]:
+    """The spans once ``count`` have ended (the request span ends after the answer)."""
+    deadline = time.monotonic() + 5
+    spans = list(memory.get_finished_spans())
+    while len(spans) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+        spans = list(memory.get_finished_spans())
+    assert len(spans) == count, [s.name for s in spans]
+    return spans
+
+
+def hex_ids(span: ReadableSpan) -> tuple[str, str]:
+    ctx = span.get_span_context()
+    assert ctx is not None
+    return f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}"
+
+
+def test_fallback_span_tree_attributes_and_upstream_traceparent(
+    fake_upstream: FakeUpstream,
+    receiver: OtlpReceiver,  # set up before the gateway, so it outlives the last export
+    inprocess_gateway: InProcessFactory,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = traced_config(fake_upstream, receiver.endpoint)
+    gw, memory = start(inprocess_gateway, config, monkeypatch)
+    fake_upstream.set("m1", error(503, "overloaded"))
+    fake_upstream.set("m2", ok(usage={"prompt_tokens": 10, "completion_tokens": 3}))
+    traceparent = f"00-{TRACE_ID}-{CLIENT_SPAN_ID}-01"
+    response = post(gw, {"traceparent": traceparent, "tracestate": "vendor=abc"})
+    assert response.status_code == 200, response.text
+
+    spans = finished(memory, 3)
+    server = next(s for s in spans if s.kind is SpanKind.SERVER)
+    clients = [s for s in spans if s.kind is SpanKind.CLIENT]
+    attempts = sorted(clients, key=lambda s: s.start_time or 0)
+    # The tree: the client's span > the gateway's request span > one span per attempt.
+    assert server.name == "chat chat"
+    assert server.parent is not None and server.parent.is_remote
+    assert f"{server.parent.span_id:016x}" == CLIENT_SPAN_ID
+    trace_id, server_id = hex_ids(server)
+    assert trace_id == TRACE_ID
+    assert [a.name for a in attempts] == ["chat m1", "chat m2"]
+    for attempt in attempts:
+        assert attempt.parent is not None and f"{attempt.parent.span_id:016x}" == server_id
+        assert hex_ids(attempt)[0] == TRACE_ID
+    assert dict(server.get_span_context().trace_state or {}) == {"vendor": "abc"}
+
+    assert dict(server.attributes or {}) == {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "chat",
+        "gen_ai.response.model": "m2",
+        "gen_ai.usage.input_tokens": 10,
+        "gen_ai.usage.output_tokens": 3,
+        "gen_ai.response.finish_reasons": ("stop",),
+        "http.response.status_code": 200,
+        "gateway.request_id": response.headers["x-request-id"],
+        "gateway.stream": False,
+        "gateway.attempts": 2,
+        "gateway.route": "chat",
+        "gateway.model": "m2",
+        "gateway.cost_pico_usd": 10 * 150_000 + 3 * 600_000,
+    }
+    assert server.status.status_code is StatusCode.UNSET
+    assert server.events == ()  # no content without logging.include_content
+
+    failed, answered = attempts
+    assert failed.attributes is not None and answered.attributes is not None
+    assert failed.attributes["gateway.attempt.outcome"] == "upstream_5xx"
+    assert failed.attributes["error.type"] == "upstream_5xx"
+    assert failed.attributes["http.response.status_code"] == 503
+    assert failed.status.status_code is StatusCode.ERROR
+    assert dict(answered.attributes) == {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "m2",
+        "gateway.provider": "fake",
+        "gateway.model": "m2",
+        "gateway.attempt": 2,
+        "gateway.attempt.outcome": "success",
+        "http.response.status_code": 200,
+        "gen_ai.response.finish_reasons": ("stop",),
+    }
+
+    # Each upstream call carried its own attempt span as parent, and the client's state.
+    for hit, attempt in zip(fake_upstream.hits(), attempts, strict=True):
+        sent = {k.lower(): v for k, v in hit.headers.items()}
+        assert sent["traceparent"] == f"00-{TRACE_ID}-{hex_ids(attempt)[1]}-01"
+        assert sent["tracestate"] == "vendor=abc"
+        assert INBOUND_KEY not in json.dumps(sent)  # the client's Authorization stays here
+
+    # No secret and no prompt text in any span.
+    text = json.dumps([dict(s.attributes or {}) for s in spans], default=str)
+    assert INBOUND_KEY not in text and UPSTREAM_KEY not in text and "secret plan" not in text
+
+
+def test_stream_spans_end_with_the_stream_and_content_is_opt_in(
+    fake_upstream: FakeUpstream,
+    receiver: OtlpReceiver,  # set up before the gateway, so it outlives the last export
+    inprocess_gateway: InProcessFactory,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = traced_config(fake_upstream, receiver.endpoint)
+    config["logging"] = {"include_content": True}
+    gw, memory = start(inprocess_gateway, config, monkeypatch)
+    fake_upstream.set("m1", ok(reply="one two three four five", chunks=5))
+    response = post(gw, stream=True)
+    assert response.status_code == 200
+    server, attempt = sorted(finished(memory, 2), key=lambda s: s.kind is SpanKind.CLIENT)
+    assert server.attributes is not None and attempt.attributes is not None
+    assert server.attributes["gen_ai.response.finish_reasons"] == ("stop",)
+    assert server.attributes["gateway.stream"] is True
+    assert server.attributes["gen_ai.usage.output_tokens"] == 7
+    assert attempt.attributes["gen_ai.response.finish_reasons"] == ("stop",)
+    # The attempt's span covers the whole stream, within the request's.
+    assert attempt.end_time is not None and server.end_time is not None
+    assert attempt.end_time <= server.end_time
+    assert server.parent is None  # no traceparent: a new trace
+
+    (event,) = server.events
+    assert event.name == "gen_ai.client.inference.operation.details"
+    assert event.attributes is not None
+    assert json.loads(str(event.attributes["gen_ai.input.messages"])) == MESSAGES
+
+    # Non-stream: the reply too.
+    memory.clear()
+    fake_upstream.set("m1", ok(reply="the answer"))
+    assert post(gw).status_code == 200
+    server = next(s for s in finished(memory, 2) if s.kind is SpanKind.SERVER)
+    (event,) = server.events
+    assert event.attributes is not None
+    assert json.loads(str(event.attributes["gen_ai.output.messages"])) == ["the answer"]
+
+
+def test_errors_and_unsampled_requests(
+    fake_upstream: FakeUpstream,
+    receiver: OtlpReceiver,  # set up before the gateway, so it outlives the last export
+    inprocess_gateway: InProcessFactory,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = traced_config(fake_upstream, receiver.endpoint, sample_ratio=0.0)
+    config["resilience"]["cooldown_s"] = 0  # the failed members serve again at once
+    gw, memory = start(inprocess_gateway, config, monkeypatch)
+    fake_upstream.set("m1", error(503))
+    fake_upstream.set("m2", error(503))
+
+    # A sampled parent is followed even at ratio 0; every member failing is an error.
+    response = post(gw, {"traceparent": f"00-{TRACE_ID}-{CLIENT_SPAN_ID}-01"})
+    assert response.status_code == 503
+    server = next(s for s in finished(memory, 3) if s.kind is SpanKind.SERVER)
+    assert server.status.status_code is StatusCode.ERROR
+    assert server.attributes is not None
+    assert server.attributes["error.type"] == "no_member_available"
+
+    # A new trace at ratio 0 records nothing, and still tells the upstream it is unsampled.
+    memory.clear()
+    fake_upstream.set("m1", ok())
+    before = len(fake_upstream.hits())
+    assert post(gw).status_code == 200
+    sent = {k.lower(): v for k, v in fake_upstream.hits()[before].headers.items()}
+    version, _, _, flags = sent["traceparent"].split("-")
+    assert version == "00" and int(flags, 16) & 1 == 0  # the sampled bit is off
+    gw.wait_for_records(2)
+    assert memory.get_finished_spans() == ()
+
+    # A malformed traceparent starts a new trace (sampled by ratio 0 here: not recorded).
+    memory.clear()
+    assert post(gw, {"traceparent": "00-not-a-trace-01"}).status_code == 200
+    gw.wait_for_records(3)
+    assert memory.get_finished_spans() == ()
+
+    # A request refused before routing still gets its span (and its error).
+    response = httpx.post(
+        gw.base_url + "/chat/completions",
+        json={"model": "chat", "messages": MESSAGES},
+        headers={"traceparent": f"00-{TRACE_ID}-{CLIENT_SPAN_ID}-01"},
+    )
+    assert response.status_code == 401
+    (refused,) = finished(memory, 1)
+    assert refused.name == "chat" and refused.attributes is not None
+    assert refused.attributes["error.type"] == "invalid_api_key"
+    assert refused.status.status_code is StatusCode.UNSET  # the client's error, not ours
