@@ -31,6 +31,7 @@ from gateway.observability.logging import RequestLogger, configure_logging
 from gateway.observability.metrics import GatewayMetrics
 from gateway.observability.record import RequestObserver
 from gateway.reload import Reloader
+from gateway.routing.recorder import SignalRecorder
 from gateway.runtime import Gateway, build_snapshot
 from gateway.state.base import StateStore
 from gateway.state.memory import MemoryStateStore
@@ -75,6 +76,7 @@ def build_gateway(config: GatewayConfig, options: AppOptions) -> Gateway:
         RequestLogger(config.logging.include_content),
         GatewayMetrics(state, snapshot),
         UsageLedger(state),
+        SignalRecorder(state.signals),
     ]
     server = config.server
     env_keys = _keys(options.api_keys, server.api_keys_env, [])

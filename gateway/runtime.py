@@ -11,12 +11,13 @@ import asyncio
 import random
 from dataclasses import dataclass, field
 
-from gateway.config.schema import GatewayConfig
+from gateway.config.schema import ADAPTIVE_POLICIES, GatewayConfig
 from gateway.errors import UnknownProfile
 from gateway.observability.record import RequestObserver
 from gateway.providers.base import Provider
 from gateway.providers.registry import build_providers
 from gateway.resilience.attempts import AttemptRunner
+from gateway.routing.policies import Planner
 from gateway.routing.table import RouteTable, check_profile
 from gateway.state.base import StateStore
 
@@ -51,6 +52,7 @@ class Snapshot:
     table: RouteTable
     providers: dict[str, Provider]
     runner: AttemptRunner
+    planner: Planner
     profile: str | None
     leases: Leases = field(default_factory=Leases)
 
@@ -89,8 +91,20 @@ def build_snapshot(
             if name not in providers:
                 providers[name] = previous.providers[name]
         providers = {name: providers[name] for name in config.providers}
-    runner = AttemptRunner(providers, state, config.resilience, rng)
-    return Snapshot(config=config, table=table, providers=providers, runner=runner, profile=profile)
+    # Signals are recorded only while some route orders by them.
+    state.signals.enabled = any(r.policy in ADAPTIVE_POLICIES for r in config.routes.values())
+    signals = state.signals if state.signals.enabled else None
+    rng = rng or random.Random()
+    runner = AttemptRunner(providers, state, config.resilience, rng, signals)
+    planner = Planner(state.signals, state.cooldowns, rng, config.resilience.half_open)
+    return Snapshot(
+        config=config,
+        table=table,
+        providers=providers,
+        runner=runner,
+        planner=planner,
+        profile=profile,
+    )
 
 
 def _reusable(previous: Snapshot | None, name: str, section: object) -> bool:

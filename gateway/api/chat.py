@@ -26,7 +26,6 @@ from gateway.errors import GatewayError, InternalError, ModelNotFound
 from gateway.observability.record import RequestRecord, Usage
 from gateway.providers.base import UpstreamError
 from gateway.resilience.attempts import Served
-from gateway.routing.policies import order_pool
 from gateway.runtime import Gateway, Snapshot
 
 log = structlog.get_logger("gateway.chat")
@@ -168,8 +167,11 @@ class ChatCompletionsEndpoint:
                 # Ask for usage anyway, to account for it; the relay strips it again.
                 payload["stream_options"] = {**(options or {}), "include_usage": True}
                 strip_usage = True
-        plan = order_pool(route.policy, route.members_for(profile), self.gateway.rng)
-        served = await snapshot.runner.run(plan, payload, record, len(raw) // 4)
+        prompt_estimate = len(raw) // 4
+        plan = snapshot.planner.plan(
+            route, route.members_for(profile), payload, prompt_estimate, record
+        )
+        served = await snapshot.runner.run(plan, payload, record, prompt_estimate)
         member = served.member
         record.provider = member.provider
         record.model = member.upstream_model

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.config.schema import POLICIES, GatewayConfig, PoolEntry
+from gateway.config.schema import ADAPTIVE_POLICIES, POLICIES, GatewayConfig, PoolEntry
 
 
 def _check_pool(
@@ -47,6 +47,11 @@ def check_references(config: GatewayConfig) -> list[str]:
         if route.policy not in POLICIES:
             problems.append(
                 f"{base}.policy: unknown policy '{route.policy}' (known: {', '.join(POLICIES)})"
+            )
+        if route.exploration and route.policy not in ADAPTIVE_POLICIES:
+            problems.append(
+                f"{base}.exploration: policy '{route.policy}' does not explore; "
+                f"use one of {', '.join(sorted(ADAPTIVE_POLICIES))}"
             )
         if route.pool is None:
             # The pool is what serves every profile the route does not list.

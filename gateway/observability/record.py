@@ -47,6 +47,11 @@ class RequestRecord:
     cost_micro_usd: int = 0
     api_key_id: str | None = None
     response_started: bool = False
+    # Adaptive routing: the plan's order, whether it explored, and the member this
+    # request keeps busy until it is done (gateway.routing.signals).
+    policy_order: list[str] | None = None
+    explored: bool = False
+    in_flight_key: str | None = None
     # Only with logging.include_content: the request's messages and the non-stream answer.
     messages: Any = None
     response_body: bytes | None = None

@@ -36,6 +36,7 @@ class Route:
     pool: tuple[Member, ...]
     profiles: Mapping[str, tuple[Member, ...]] = field(default_factory=dict)
     policy: str = "priority"
+    exploration: float = 0.0
     pinned: bool = False
     kind: str = "route"  # route | alias | direct
     metrics_label: str = ""
@@ -49,6 +50,11 @@ class Route:
         if self.pinned or profile is None or profile not in self.profiles:
             return None
         return profile
+
+
+# Only ``latency`` explores unless told: least_busy corrects itself with live counts,
+# and prices do not change between requests.
+DEFAULT_EXPLORATION = {"latency": 0.05}
 
 
 class _MemberBuilder:
@@ -100,6 +106,9 @@ def _build_route(builder: _MemberBuilder, name: str, section: RouteSection) -> R
         pool=pool,
         profiles=profiles,
         policy=section.policy,
+        exploration=DEFAULT_EXPLORATION.get(section.policy, 0.0)
+        if section.exploration is None
+        else section.exploration,
         pinned=section.pinned,
         kind="route",
         metrics_label=name,

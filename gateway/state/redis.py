@@ -7,8 +7,9 @@ its own book. Usage increments are summed in process and flushed once a second a
 idempotent batches, so a retried flush never counts twice.
 
 Keys under ``<prefix>:``: ``cooldown:<provider>/<model>`` (value = deadline, PX TTL),
-``usage:<window>:<bucket>`` (hash), ``batch:<id>`` (flush marker); channel
-``<prefix>:cooldowns``. When Redis is away the store serves on local state, reports
+``usage:<window>:<bucket>`` (hash), ``batch:<id>`` (flush marker), ``lock:<name>``
+(``redis_locks``), ``signals:*`` (``redis_signals``); channel ``<prefix>:cooldowns``
+(parks, and recoveries). When Redis is away the store serves on local state, reports
 ``degraded``, counts each failed operation in ``errors_total``, keeps up to
 ``max_pending_rows`` counter rows (one per window, bucket and dimensions; further
 ones are dropped and counted in ``usage_dropped_total``), and reconnects with backoff.
@@ -37,6 +38,8 @@ from redis.exceptions import RedisError
 from gateway.accounting.counters import Increments, UsageEvent, UsageRows, bucket_ttl_s
 from gateway.config.loader import ConfigError
 from gateway.state.base import StateStore
+from gateway.state.redis_locks import SharedLocks
+from gateway.state.redis_signals import SignalExchange
 
 log = structlog.get_logger("gateway.state")
 
@@ -67,6 +70,9 @@ return 1
 BATCH_MARKER_TTL_S = 86_400
 BATCH_FIELDS = 2_000
 MAX_BACKOFF_S = 2.0
+# Bound on a lock request, the one Redis call a request may make (a half-open probe's
+# claim); past it, or with Redis away, the lock is taken on this replica alone.
+LOCK_WAIT_S = 0.25
 
 
 @dataclass(slots=True)
@@ -114,6 +120,8 @@ class RedisStateStore(StateStore):
                 "state",
                 [f"state.redis_url: {exc} (Sentinel and Cluster URLs are not supported)"],
             ) from None
+        self._shared_locks = SharedLocks(self._client, key_prefix, self.replica_id)
+        self._signal_exchange = SignalExchange(self._client, key_prefix, self.replica_id)
         self._park_script = self._client.register_script(_PARK)
         self._apply_script = self._client.register_script(_APPLY)
         self._parks: asyncio.Queue[tuple[str, float, str]] = asyncio.Queue(max_queued_parks)
@@ -135,8 +143,10 @@ class RedisStateStore(StateStore):
             asyncio.create_task(self._flush_loop(), name="redis-state-usage"),
         ]
         try:
-            # A reconciled book before the first request, when Redis is there at all.
+            # A reconciled book and the shared signals before the first request, when
+            # Redis is there at all.
             await asyncio.wait_for(self._up.wait(), 1.0)
+            await asyncio.wait_for(self.exchange_signals(), 1.0)
         except TimeoutError:
             log.warning(
                 "redis not reachable at startup; serving on local state", url=self._safe_url
@@ -174,6 +184,7 @@ class RedisStateStore(StateStore):
             return
         self.errors_total += 1
         self._up.clear()
+        self.signals.lost_shared()
         if not self._outage_logged:
             self._outage_logged = True
             log.warning(
@@ -195,7 +206,16 @@ class RedisStateStore(StateStore):
             # A full queue loses nothing for good: reconcile pushes the local book.
             self._parks.put_nowait((key, until, reason))
 
+    def _share_recover(self, key: str) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            self._parks.put_nowait((key, 0.0, "recovered"))
+
     async def _push_park(self, key: str, until: float, reason: str) -> None:
+        if until == 0.0:  # a recovery: the deadline goes, every replica hears it
+            recovered = {"key": key, "recovered": True, "from": self.replica_id}
+            await self._client.delete(self._key(f"cooldown:{key}"))
+            await self._client.publish(self.channel, orjson.dumps(recovered).decode())
+            return
         ttl_ms = math.ceil((until - time.time()) * 1000)
         if ttl_ms <= 0:
             return
@@ -220,6 +240,11 @@ class RedisStateStore(StateStore):
     def _on_message(self, data: str) -> None:
         try:
             message = orjson.loads(data)
+            if message.get("recovered"):
+                # Our own is old news here: this replica may have parked it again since.
+                if message.get("from") != self.replica_id:
+                    self.cooldowns.recover(str(message["key"]))
+                return
             reason = message.get("reason")
             self.cooldowns.park(
                 str(message["key"]),
@@ -265,6 +290,28 @@ class RedisStateStore(StateStore):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
             await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
             backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+    # -- shared locks and signals ---------------------------------------------------
+    async def try_lock(self, name: str, ttl_s: float) -> bool:
+        if self._up.is_set():
+            try:
+                async with asyncio.timeout(LOCK_WAIT_S):
+                    return await self._shared_locks.acquire(name, ttl_s)
+            except Exception as exc:
+                self._fail("lock", exc)
+        return self._local_lock(name, ttl_s)
+
+    def release_lock(self, name: str, hold_s: float = 0.0) -> None:
+        super().release_lock(name, hold_s)
+        if self._up.is_set():
+            self._shared_locks.release_soon(name, hold_s, lambda exc: self._fail("lock", exc))
+
+    async def exchange_signals(self) -> None:
+        if self.signals.enabled:
+            try:
+                await self._signal_exchange.share(self.signals)
+            except Exception as exc:  # served on local signals until the next call
+                self._fail("signals", exc)
 
     # -- usage counters ----------------------------------------------------------
     @property
@@ -332,6 +379,7 @@ class RedisStateStore(StateStore):
             await asyncio.sleep(self.flush_interval_s)
             await self._up.wait()
             await self.flush_usage()
+            await self.exchange_signals()
 
     async def usage_buckets(self, keys: Sequence[str]) -> list[dict[str, int]]:
         async with self._client.pipeline(transaction=False) as pipe:

@@ -1,0 +1,53 @@
+"""Short locks shared by the replicas: ``SET <prefix>:lock:<name> <replica> NX PX <ttl>``.
+
+Only the replica that holds a lock frees it, or shortens it to a hold time. Used for
+half-open probes (one probe at a time across replicas) and health checks (one check
+per interval across replicas).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable
+
+from redis.asyncio import Redis
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if tonumber(ARGV[2]) > 0 then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return redis.call('DEL', KEYS[1])
+"""
+
+
+class SharedLocks:
+    def __init__(self, client: Redis, prefix: str, owner: str) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.owner = owner
+        self._release = client.register_script(_RELEASE)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _key(self, name: str) -> str:
+        return f"{self.prefix}:lock:{name}"
+
+    async def acquire(self, name: str, ttl_s: float) -> bool:
+        ttl_ms = max(1, math.ceil(ttl_s * 1000))
+        return bool(await self.client.set(self._key(name), self.owner, nx=True, px=ttl_ms))
+
+    async def release(self, name: str, hold_s: float) -> None:
+        hold_ms = math.ceil(hold_s * 1000) if hold_s > 0 else 0
+        await self._release(keys=[self._key(name)], args=[self.owner, hold_ms])
+
+    def release_soon(self, name: str, hold_s: float, on_error: Callable[[Exception], None]) -> None:
+        """Release in the background: the request that held the lock does not wait."""
+
+        async def run() -> None:
+            try:
+                await self.release(name, hold_s)
+            except Exception as exc:  # the lock runs out by itself
+                on_error(exc)
+
+        task = asyncio.create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

@@ -1,0 +1,129 @@
+"""Routing signals shared through Redis: one script call per replica and second.
+
+Keys under ``<prefix>:signals:``:
+- ``latency`` (hash): field ``<provider>/<model>\\t<metric>`` = ``"<estimate> <samples>"``.
+  A replica sends the batches of samples it took since its last call (deltas); the
+  script merges each batch into the shared estimate with the board's EWMA rule.
+- ``inflight`` (hash): field ``<replica>\\t<provider>/<model>`` = that replica's count.
+  Counts are gauges, so a lost call is repaired by the next one.
+- ``replicas`` (hash): field ``<replica>`` = the Redis time (ms) of its last call. A
+  replica silent for ``stale_after_s`` is dropped with its counts (it died, or lost
+  Redis and serves on its own signals).
+
+The script answers with the whole shared view, so a replica that just started has
+every other replica's estimates after its first call.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis.asyncio import Redis
+
+from gateway.routing.signals import (
+    ALPHA,
+    Estimate,
+    Metric,
+    SharedView,
+    SignalBoard,
+    SignalReport,
+)
+
+_EXCHANGE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local me, stale, alpha, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local a = 6
+for _ = 1, tonumber(ARGV[5]) do
+  local field, n, mean = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  a = a + 3
+  local value, samples = mean, 0
+  local cur = redis.call('HGET', KEYS[1], field)
+  if cur then
+    local sp = string.find(cur, ' ', 1, true)
+    local old = tonumber(string.sub(cur, 1, sp - 1))
+    samples = tonumber(string.sub(cur, sp + 1))
+    value = old + (1 - (1 - alpha) ^ n) * (mean - old)
+  end
+  redis.call('HSET', KEYS[1], field, string.format('%.17g %d', value, samples + n))
+end
+local counts = tonumber(ARGV[a])
+a = a + 1
+for _ = 1, counts do
+  local field = me .. '\\t' .. ARGV[a]
+  if tonumber(ARGV[a + 1]) > 0 then
+    redis.call('HSET', KEYS[2], field, ARGV[a + 1])
+  else
+    redis.call('HDEL', KEYS[2], field)
+  end
+  a = a + 2
+end
+redis.call('HSET', KEYS[3], me, now)
+local alive = {}
+local beats = redis.call('HGETALL', KEYS[3])
+for i = 1, #beats, 2 do
+  if now - tonumber(beats[i + 1]) > stale then
+    redis.call('HDEL', KEYS[3], beats[i])
+  else
+    alive[beats[i]] = true
+  end
+end
+local live = {}
+local inflight = redis.call('HGETALL', KEYS[2])
+for i = 1, #inflight, 2 do
+  local field = inflight[i]
+  local owner = string.sub(field, 1, string.find(field, '\\t', 1, true) - 1)
+  if alive[owner] then
+    live[#live + 1] = field
+    live[#live + 1] = inflight[i + 1]
+  else
+    redis.call('HDEL', KEYS[2], field)
+  end
+end
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ttl) end
+return {redis.call('HGETALL', KEYS[1]), live}
+"""
+# Shared estimates of a deployment nobody serves any more go away after a day.
+SIGNALS_TTL_S = 86_400
+
+
+class SignalExchange:
+    def __init__(
+        self, client: Redis, prefix: str, replica_id: str, stale_after_s: float = 5.0
+    ) -> None:
+        self.replica_id = replica_id
+        self.stale_after_ms = int(stale_after_s * 1000)
+        self.keys = [f"{prefix}:signals:{name}" for name in ("latency", "inflight", "replicas")]
+        self._script = client.register_script(_EXCHANGE)
+
+    async def share(self, board: SignalBoard) -> None:
+        """Send the board's news and adopt the shared view; on failure the board
+        serves on its own signals (``lost_shared``, called by the store)."""
+        board.apply_shared(await self.exchange(board.take_report()))
+
+    async def exchange(self, report: SignalReport) -> SharedView:
+        args: list[Any] = [self.replica_id, self.stale_after_ms, ALPHA, SIGNALS_TTL_S]
+        args.append(len(report.samples))
+        for key, metric, n, mean in report.samples:
+            args += [f"{key}\t{metric.value}", n, repr(mean)]
+        args.append(len(report.in_flight))
+        for key, count in report.in_flight.items():
+            args += [key, count]
+        latency, inflight = await self._script(keys=self.keys, args=args)
+        return self._view(latency, inflight)
+
+    def _view(self, latency: list[str], inflight: list[str]) -> SharedView:
+        estimates: dict[tuple[str, Metric], Estimate] = {}
+        for field, value in zip(latency[::2], latency[1::2], strict=True):
+            key, _, metric = field.rpartition("\t")
+            estimate, _, samples = value.partition(" ")
+            try:
+                estimates[(key, Metric(metric))] = Estimate(float(estimate), int(samples))
+            except ValueError:
+                continue  # a metric this version does not know
+        others: dict[str, int] = {}
+        for field, count in zip(inflight[::2], inflight[1::2], strict=True):
+            replica, _, key = field.partition("\t")
+            if replica != self.replica_id:
+                others[key] = others.get(key, 0) + int(count)
+        return SharedView(estimates, others)
