@@ -31,6 +31,7 @@ from gateway.observability.logging import RequestLogger, configure_logging
 from gateway.observability.metrics import GatewayMetrics
 from gateway.observability.record import RequestObserver
 from gateway.reload import Reloader
+from gateway.resilience.health import HealthChecker
 from gateway.routing.recorder import SignalRecorder
 from gateway.runtime import Gateway, build_snapshot
 from gateway.state.base import StateStore
@@ -122,10 +123,15 @@ def create_app(
     gateway = build_gateway(config, options)
     profile = options.profile or os.environ.get("GATEWAY_PROFILE") or None
     reloader = Reloader(gateway, options.config_path, profile)
+    metrics = next(o for o in gateway.observers if isinstance(o, GatewayMetrics))
+    health = HealthChecker(
+        lambda: gateway.snapshot.health_scope(), gateway.state, metrics.count_health_check
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await gateway.state.start()
+        health.start()
         reloader.install()
         # Config, route table and imports live for the whole process: moving them out
         # of the collector's reach keeps GC pauses (and so tail latency) short.
@@ -145,6 +151,7 @@ def create_app(
         finally:
             gateway.draining = True
             await reloader.aclose()
+            await health.aclose()
             await gateway.aclose()
 
     admin = AdminEndpoints(gateway)

@@ -17,6 +17,7 @@ from gateway.observability.record import RequestObserver
 from gateway.providers.base import Provider
 from gateway.providers.registry import build_providers
 from gateway.resilience.attempts import AttemptRunner
+from gateway.resilience.health import HealthScope, HealthTarget, health_targets
 from gateway.routing.policies import Planner
 from gateway.routing.table import RouteTable, check_profile
 from gateway.state.base import StateStore
@@ -55,6 +56,11 @@ class Snapshot:
     planner: Planner
     profile: str | None
     leases: Leases = field(default_factory=Leases)
+    health_targets: dict[str, HealthTarget] = field(default_factory=dict)
+
+    def health_scope(self) -> HealthScope:
+        timeout = self.config.resilience.ttft_timeout_s
+        return HealthScope(self.health_targets, self.providers, self.runner.recovery, timeout)
 
     def pick_profile(self, requested: str | None, *, from_header: bool = True) -> str | None:
         """The profile for one request: the header's when allowed, else the active one.
@@ -104,6 +110,7 @@ def build_snapshot(
         runner=runner,
         planner=planner,
         profile=profile,
+        health_targets=health_targets(config, table),
     )
 
 

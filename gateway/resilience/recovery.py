@@ -14,7 +14,6 @@ and the length of each member's last park; this module decides who probes.
 
 from __future__ import annotations
 
-import time
 from enum import StrEnum
 
 from gateway.resilience.cooldowns import CooldownBook
@@ -60,7 +59,7 @@ class Recovery:
 
     async def claim(self, key: str) -> bool:
         """Make this request the member's probe; False: someone else probes it."""
-        if key in self._claimed or self._lost_until.get(key, 0.0) > time.monotonic():
+        if key in self._claimed or self._lost_until.get(key, 0.0) > self.book.now():
             return False
         self._claimed.add(key)
         try:
@@ -70,7 +69,7 @@ class Recovery:
             raise
         if not won:
             self._claimed.discard(key)
-            self._lost_until[key] = time.monotonic() + LOST_CLAIM_WAIT_S
+            self._lost_until[key] = self.book.now() + LOST_CLAIM_WAIT_S
         return won
 
     def next_park_s(self, key: str, seconds: float) -> float:

@@ -8,7 +8,6 @@ round trip to a remote store ever sits on a request's critical path.
 from __future__ import annotations
 
 import abc
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -67,12 +66,13 @@ class StateStore(abc.ABC):
     def release_lock(self, name: str, hold_s: float = 0.0) -> None:
         """Free a lock taken here at once, or let it run out in ``hold_s``."""
         if hold_s > 0:
-            self._locks[name] = time.monotonic() + hold_s
+            self._locks[name] = self.cooldowns.now() + hold_s
         else:
             self._locks.pop(name, None)
 
     def _local_lock(self, name: str, ttl_s: float) -> bool:
-        now = time.monotonic()
+        # On the cooldown book's clock: a lock held until a park's deadline ends with it.
+        now = self.cooldowns.now()
         if self._locks.get(name, 0.0) > now:
             return False
         if len(self._locks) > 1024:

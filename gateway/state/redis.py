@@ -141,6 +141,10 @@ class RedisStateStore(StateStore):
             asyncio.create_task(self._supervise(), name="redis-state-subscriber"),
             asyncio.create_task(self._write_parks(), name="redis-state-parks"),
             asyncio.create_task(self._flush_loop(), name="redis-state-usage"),
+            asyncio.create_task(
+                self._signal_exchange.run(self.signals, self._up, self._signals_failed),
+                name="redis-state-signals",
+            ),
         ]
         try:
             # A reconciled book and the shared signals before the first request, when
@@ -307,11 +311,12 @@ class RedisStateStore(StateStore):
             self._shared_locks.release_soon(name, hold_s, lambda exc: self._fail("lock", exc))
 
     async def exchange_signals(self) -> None:
-        if self.signals.enabled:
-            try:
-                await self._signal_exchange.share(self.signals)
-            except Exception as exc:  # served on local signals until the next call
-                self._fail("signals", exc)
+        """One exchange now; the background task runs one every half second."""
+        await self._signal_exchange.share_safely(self.signals, self._signals_failed)
+
+    def _signals_failed(self, exc: Exception) -> bool:
+        self._fail("signals", exc)  # the board serves on local signals meanwhile
+        return not self._closing
 
     # -- usage counters ----------------------------------------------------------
     @property
@@ -379,7 +384,6 @@ class RedisStateStore(StateStore):
             await asyncio.sleep(self.flush_interval_s)
             await self._up.wait()
             await self.flush_usage()
-            await self.exchange_signals()
 
     async def usage_buckets(self, keys: Sequence[str]) -> list[dict[str, int]]:
         async with self._client.pipeline(transaction=False) as pipe:

@@ -1,4 +1,4 @@
-"""Routing signals shared through Redis: one script call per replica and second.
+"""Routing signals shared through Redis: one script call per replica every half second.
 
 Keys under ``<prefix>:signals:``:
 - ``latency`` (hash): field ``<provider>/<model>\\t<metric>`` = ``"<estimate> <samples>"``.
@@ -16,6 +16,8 @@ every other replica's estimates after its first call.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio import Redis
@@ -85,6 +87,9 @@ return {redis.call('HGETALL', KEYS[1]), live}
 """
 # Shared estimates of a deployment nobody serves any more go away after a day.
 SIGNALS_TTL_S = 86_400
+INTERVAL_S = 0.5
+# Told of a failed exchange; answers whether to go on (False once the store closes).
+OnError = Callable[[Exception], bool]
 
 
 class SignalExchange:
@@ -95,6 +100,23 @@ class SignalExchange:
         self.stale_after_ms = int(stale_after_s * 1000)
         self.keys = [f"{prefix}:signals:{name}" for name in ("latency", "inflight", "replicas")]
         self._script = client.register_script(_EXCHANGE)
+
+    async def run(self, board: SignalBoard, up: asyncio.Event, on_error: OnError) -> None:
+        """Exchange every ``INTERVAL_S`` while the store is connected."""
+        while True:
+            await asyncio.sleep(INTERVAL_S)
+            await up.wait()
+            if not await self.share_safely(board, on_error):
+                return
+
+    async def share_safely(self, board: SignalBoard, on_error: OnError) -> bool:
+        if not board.enabled:
+            return True
+        try:
+            await self.share(board)
+        except Exception as exc:
+            return on_error(exc)
+        return True
 
     async def share(self, board: SignalBoard) -> None:
         """Send the board's news and adopt the shared view; on failure the board

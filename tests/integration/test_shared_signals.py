@@ -1,0 +1,140 @@
+"""Signals, probe locks and recoveries shared through a real Redis between store replicas."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+from redis.asyncio import Redis
+
+from gateway.routing.signals import Metric, SignalBoard
+from gateway.state.redis import RedisStateStore
+from gateway.state.redis_signals import SignalExchange
+from tests.integration.test_state_contract import eventually
+from tests.support.fake_upstream import free_port
+from tests.support.redis_keys import drop_keys, new_prefix
+
+Replicas = Callable[[], Awaitable[RedisStateStore]]
+
+
+@pytest.fixture
+async def replicas(redis_url: str) -> AsyncIterator[Replicas]:
+    prefix = new_prefix()
+    started: list[RedisStateStore] = []
+
+    async def start() -> RedisStateStore:
+        replica = RedisStateStore(redis_url, prefix)
+        replica.signals.enabled = True
+        await replica.start()
+        assert replica.health() == "ok"
+        started.append(replica)
+        return replica
+
+    yield start
+    for replica in started:
+        await replica.aclose()
+    drop_keys(redis_url, prefix)
+
+
+async def test_estimates_and_in_flight_counts_reach_the_other_replica(replicas: Replicas) -> None:
+    a, b = await replicas(), await replicas()
+    for _ in range(4):
+        a.signals.observe("fake/m1", Metric.PER_TOKEN, 0.02)
+    a.signals.started("fake/m1")
+    a.signals.started("fake/m1")
+    b.signals.started("fake/m1")
+    assert await eventually(lambda: b.signals.estimate("fake/m1", Metric.PER_TOKEN), within=2.0)
+    assert b.signals.estimate("fake/m1", Metric.PER_TOKEN) == pytest.approx(0.02)
+    assert b.signals.samples("fake/m1", Metric.PER_TOKEN) == 4
+    assert await eventually(lambda: b.signals.in_flight("fake/m1") == 3, within=2.0)
+    a.signals.finished("fake/m1")
+    a.signals.finished("fake/m1")
+    assert await eventually(lambda: b.signals.in_flight("fake/m1") == 1, within=2.0)
+    # A replica that starts now has the shared view before its first request.
+    c = await replicas()
+    assert c.signals.estimate("fake/m1", Metric.PER_TOKEN) == pytest.approx(0.02)
+    assert c.signals.in_flight("fake/m1") == 1
+
+
+async def test_batches_from_two_replicas_merge_like_one_stream_of_samples(
+    replicas: Replicas,
+) -> None:
+    a, b = await replicas(), await replicas()
+    a.signals.observe("fake/m1", Metric.TTFT, 0.100)
+    await a.exchange_signals()
+    b.signals.observe("fake/m1", Metric.TTFT, 0.200)
+    b.signals.observe("fake/m1", Metric.TTFT, 0.200)
+    await b.exchange_signals()
+    await a.exchange_signals()
+    expected = 0.100 + (1 - 0.8**2) * (0.200 - 0.100)
+    for replica in (a, b):
+        assert replica.signals.estimate("fake/m1", Metric.TTFT) == pytest.approx(expected)
+        assert replica.signals.samples("fake/m1", Metric.TTFT) == 3
+
+
+async def test_a_silent_replica_is_dropped_with_its_counts(
+    replicas: Replicas, redis_url: str
+) -> None:
+    a = await replicas()
+    client = Redis.from_url(redis_url, decode_responses=True)
+    try:
+        # A replica that publishes once, then goes silent (it died). It judges others
+        # stale after 0.2 s, so its own later calls sweep itself out.
+        dead = SignalExchange(client, a.prefix, "dead-replica", stale_after_s=0.2)
+        ghost = SignalBoard()
+        ghost.started("fake/m1")
+        await dead.share(ghost)
+        await a.exchange_signals()
+        assert a.signals.in_flight("fake/m1") == 1
+        sweeper = SignalExchange(client, a.prefix, "sweeper", stale_after_s=0.2)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            await sweeper.share(SignalBoard())
+            await a.exchange_signals()
+            if a.signals.in_flight("fake/m1") == 0:
+                break
+        assert a.signals.in_flight("fake/m1") == 0
+    finally:
+        await client.aclose()
+
+
+async def test_redis_away_falls_back_to_local_signals() -> None:
+    lonely = RedisStateStore(f"redis://127.0.0.1:{free_port()}/0", new_prefix())
+    lonely.signals.enabled = True
+    lonely.signals.observe("fake/m1", Metric.PER_TOKEN, 0.05)
+    lonely.signals.started("fake/m1")
+    await lonely.start()
+    try:
+        await lonely.exchange_signals()
+        assert lonely.health() == "degraded"
+        assert lonely.signals.estimate("fake/m1", Metric.PER_TOKEN) == pytest.approx(0.05)
+        assert lonely.signals.in_flight("fake/m1") == 1
+        # A probe claim does not wait for the missing Redis: the replica decides alone.
+        started = time.monotonic()
+        assert await lonely.try_lock("probe:fake/m1", 60)
+        assert not await lonely.try_lock("probe:fake/m1", 60)
+        assert time.monotonic() - started < 0.1
+    finally:
+        await lonely.aclose()
+
+
+async def test_one_probe_lock_across_replicas_and_the_recovery_is_heard(
+    replicas: Replicas,
+) -> None:
+    a, b = await replicas(), await replicas()
+    assert await a.try_lock("probe:fake/m1", 60)
+    assert not await b.try_lock("probe:fake/m1", 60)
+    a.release_lock("probe:fake/m1")  # in the background
+    deadline = time.monotonic() + 2
+    while not await b.try_lock("probe:fake/m1", 60):
+        assert time.monotonic() < deadline, "the released lock was not free again"
+    # A park, then a recovery on a: b's book follows both.
+    a.park("fake/m2", time.time() + 30, "upstream_5xx")
+    assert await eventually(lambda: b.is_parked("fake/m2", time.time()), within=1.0)
+    a.recover("fake/m2")
+    assert await eventually(lambda: not b.cooldowns.awaits_probe("fake/m2"), within=1.0)
+    assert not b.is_parked("fake/m2", time.time())
+    assert not a.cooldowns.awaits_probe("fake/m2")
