@@ -40,6 +40,14 @@ def ask(http: httpx.Client, gw: InProcessGateway, **body: Any) -> str:
     return answer.headers["x-gateway-model"]
 
 
+def ask_together(gw: InProcessGateway, count: int) -> list[str]:
+    with (
+        httpx.Client(timeout=10) as http,
+        concurrent.futures.ThreadPoolExecutor(count) as pool,
+    ):
+        return list(pool.map(lambda _: ask(http, gw), range(count)))
+
+
 def test_latency_converges_to_the_fastest_member_and_follows_a_slowdown(
     fake_upstream: FakeUpstream,
     inprocess_gateway: InProcessFactory,  # noqa: F811
@@ -95,11 +103,7 @@ def test_least_busy_spreads_concurrent_slow_requests(
     for name in members:
         fake_upstream.set(name, ok(delay_s=1.0))
     gw = inprocess_gateway(adaptive_config(fake_upstream, members, "least_busy"))
-    with (
-        httpx.Client(timeout=10) as http,
-        concurrent.futures.ThreadPoolExecutor(6) as pool,
-    ):
-        served = list(pool.map(lambda _: ask(http, gw), range(6)))
+    served = ask_together(gw, 6)
     assert Counter(served) == {"busy-a": 2, "busy-b": 2, "busy-c": 2}
     # Done: nothing is counted in flight any more.
     view = httpx.get(gw.url + "/v1/gateway/routes").json()["data"][0]
@@ -114,11 +118,7 @@ def test_priority_sends_the_same_concurrent_requests_to_one_member(
     for name in members:
         fake_upstream.set(name, ok(delay_s=0.3))
     gw = inprocess_gateway(adaptive_config(fake_upstream, members, "priority"))
-    with (
-        httpx.Client(timeout=10) as http,
-        concurrent.futures.ThreadPoolExecutor(4) as pool,
-    ):
-        served = list(pool.map(lambda _: ask(http, gw), range(4)))
+    served = ask_together(gw, 4)
     assert served == ["prio-a"] * 4
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 from redis.asyncio import Redis
@@ -12,34 +12,27 @@ from redis.asyncio import Redis
 from gateway.routing.signals import Metric, SignalBoard
 from gateway.state.redis import RedisStateStore
 from gateway.state.redis_signals import SignalExchange
-from tests.integration.test_state_contract import eventually
+from tests.integration.test_state_contract import (
+    eventually,
+    replicas,  # noqa: F401  (fixture)
+)
 from tests.support.fake_upstream import free_port
-from tests.support.redis_keys import drop_keys, new_prefix
+from tests.support.redis_keys import new_prefix
 
 Replicas = Callable[[], Awaitable[RedisStateStore]]
 
 
-@pytest.fixture
-async def replicas(redis_url: str) -> AsyncIterator[Replicas]:
-    prefix = new_prefix()
-    started: list[RedisStateStore] = []
-
-    async def start() -> RedisStateStore:
-        replica = RedisStateStore(redis_url, prefix)
-        replica.signals.enabled = True
-        await replica.start()
-        assert replica.health() == "ok"
-        started.append(replica)
-        return replica
-
-    yield start
-    for replica in started:
-        await replica.aclose()
-    drop_keys(redis_url, prefix)
+async def pair(start: Replicas) -> tuple[RedisStateStore, RedisStateStore]:
+    a, b = await start(), await start()
+    a.signals.enabled = b.signals.enabled = True
+    return a, b
 
 
-async def test_estimates_and_in_flight_counts_reach_the_other_replica(replicas: Replicas) -> None:
-    a, b = await replicas(), await replicas()
+async def test_estimates_and_in_flight_counts_reach_the_other_replica(
+    replicas: Replicas,  # noqa: F811
+    redis_url: str,
+) -> None:
+    a, b = await pair(replicas)
     for _ in range(4):
         a.signals.observe("fake/m1", Metric.PER_TOKEN, 0.02)
     a.signals.started("fake/m1")
@@ -53,15 +46,20 @@ async def test_estimates_and_in_flight_counts_reach_the_other_replica(replicas: 
     a.signals.finished("fake/m1")
     assert await eventually(lambda: b.signals.in_flight("fake/m1") == 1, within=2.0)
     # A replica that starts now has the shared view before its first request.
-    c = await replicas()
-    assert c.signals.estimate("fake/m1", Metric.PER_TOKEN) == pytest.approx(0.02)
-    assert c.signals.in_flight("fake/m1") == 1
+    c = RedisStateStore(redis_url, a.prefix)
+    c.signals.enabled = True
+    await c.start()
+    try:
+        assert c.signals.estimate("fake/m1", Metric.PER_TOKEN) == pytest.approx(0.02)
+        assert c.signals.in_flight("fake/m1") == 1
+    finally:
+        await c.aclose()
 
 
 async def test_batches_from_two_replicas_merge_like_one_stream_of_samples(
-    replicas: Replicas,
+    replicas: Replicas,  # noqa: F811
 ) -> None:
-    a, b = await replicas(), await replicas()
+    a, b = await pair(replicas)
     a.signals.observe("fake/m1", Metric.TTFT, 0.100)
     await a.exchange_signals()
     b.signals.observe("fake/m1", Metric.TTFT, 0.200)
@@ -75,9 +73,10 @@ async def test_batches_from_two_replicas_merge_like_one_stream_of_samples(
 
 
 async def test_a_silent_replica_is_dropped_with_its_counts(
-    replicas: Replicas, redis_url: str
+    replicas: Replicas,  # noqa: F811
+    redis_url: str,
 ) -> None:
-    a = await replicas()
+    a, _ = await pair(replicas)
     client = Redis.from_url(redis_url, decode_responses=True)
     try:
         # A replica that publishes once, then goes silent (it died). It judges others
@@ -122,7 +121,7 @@ async def test_redis_away_falls_back_to_local_signals() -> None:
 
 
 async def test_one_probe_lock_across_replicas_and_the_recovery_is_heard(
-    replicas: Replicas,
+    replicas: Replicas,  # noqa: F811
 ) -> None:
     a, b = await replicas(), await replicas()
     assert await a.try_lock("probe:fake/m1", 60)
