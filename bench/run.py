@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from bench.adaptive import compare_policies
 from bench.harness import (
     PYTHON,
     ROOT,
@@ -211,6 +212,7 @@ class Bench:
             gw.stop()
             if not self.smoke:
                 self.passthrough_streams(upstream_env)
+            compare_policies(self, gateway_config(upstream_port), CHAT)
 
             print("gateway, redis state", flush=True)
             redis_port = free_port()

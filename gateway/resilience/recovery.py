@@ -22,6 +22,8 @@ from gateway.state.base import StateStore
 # Longest a probe holds its lock if its replica dies mid-probe; a probe that ends
 # frees it (or, when it failed, keeps it until the new deadline).
 PROBE_LOCK_S = 60.0
+# How long a failed probe's lock is kept (at most half the new park).
+FAILED_HOLD_S = 1.0
 # After losing the lock to another replica, this replica's requests skip the member
 # without asking the store again for this long (the winner's verdict is broadcast).
 LOST_CLAIM_WAIT_S = 1.0
@@ -85,10 +87,11 @@ class Recovery:
         self.state.release_lock(probe_lock(key))
 
     def failed(self, key: str, parked_s: float) -> None:
-        # Held until the new deadline: no replica probes before it anyway, and one
-        # that has not heard of the park yet cannot slip a second probe in.
+        # Held a while: a replica that has not heard of the new park yet (it is
+        # announced within milliseconds) cannot slip a second probe in. Not until the
+        # deadline itself, or the next probe could find it still held.
         self._claimed.discard(key)
-        self.state.release_lock(probe_lock(key), hold_s=parked_s)
+        self.state.release_lock(probe_lock(key), hold_s=min(parked_s / 2, FAILED_HOLD_S))
 
     def abandoned(self, key: str) -> None:
         """The probe's client went away before a verdict: the next request probes."""

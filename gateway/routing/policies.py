@@ -70,9 +70,10 @@ class Planner:
         rng: random.Random | None = None,
         half_open: bool = True,
     ) -> None:
-        self.board = board or SignalBoard()
-        self.cooldowns = cooldowns or CooldownBook()
-        self.rng = rng or random.Random()
+        self.board = SignalBoard() if board is None else board
+        # Not ``or``: an empty book is falsy (it has a length).
+        self.cooldowns = CooldownBook() if cooldowns is None else cooldowns
+        self.rng = random.Random() if rng is None else rng
         self.half_open = half_open
 
     def plan(
