@@ -78,8 +78,8 @@ def request_fields(record: RequestRecord) -> dict[str, Any]:
         fields["error_type"] = record.error_type
     if record.skipped:
         fields["skipped"] = record.skipped
-    if record.policy_order is not None:
-        fields["policy_order"] = record.policy_order
+    if record.plan is not None:
+        fields["policy_order"] = [m.alias for m in record.plan]
     if record.explored:
         fields["explored"] = True
     return fields

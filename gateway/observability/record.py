@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from gateway.routing.table import Member
 
 
 @dataclass(slots=True)
@@ -47,9 +51,9 @@ class RequestRecord:
     cost_micro_usd: int = 0
     api_key_id: str | None = None
     response_started: bool = False
-    # Adaptive routing: the plan's order, whether it explored, and the member this
-    # request keeps busy until it is done (gateway.routing.signals).
-    policy_order: list[str] | None = None
+    # Routing: the plan in its policy's order (``policy_order`` in the log), whether
+    # it explored, and the member this request keeps busy until it is done.
+    plan: Sequence[Member] | None = None
     explored: bool = False
     in_flight_key: str | None = None
     # Only with logging.include_content: the request's messages and the non-stream answer.

@@ -7,8 +7,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gateway.accounting.pricing import cost_micro_usd
-from gateway.observability.record import Usage
 from gateway.routing.signals import Metric, SignalBoard
 from gateway.routing.table import Member
 
@@ -29,38 +27,48 @@ class Ask:
 def by_latency(members: Sequence[Member], board: SignalBoard, ask: Ask) -> list[Member]:
     """Unmeasured members first (so they get measured), then the fastest."""
     metric = Metric.TTFT if ask.stream else Metric.PER_TOKEN
-
-    def rank(item: tuple[int, Member]) -> tuple[int, float, int]:
-        i, member = item
-        estimate = board.estimate(member.cooldown_key, metric)
-        return (0, 0.0, i) if estimate is None else (1, estimate, i)
-
-    return [m for _, m in sorted(enumerate(members), key=rank)]
+    estimate = board.estimate
+    unmeasured: list[Member] = []
+    measured: list[tuple[float, int, Member]] = []
+    for i, member in enumerate(members):
+        value = estimate(member.cooldown_key, metric)
+        if value is None:
+            unmeasured.append(member)
+        else:
+            measured.append((value, i, member))
+    measured.sort()
+    return unmeasured + [m for _, _, m in measured]
 
 
 def by_in_flight(members: Sequence[Member], board: SignalBoard, ask: Ask) -> list[Member]:
-    ranked = sorted(enumerate(members), key=lambda im: (board.in_flight(im[1].cooldown_key), im[0]))
-    return [m for _, m in ranked]
+    in_flight = board.in_flight
+    ranked = [(in_flight(m.cooldown_key), i, m) for i, m in enumerate(members)]
+    ranked.sort()
+    return [m for _, _, m in ranked]
 
 
-def estimated_cost(member: Member, board: SignalBoard, ask: Ask) -> int:
-    """Micro-USD of this request on ``member``: the prompt estimate, and ``max_tokens``
-    or else the member's usual answer length. A member without a price is free."""
+def estimated_cost(member: Member, board: SignalBoard, ask: Ask) -> float:
+    """Micro-USD of this request on ``member``, to rank members (never billed): the
+    prompt estimate, and ``max_tokens`` or else the member's usual answer length. A
+    member without a price is free, as in accounting."""
+    price = member.price
+    if price is None:
+        return 0.0
     output = ask.max_output_tokens
     if output is None:
         usual = board.estimate(member.cooldown_key, Metric.OUTPUT_TOKENS)
         output = round(usual) if usual is not None else DEFAULT_OUTPUT_TOKENS
-    return cost_micro_usd(member.price, Usage(ask.prompt_tokens, output))
+    return ask.prompt_tokens * price.input + output * price.output
 
 
 def by_cost(members: Sequence[Member], board: SignalBoard, ask: Ask) -> list[Member]:
     """Cheapest first among the members whose context fits the prompt (and
     ``max_tokens``); those that do not fit go last, where the plan skips them."""
-
-    def rank(item: tuple[int, Member]) -> tuple[bool, int, int]:
-        i, member = item
+    needed = ask.prompt_tokens + (ask.max_output_tokens or 0)
+    ranked = []
+    for i, member in enumerate(members):
         window = member.context_window
-        fits = window is None or ask.prompt_tokens + (ask.max_output_tokens or 0) <= window
-        return (not fits, estimated_cost(member, board, ask), i)
-
-    return [m for _, m in sorted(enumerate(members), key=rank)]
+        too_small = window is not None and needed > window
+        ranked.append((too_small, estimated_cost(member, board, ask), i, member))
+    ranked.sort(key=lambda row: row[:3])
+    return [row[3] for row in ranked]

@@ -85,7 +85,7 @@ class Planner:
         record: RequestRecord,
     ) -> Sequence[Member]:
         policy = route.policy
-        if policy == "priority":
+        if policy == "priority" or len(members) < 2:
             plan: Sequence[Member] = members
         elif policy == "weighted":
             plan = weighted_order(members, self.rng)
@@ -95,7 +95,7 @@ class Planner:
             if exploration and len(ordered) > 1 and self.rng.random() < exploration:
                 record.explored = self._explore(ordered)
             plan = ordered
-        record.policy_order = [m.alias for m in plan]
+        record.plan = plan
         return plan
 
     def order(self, route: Route, members: Sequence[Member], ask: Ask) -> list[Member]:

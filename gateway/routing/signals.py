@@ -41,18 +41,15 @@ def merge_ewma(value: float, samples: int, n: int, mean: float, alpha: float = A
 class Estimate:
     value: float = 0.0
     samples: int = 0
+    # Samples taken here since the last publish: what goes to the shared store.
+    pending: int = 0
+    pending_total: float = 0.0
 
-    def merge(self, n: int, mean: float) -> None:
-        self.value = merge_ewma(self.value, self.samples, n, mean)
-        self.samples += n
-
-
-@dataclass(slots=True)
-class _Batch:
-    """Samples taken since the last publish: what goes to the shared store."""
-
-    n: int = 0
-    total: float = 0.0
+    def add(self, sample: float) -> None:
+        self.value = self.value + ALPHA * (sample - self.value) if self.samples else sample
+        self.samples += 1
+        self.pending += 1
+        self.pending_total += sample
 
 
 @dataclass(slots=True)
@@ -85,7 +82,6 @@ class SignalBoard:
     def __init__(self) -> None:
         self.enabled = False
         self._members: dict[str, MemberSignals] = {}
-        self._batches: dict[tuple[str, Metric], _Batch] = {}
         self._published: set[str] = set()
 
     def _member(self, key: str) -> MemberSignals:
@@ -107,12 +103,7 @@ class SignalBoard:
         estimate = estimates.get(metric)
         if estimate is None:
             estimate = estimates[metric] = Estimate()
-        estimate.merge(1, value)
-        batch = self._batches.get((key, metric))
-        if batch is None:
-            batch = self._batches[(key, metric)] = _Batch()
-        batch.n += 1
-        batch.total += value
+        estimate.add(value)
 
     def estimate(self, key: str, metric: Metric) -> float | None:
         member = self._members.get(key)
@@ -132,8 +123,13 @@ class SignalBoard:
 
     # -- the background exchange ------------------------------------------------
     def take_report(self) -> SignalReport:
-        samples = [(key, metric, b.n, b.total / b.n) for (key, metric), b in self._batches.items()]
-        self._batches = {}
+        samples = []
+        for key, member in self._members.items():
+            for metric, estimate in member.estimates.items():
+                if estimate.pending:
+                    mean = estimate.pending_total / estimate.pending
+                    samples.append((key, metric, estimate.pending, mean))
+                    estimate.pending, estimate.pending_total = 0, 0.0
         busy = {key for key, m in self._members.items() if m.in_flight}
         counts = {key: self._members[key].in_flight for key in busy | self._published}
         self._published = busy
@@ -142,14 +138,18 @@ class SignalBoard:
     def apply_shared(self, view: SharedView) -> None:
         """Adopt the shared view, then re-apply the samples taken since the report."""
         for (key, metric), shared in view.estimates.items():
-            self._member(key).estimates[metric] = Estimate(shared.value, shared.samples)
+            estimates = self._member(key).estimates
+            local = estimates.get(metric)
+            estimate = estimates[metric] = Estimate(shared.value, shared.samples)
+            if local is not None and local.pending:
+                estimate.pending, estimate.pending_total = local.pending, local.pending_total
+                mean = local.pending_total / local.pending
+                estimate.value = merge_ewma(shared.value, shared.samples, local.pending, mean)
+                estimate.samples += local.pending
         for key, member in self._members.items():
             member.others_in_flight = view.others_in_flight.get(key, 0)
         for key in view.others_in_flight.keys() - self._members.keys():
             self._member(key).others_in_flight = view.others_in_flight[key]
-        for (key, metric), batch in self._batches.items():
-            if (key, metric) in view.estimates:
-                self._member(key).estimates[metric].merge(batch.n, batch.total / batch.n)
 
     def lost_shared(self) -> None:
         """The shared store is away: serve on this replica's own signals. Counts are

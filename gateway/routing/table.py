@@ -23,11 +23,12 @@ class Member:
     price: Price | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)
     forced: Mapping[str, Any] = field(default_factory=dict)
+    # Parking and routing signals are about a provider's model, whichever alias or route
+    # reached it. Computed once: plans read it for every member of every request.
+    cooldown_key: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def cooldown_key(self) -> str:
-        # Parking is about a provider's model, whichever alias or route reached it.
-        return f"{self.provider}/{self.upstream_model}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cooldown_key", f"{self.provider}/{self.upstream_model}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -140,5 +140,5 @@ def test_cost_picks_the_cheapest_member_that_fits_the_context(
         assert ask(http, gw, max_tokens=100) == "cost-cheap"
     assert fake_upstream.hits("cost-dear") == []
     records = gw.records()
-    assert records[1].policy_order == ["cost-mid", "cost-dear", "cost-cheap"]
+    assert request_fields(records[1])["policy_order"] == ["cost-mid", "cost-dear", "cost-cheap"]
     assert records[1].skipped == []  # cost-mid answered: the too-small one was never tried

@@ -111,7 +111,7 @@ def test_exploration_share_with_a_fixed_seed() -> None:
         firsts[plan[0].alias] += 1
         explored += record.explored
         assert sorted(aliases(plan)) == ["b", "best", "c", "d"]  # a reordering, nothing lost
-        assert record.policy_order == aliases(plan)
+        assert record.plan is plan
     # Binomial(20000, 0.05): sd = 31 requests; the tolerance is 4.5 sd.
     assert abs(explored - plans * 0.05) < 140
     assert firsts["best"] == plans - explored
