@@ -125,6 +125,8 @@ class HealthChecker:
 
     async def _maybe_check(self, scope: HealthScope, target: HealthTarget) -> None:
         key = target.key
+        if "chat" not in scope.providers[target.provider].operations:
+            return  # the check is a chat request
         half_open = scope.recovery is not None
         state = member_state(self.state.cooldowns, key, self.state.cooldowns.now(), half_open)
         if state is MemberState.AVAILABLE or self._next.get(key, 0.0) > time.monotonic():
