@@ -71,7 +71,7 @@ class StateStore(abc.ABC):
             self._locks.pop(name, None)
 
     def _local_lock(self, name: str, ttl_s: float) -> bool:
-        # On the cooldown book's clock: a lock held until a park's deadline ends with it.
+        # On the cooldown book's clock, like the parks these locks guard.
         now = self.cooldowns.now()
         if self._locks.get(name, 0.0) > now:
             return False
