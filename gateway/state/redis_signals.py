@@ -6,6 +6,9 @@ Keys under ``<prefix>:signals:``:
   script merges each batch into the shared estimate with the board's EWMA rule.
 - ``inflight`` (hash): field ``<replica>\\t<provider>/<model>`` = that replica's count.
   Counts are gauges, so a lost call is repaired by the next one.
+- ``inflight_total`` (hash): field ``<provider>/<model>`` = the sum over the replicas,
+  moved by each replica's change, so a call reads one field per member however many
+  replicas there are.
 - ``replicas`` (hash): field ``<replica>`` = the Redis time (ms) of its last call. A
   replica silent for ``stale_after_s`` is dropped with its counts (it died, or lost
   Redis and serves on its own signals).
@@ -52,38 +55,43 @@ end
 local counts = tonumber(ARGV[a])
 a = a + 1
 for _ = 1, counts do
-  local field = me .. '\\t' .. ARGV[a]
-  if tonumber(ARGV[a + 1]) > 0 then
-    redis.call('HSET', KEYS[2], field, ARGV[a + 1])
-  else
-    redis.call('HDEL', KEYS[2], field)
-  end
+  local key, count = ARGV[a], tonumber(ARGV[a + 1])
   a = a + 2
+  local field = me .. '\t' .. key
+  local old = tonumber(redis.call('HGET', KEYS[2], field) or '0')
+  if count ~= old then
+    redis.call('HINCRBY', KEYS[4], key, count - old)
+    if count > 0 then
+      redis.call('HSET', KEYS[2], field, count)
+    else
+      redis.call('HDEL', KEYS[2], field)
+    end
+  end
 end
 redis.call('HSET', KEYS[3], me, now)
-local alive = {}
+local dead = {}
+local any = false
 local beats = redis.call('HGETALL', KEYS[3])
 for i = 1, #beats, 2 do
   if now - tonumber(beats[i + 1]) > stale then
     redis.call('HDEL', KEYS[3], beats[i])
-  else
-    alive[beats[i]] = true
+    dead[beats[i]] = true
+    any = true
   end
 end
-local live = {}
-local inflight = redis.call('HGETALL', KEYS[2])
-for i = 1, #inflight, 2 do
-  local field = inflight[i]
-  local owner = string.sub(field, 1, string.find(field, '\\t', 1, true) - 1)
-  if alive[owner] then
-    live[#live + 1] = field
-    live[#live + 1] = inflight[i + 1]
-  else
-    redis.call('HDEL', KEYS[2], field)
+if any then
+  local inflight = redis.call('HGETALL', KEYS[2])
+  for i = 1, #inflight, 2 do
+    local field = inflight[i]
+    local tab = string.find(field, '\t', 1, true)
+    if dead[string.sub(field, 1, tab - 1)] then
+      redis.call('HINCRBY', KEYS[4], string.sub(field, tab + 1), -tonumber(inflight[i + 1]))
+      redis.call('HDEL', KEYS[2], field)
+    end
   end
 end
-for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ttl) end
-return {redis.call('HGETALL', KEYS[1]), live}
+for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ttl) end
+return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[4])}
 """
 # Shared estimates of a deployment nobody serves any more go away after a day.
 SIGNALS_TTL_S = 86_400
@@ -98,7 +106,8 @@ class SignalExchange:
     ) -> None:
         self.replica_id = replica_id
         self.stale_after_ms = int(stale_after_s * 1000)
-        self.keys = [f"{prefix}:signals:{name}" for name in ("latency", "inflight", "replicas")]
+        names = ("latency", "inflight", "replicas", "inflight_total")
+        self.keys = [f"{prefix}:signals:{name}" for name in names]
         self._script = client.register_script(_EXCHANGE)
 
     async def run(self, board: SignalBoard, up: asyncio.Event, on_error: OnError) -> None:
@@ -131,10 +140,10 @@ class SignalExchange:
         args.append(len(report.in_flight))
         for key, count in report.in_flight.items():
             args += [key, count]
-        latency, inflight = await self._script(keys=self.keys, args=args)
-        return self._view(latency, inflight)
+        latency, totals = await self._script(keys=self.keys, args=args)
+        return self._view(latency, totals, report.in_flight)
 
-    def _view(self, latency: list[str], inflight: list[str]) -> SharedView:
+    def _view(self, latency: list[str], totals: list[str], own: dict[str, int]) -> SharedView:
         estimates: dict[tuple[str, Metric], Estimate] = {}
         for field, value in zip(latency[::2], latency[1::2], strict=True):
             key, _, metric = field.rpartition("\t")
@@ -144,8 +153,9 @@ class SignalExchange:
             except ValueError:
                 continue  # a metric this version does not know
         others: dict[str, int] = {}
-        for field, count in zip(inflight[::2], inflight[1::2], strict=True):
-            replica, _, key = field.partition("\t")
-            if replica != self.replica_id:
-                others[key] = others.get(key, 0) + int(count)
+        for key, total in zip(totals[::2], totals[1::2], strict=True):
+            # The total includes this replica's counts as just sent.
+            count = int(total) - own.get(key, 0)
+            if count > 0:
+                others[key] = count
         return SharedView(estimates, others)

@@ -72,6 +72,12 @@ def test_latency_learnt_on_a_steers_b_within_2s(
         assert len(fake_upstream.hits("rep-slow")) == slow_hits  # B never measured it itself
         estimates = {m["model"]: m["estimates"] for m in route_view(http, b)["members"]}
         assert estimates["rep-slow"]["samples"] == 1  # A's sample, through Redis
+    # B's log lines say which order its policy gave.
+    deadline = time.monotonic() + 5
+    while len(lines := [r for r in b.log_lines() if r.get("event") == "request"]) < 3:
+        assert time.monotonic() < deadline, "B's request lines were not written"
+        time.sleep(0.02)
+    assert [line["policy_order"] for line in lines] == [["rep-fast", "rep-slow"]] * 3
 
 
 def park_and_wait_for_expiry(
