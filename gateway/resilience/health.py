@@ -18,7 +18,6 @@ Their outcomes are counted in ``gateway_health_checks_total``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -119,8 +118,7 @@ class HealthChecker:
             tick = IDLE_TICK_S
             for target in scope.targets.values():
                 tick = min(tick, target.check.interval_s / 4)
-                with contextlib.suppress(Exception):  # a store hiccup skips one round
-                    await self._maybe_check(scope, target)
+                await self._maybe_check(scope, target)
             await asyncio.sleep(max(0.05, tick))
 
     async def _maybe_check(self, scope: HealthScope, target: HealthTarget) -> None:
@@ -170,6 +168,9 @@ class HealthChecker:
             return Outcome.TIMEOUT
         except UpstreamError as exc:
             return classify_exception(exc)
+        except Exception:  # a provider's bug must not end the checks
+            log.exception("health check failed", member=target.key)
+            return Outcome.CONNECT_ERROR
         finally:
             if response is not None:
                 response.close()

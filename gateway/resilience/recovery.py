@@ -52,7 +52,9 @@ class Recovery:
         self.state = state
         self.book = state.cooldowns
         self.max_cooldown_s = max_cooldown_s
-        self._claimed: set[str] = set()
+        # key -> when this replica's probe would give up its lock; a probe that never
+        # settled (its request died of a bug) stops counting then, like the lock.
+        self._claimed: dict[str, float] = {}
         self._lost_until: dict[str, float] = {}
 
     def awaits_probe(self, key: str) -> bool:
@@ -61,16 +63,17 @@ class Recovery:
 
     async def claim(self, key: str) -> bool:
         """Make this request the member's probe; False: someone else probes it."""
-        if key in self._claimed or self._lost_until.get(key, 0.0) > self.book.now():
+        now = self.book.now()
+        if self._claimed.get(key, 0.0) > now or self._lost_until.get(key, 0.0) > now:
             return False
-        self._claimed.add(key)
+        self._claimed[key] = now + PROBE_LOCK_S
         try:
             won = await self.state.try_lock(probe_lock(key), PROBE_LOCK_S)
         except BaseException:
-            self._claimed.discard(key)
+            self._claimed.pop(key, None)
             raise
         if not won:
-            self._claimed.discard(key)
+            self._claimed.pop(key, None)
             self._lost_until[key] = self.book.now() + LOST_CLAIM_WAIT_S
         return won
 
@@ -81,7 +84,7 @@ class Recovery:
         return min(self.max_cooldown_s, max(seconds, 2.0 * last))
 
     def succeeded(self, key: str) -> None:
-        self._claimed.discard(key)
+        self._claimed.pop(key, None)
         self._lost_until.pop(key, None)
         self.state.recover(key)
         self.state.release_lock(probe_lock(key))
@@ -90,10 +93,10 @@ class Recovery:
         # Held a while: a replica that has not heard of the new park yet (it is
         # announced within milliseconds) cannot slip a second probe in. Not until the
         # deadline itself, or the next probe could find it still held.
-        self._claimed.discard(key)
+        self._claimed.pop(key, None)
         self.state.release_lock(probe_lock(key), hold_s=min(parked_s / 2, FAILED_HOLD_S))
 
     def abandoned(self, key: str) -> None:
         """The probe's client went away before a verdict: the next request probes."""
-        self._claimed.discard(key)
+        self._claimed.pop(key, None)
         self.state.release_lock(probe_lock(key))

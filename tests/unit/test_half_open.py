@@ -10,8 +10,9 @@ import pytest
 from gateway.config.schema import ResilienceSection
 from gateway.errors import NoMemberAvailable
 from gateway.observability.record import RequestRecord
+from gateway.providers.base import UpstreamRequest, UpstreamResponse
 from gateway.resilience.attempts import AttemptRunner, Served
-from gateway.resilience.recovery import MemberState, member_state
+from gateway.resilience.recovery import PROBE_LOCK_S, MemberState, member_state
 from gateway.routing.table import Member
 from gateway.state.memory import MemoryStateStore
 from tests.support.scripted_provider import Canned, ScriptedProvider, Wait, error_body
@@ -145,3 +146,24 @@ async def test_every_member_probing_elsewhere_answers_503() -> None:
         await rig.ask()
     assert "flaky → probing" in str(caught.value) and "backup → probing" in str(caught.value)
     assert rig.provider.calls == ["flaky", "backup"]
+
+
+async def test_a_probe_that_died_of_a_bug_is_retried_once_its_lock_runs_out() -> None:
+    rig = Rig()
+    rig.provider.set("flaky", DOWN, Canned())
+    await rig.ask()
+    rig.clock.t += 10
+    working = rig.provider.send
+
+    async def broken(request: UpstreamRequest) -> UpstreamResponse:
+        raise RuntimeError("a bug, not an upstream failure")
+
+    rig.provider.send = broken  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        await rig.ask()
+    rig.provider.send = working  # type: ignore[method-assign]
+    served, record = await rig.ask()
+    assert served.member is BACKUP and record.skipped == ["flaky:probing"]
+    rig.clock.t += PROBE_LOCK_S
+    served, _ = await rig.ask()
+    assert served.member is FLAKY and rig.state() is MemberState.AVAILABLE
