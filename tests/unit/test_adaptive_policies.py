@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Sequence
 
 import pytest
 
@@ -21,7 +22,7 @@ def member(alias: str, **kw: object) -> Member:
     return Member(alias=alias, provider="p", upstream_model=alias, **kw)  # type: ignore[arg-type]
 
 
-def aliases(members: list[Member] | tuple[Member, ...]) -> list[str]:
+def aliases(members: Sequence[Member]) -> list[str]:
     return [m.alias for m in members]
 
 
@@ -92,7 +93,8 @@ def test_cost_weighs_output_by_the_members_usual_answer_length() -> None:
     board.observe("p/b", Metric.OUTPUT_TOKENS, 100)
     assert aliases(by_cost([a, b], board, Ask(prompt_tokens=10))) == ["b", "a"]
     # A max_tokens on the request is the estimate for every member.
-    assert aliases(by_cost([a, b], board, Ask(10, max_output_tokens=50))) == ["a", "b"]
+    capped = Ask(prompt_tokens=10, max_output_tokens=50)
+    assert aliases(by_cost([a, b], board, capped)) == ["a", "b"]
 
 
 def test_exploration_share_with_a_fixed_seed() -> None:
