@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from bench.adaptive import compare_policies
+from bench.cache import cache_hits
 from bench.harness import (
     PYTHON,
     ROOT,
@@ -214,6 +215,9 @@ class Bench:
                 self.passthrough_streams(upstream_env)
             compare_policies(self, gateway_config(upstream_port), CHAT)
 
+            print("gateway, memory state, response cache hits", flush=True)
+            cache_hits(self, gateway_config(upstream_port), "memory")
+
             print("gateway, redis state", flush=True)
             redis_port = free_port()
             redis = Service(
@@ -235,6 +239,8 @@ class Bench:
                 (redis_commands(redis_port) - before - 1) / elapsed, 1
             )
             gw.stop()
+            print("gateway, redis state, response cache hits", flush=True)
+            cache_hits(self, gateway_config(upstream_port, redis_port=redis_port), "redis")
 
             if not self.smoke:
                 print("gateway, 10,000 routes and models", flush=True)

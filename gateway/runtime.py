@@ -11,6 +11,8 @@ import asyncio
 import random
 from dataclasses import dataclass, field
 
+from gateway.cache.policy import CachePolicies, cache_policies
+from gateway.cache.store import ResponseCacheStore
 from gateway.config.schema import ADAPTIVE_POLICIES, GatewayConfig
 from gateway.errors import UnknownProfile
 from gateway.observability.record import RequestObserver
@@ -55,6 +57,7 @@ class Snapshot:
     runner: AttemptRunner
     planner: Planner
     profile: str | None
+    cache: CachePolicies = field(default_factory=lambda: CachePolicies({}, None))
     leases: Leases = field(default_factory=Leases)
     health_targets: dict[str, HealthTarget] = field(default_factory=dict)
 
@@ -110,6 +113,7 @@ def build_snapshot(
         runner=runner,
         planner=planner,
         profile=profile,
+        cache=cache_policies(config),
         health_targets=health_targets(config, table),
     )
 
@@ -130,9 +134,11 @@ class Gateway:
         admin_keys: frozenset[str],
         rng: random.Random | None = None,
         env_api_keys: frozenset[str] = frozenset(),
+        response_cache: ResponseCacheStore | None = None,
     ) -> None:
         self.snapshot = snapshot
         self.state = state
+        self.response_cache = response_cache
         self.observers = observers
         self.api_keys = api_keys
         # Inbound keys from the environment stay until a restart; the file's own
@@ -151,4 +157,6 @@ class Gateway:
     async def aclose(self) -> None:
         for provider in self.snapshot.providers.values():
             await provider.aclose()
+        if self.response_cache is not None:
+            await self.response_cache.aclose()
         await self.state.aclose()

@@ -82,6 +82,10 @@ def request_fields(record: RequestRecord) -> dict[str, Any]:
         fields["policy_order"] = [m.alias for m in record.plan]
     if record.explored:
         fields["explored"] = True
+    if record.cache != "off":
+        fields["cache"] = record.cache
+        if record.cache == "hit":
+            fields["saved_cost_usd"] = record.saved_cost_micro_usd / 1_000_000
     return fields
 
 

@@ -36,6 +36,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from gateway.accounting.counters import Increments, UsageEvent, UsageRows, bucket_ttl_s
+from gateway.cache.store import ResponseCacheStore
 from gateway.config.loader import ConfigError
 from gateway.state.base import StateStore
 from gateway.state.redis_locks import SharedLocks
@@ -70,9 +71,6 @@ return 1
 BATCH_MARKER_TTL_S = 86_400
 BATCH_FIELDS = 2_000
 MAX_BACKOFF_S = 2.0
-# Bound on a lock request, the one Redis call a request may make (a half-open probe's
-# claim); past it, or with Redis away, the lock is taken on this replica alone.
-LOCK_WAIT_S = 0.25
 
 
 @dataclass(slots=True)
@@ -120,7 +118,9 @@ class RedisStateStore(StateStore):
                 "state",
                 [f"state.redis_url: {exc} (Sentinel and Cluster URLs are not supported)"],
             ) from None
-        self._shared_locks = SharedLocks(self._client, key_prefix, self.replica_id)
+        self._shared_locks = SharedLocks(
+            self._client, key_prefix, self.replica_id, lambda exc: self._fail("lock", exc)
+        )
         self._signal_exchange = SignalExchange(self._client, key_prefix, self.replica_id)
         self._park_script = self._client.register_script(_PARK)
         self._apply_script = self._client.register_script(_APPLY)
@@ -147,8 +147,7 @@ class RedisStateStore(StateStore):
             ),
         ]
         try:
-            # A reconciled book and the shared signals before the first request, when
-            # Redis is there at all.
+            # A reconciled book and shared signals before the first request, if Redis is up.
             await asyncio.wait_for(self._up.wait(), 1.0)
             await asyncio.wait_for(self.exchange_signals(), 1.0)
         except TimeoutError:
@@ -203,6 +202,18 @@ class RedisStateStore(StateStore):
             log.info("redis reachable again", errors_total=self.errors_total)
         self._outage_logged = False
         self._up.set()
+
+    def response_cache(self, max_entries: int, max_bytes: int) -> ResponseCacheStore:
+        from gateway.cache.redis_store import RedisResponseCache
+
+        # Entries are bytes, and a lookup must not wait long: a client of its own.
+        client = Redis.from_url(
+            self.url,
+            socket_connect_timeout=0.25,
+            socket_timeout=0.25,
+            retry=Retry(NoBackoff(), 0),
+        )
+        return RedisResponseCache(client, self._key, max_entries, max_bytes)
 
     # -- cooldowns -------------------------------------------------------------
     def _share_park(self, key: str, until: float, reason: str) -> None:
@@ -297,18 +308,13 @@ class RedisStateStore(StateStore):
 
     # -- shared locks and signals ---------------------------------------------------
     async def try_lock(self, name: str, ttl_s: float) -> bool:
-        if self._up.is_set():
-            try:
-                async with asyncio.timeout(LOCK_WAIT_S):
-                    return await self._shared_locks.acquire(name, ttl_s)
-            except Exception as exc:
-                self._fail("lock", exc)
-        return self._local_lock(name, ttl_s)
+        won = await self._shared_locks.acquire(name, ttl_s) if self._up.is_set() else None
+        return self._local_lock(name, ttl_s) if won is None else won
 
     def release_lock(self, name: str, hold_s: float = 0.0) -> None:
         super().release_lock(name, hold_s)
         if self._up.is_set():
-            self._shared_locks.release_soon(name, hold_s, lambda exc: self._fail("lock", exc))
+            self._shared_locks.release_soon(name, hold_s)
 
     async def exchange_signals(self) -> None:
         """One exchange now; the background task runs one every half second."""

@@ -13,6 +13,9 @@ from collections.abc import Callable
 
 from redis.asyncio import Redis
 
+# Bound on taking a lock, the one Redis call a request may make (a half-open probe's
+# claim); past it, or with Redis away, the store takes the lock on this replica alone.
+LOCK_WAIT_S = 0.25
 _RELEASE = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if tonumber(ARGV[2]) > 0 then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
@@ -21,32 +24,41 @@ return redis.call('DEL', KEYS[1])
 
 
 class SharedLocks:
-    def __init__(self, client: Redis, prefix: str, owner: str) -> None:
+    def __init__(
+        self, client: Redis, prefix: str, owner: str, on_error: Callable[[Exception], None]
+    ) -> None:
         self.client = client
         self.prefix = prefix
         self.owner = owner
+        self.on_error = on_error
         self._release = client.register_script(_RELEASE)
         self._tasks: set[asyncio.Task[None]] = set()
 
     def _key(self, name: str) -> str:
         return f"{self.prefix}:lock:{name}"
 
-    async def acquire(self, name: str, ttl_s: float) -> bool:
+    async def acquire(self, name: str, ttl_s: float) -> bool | None:
+        """Whether the lock is ours now; ``None`` when Redis did not answer in time."""
         ttl_ms = max(1, math.ceil(ttl_s * 1000))
-        return bool(await self.client.set(self._key(name), self.owner, nx=True, px=ttl_ms))
+        try:
+            async with asyncio.timeout(LOCK_WAIT_S):
+                return bool(await self.client.set(self._key(name), self.owner, nx=True, px=ttl_ms))
+        except Exception as exc:
+            self.on_error(exc)
+            return None
 
     async def release(self, name: str, hold_s: float) -> None:
         hold_ms = math.ceil(hold_s * 1000) if hold_s > 0 else 0
         await self._release(keys=[self._key(name)], args=[self.owner, hold_ms])
 
-    def release_soon(self, name: str, hold_s: float, on_error: Callable[[Exception], None]) -> None:
+    def release_soon(self, name: str, hold_s: float) -> None:
         """Release in the background: the request that held the lock does not wait."""
 
         async def run() -> None:
             try:
                 await self.release(name, hold_s)
             except Exception as exc:  # the lock runs out by itself
-                on_error(exc)
+                self.on_error(exc)
 
         task = asyncio.create_task(run())
         self._tasks.add(task)
