@@ -26,7 +26,8 @@ class StateStore(abc.ABC):
     unavailable_errors: tuple[type[Exception], ...] = (OSError,)
 
     def __init__(self, cooldowns: CooldownBook | None = None) -> None:
-        self.cooldowns = cooldowns or CooldownBook()
+        # Not `or`: an empty book is falsy (it has a length), and it must be this one.
+        self.cooldowns = CooldownBook() if cooldowns is None else cooldowns
         self.signals = SignalBoard()
         self._locks: dict[str, float] = {}
         self._park_listeners: list[ParkListener] = []
