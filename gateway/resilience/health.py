@@ -6,7 +6,8 @@ checked every ``interval_s`` while it is parked or probing, by one replica at a
 time:
 - **parked**: under the shared lock ``health:<key>``, held for the interval (so the
   replicas together send one check per interval). An answer ends the park at once on
-  every replica; a failure leaves the deadline as it is.
+  every replica; a failure leaves the deadline as it is. A member parked by a rate
+  limit is left alone until its deadline: the upstream said when to come back.
 - **probing**: the check claims the member's probe like a request would (see
   ``gateway.resilience.recovery``) and settles it: an answer makes the member
   available, a failure parks it again for twice as long.
@@ -129,6 +130,8 @@ class HealthChecker:
         state = member_state(self.state.cooldowns, key, self.state.cooldowns.now(), half_open)
         if state is MemberState.AVAILABLE or self._next.get(key, 0.0) > time.monotonic():
             return
+        if state is MemberState.PARKED and self.state.cooldowns.reason(key) == "rate_limited":
+            return  # the upstream said when to come back; a tiny request proves nothing
         self._next[key] = time.monotonic() + target.check.interval_s
         if state is MemberState.PROBING:
             assert scope.recovery is not None

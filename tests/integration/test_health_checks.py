@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from tests.support.configs import upstream_config
-from tests.support.fake_upstream import FakeUpstream, error, ok
+from tests.support.fake_upstream import FakeUpstream, error, ok, rate_limited
 from tests.support.inprocess import (
     InProcessFactory,
     inprocess_gateway,  # noqa: F401  (fixture)
@@ -76,3 +76,32 @@ def test_a_health_check_ends_the_park_without_a_user_request(
         assert usage["totals"]["requests"] == 2
     # hc-backup was available all along: it only ever saw the user's request.
     assert len(fake_upstream.hits("hc-backup")) == 1
+
+
+def test_a_rate_limited_member_is_not_checked_before_its_deadline(
+    fake_upstream: FakeUpstream,
+    inprocess_gateway: InProcessFactory,  # noqa: F811
+) -> None:
+    fake_upstream.set("hc-flaky", rate_limited(retry_after=30), ok())
+    fake_upstream.set("hc-backup", error(503), ok())
+    gw = inprocess_gateway(checked_config(fake_upstream))
+    with httpx.Client(timeout=10) as http:
+        answer = http.post(
+            gw.base_url + "/chat/completions", json={"model": "chat", "messages": MESSAGES}
+        )
+        assert answer.status_code == 503  # hc-flaky: 429 for 30 s; hc-backup: 503
+        # hc-backup (an outage) is checked and comes back; hc-flaky is left alone.
+        deadline = time.monotonic() + 5
+        while len(fake_upstream.hits("hc-backup")) < 2:
+            assert time.monotonic() < deadline, "the outage was not checked"
+            time.sleep(0.01)
+        while any(c["key"] == "fake/hc-backup" for c in cooldowns(http, gw.url)):
+            assert time.monotonic() < deadline, "the outage's park did not end"
+            time.sleep(0.01)
+        assert [c["key"] for c in cooldowns(http, gw.url)] == ["fake/hc-flaky"]
+    assert len(fake_upstream.hits("hc-flaky")) == 1
+
+
+def cooldowns(http: httpx.Client, url: str) -> list[dict[str, Any]]:
+    listing: list[dict[str, Any]] = http.get(url + "/v1/gateway/cooldowns").json()["data"]
+    return listing
