@@ -70,5 +70,5 @@ def by_cost(members: Sequence[Member], board: SignalBoard, ask: Ask) -> list[Mem
         window = member.context_window
         too_small = window is not None and needed > window
         ranked.append((too_small, estimated_cost(member, board, ask), i, member))
-    ranked.sort(key=lambda row: row[:3])
+    ranked.sort()  # the index is unique: members themselves are never compared
     return [row[3] for row in ranked]
