@@ -10,6 +10,7 @@ import pytest
 
 from gateway.config.loader import ConfigError, load_config_text
 from gateway.config.schema import Price
+from gateway.observability.logging import request_fields
 from gateway.observability.record import RequestRecord
 from gateway.resilience.cooldowns import CooldownBook
 from gateway.routing.adaptive import Ask, by_cost, by_in_flight, by_latency
@@ -112,6 +113,7 @@ def test_exploration_share_with_a_fixed_seed() -> None:
         plan = planner.plan(route, pool, {}, 10, record)
         firsts[plan[0].alias] += 1
         explored += record.explored
+        assert request_fields(record).get("explored", False) is record.explored
         assert sorted(aliases(plan)) == ["b", "best", "c", "d"]  # a reordering, nothing lost
         assert record.plan is plan
     # Binomial(20000, 0.05): sd = 31 requests; the tolerance is 4.5 sd.
