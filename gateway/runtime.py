@@ -103,6 +103,8 @@ def build_snapshot(
     # Signals are recorded only while some route orders by them.
     state.signals.enabled = any(r.policy in ADAPTIVE_POLICIES for r in config.routes.values())
     signals = state.signals if state.signals.enabled else None
+    if signals is not None:
+        signals.track(route.pool[0].cooldown_key for route in table.aliases.values())
     rng = rng or random.Random()
     runner = AttemptRunner(providers, state, config.resilience, rng, signals)
     planner = Planner(state.signals, state.cooldowns, rng, config.resilience.half_open)

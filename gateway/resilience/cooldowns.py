@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+MAX_REMEMBERED_LENGTHS = 4096
+
 
 @dataclass(frozen=True, slots=True)
 class ParkDecision:
@@ -97,6 +99,10 @@ class CooldownBook:
         for key in expired:
             del self._until[key]
             self._reasons.pop(key, None)
+        if len(self._lengths) > MAX_REMEMBERED_LENGTHS:
+            # Members that owe a probe but nobody asks for (client-chosen names):
+            # forgotten, rather than kept without bound. Parked ones stay.
+            self._lengths = {k: v for k, v in self._lengths.items() if k in self._until}
 
     def clear(self) -> None:
         self._until.clear()

@@ -81,6 +81,7 @@ class SignalBoard:
 
     def __init__(self) -> None:
         self.enabled = False
+        self._tracked: frozenset[str] | None = None
         self._members: dict[str, MemberSignals] = {}
         self._published: set[str] = set()
 
@@ -90,15 +91,24 @@ class SignalBoard:
             member = self._members[key] = MemberSignals()
         return member
 
+    def track(self, keys: Iterable[str]) -> None:
+        """Measure only these (the catalog's models): a client-chosen ``provider/model``
+        name must not grow the board, or the shared hashes, without bound."""
+        self._tracked = frozenset(keys)
+
     # -- the request path ----------------------------------------------------
     def started(self, key: str) -> None:
-        self._member(key).in_flight += 1
+        if self._tracked is None or key in self._tracked:
+            self._member(key).in_flight += 1
 
     def finished(self, key: str) -> None:
-        member = self._member(key)
-        member.in_flight = max(0, member.in_flight - 1)
+        member = self._members.get(key)
+        if member is not None:
+            member.in_flight = max(0, member.in_flight - 1)
 
     def observe(self, key: str, metric: Metric, value: float) -> None:
+        if self._tracked is not None and key not in self._tracked:
+            return
         estimates = self._member(key).estimates
         estimate = estimates.get(metric)
         if estimate is None:

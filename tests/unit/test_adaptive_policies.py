@@ -182,3 +182,16 @@ def test_bad_adaptive_settings_name_their_path(extra: str, problem: str) -> None
     with pytest.raises(ConfigError) as caught:
         load_config_text(BASE + extra)
     assert any(p.startswith(problem) for p in caught.value.problems), caught.value.problems
+
+
+def test_only_catalog_models_are_measured() -> None:
+    board = SignalBoard()
+    board.track(["p/catalog"])
+    for key in ("p/catalog", "p/client-chosen-name"):
+        board.started(key)
+        board.observe(key, Metric.PER_TOKEN, 0.01)
+    assert board.in_flight("p/catalog") == 1 and board.samples("p/catalog", Metric.PER_TOKEN)
+    assert board.in_flight("p/client-chosen-name") == 0
+    assert board.estimate("p/client-chosen-name", Metric.PER_TOKEN) is None
+    board.finished("p/client-chosen-name")
+    assert [key for key, _, _, _ in board.take_report().samples] == ["p/catalog"]

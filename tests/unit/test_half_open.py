@@ -12,6 +12,7 @@ from gateway.errors import NoMemberAvailable
 from gateway.observability.record import RequestRecord
 from gateway.providers.base import UpstreamRequest, UpstreamResponse
 from gateway.resilience.attempts import AttemptRunner, Served
+from gateway.resilience.cooldowns import MAX_REMEMBERED_LENGTHS, CooldownBook
 from gateway.resilience.recovery import PROBE_LOCK_S, MemberState, member_state
 from gateway.routing.table import Member
 from gateway.state.memory import MemoryStateStore
@@ -167,3 +168,15 @@ async def test_a_probe_that_died_of_a_bug_is_retried_once_its_lock_runs_out() ->
     rig.clock.t += PROBE_LOCK_S
     served, _ = await rig.ask()
     assert served.member is FLAKY and rig.state() is MemberState.AVAILABLE
+
+
+def test_the_book_forgets_old_backoffs_beyond_its_bound() -> None:
+    clock = Clock()
+    book = CooldownBook(clock, prune_every=1_000_000)
+    for i in range(MAX_REMEMBERED_LENGTHS + 10):
+        book.park(f"p/direct-{i}", T0 + 1)
+    book.park("p/still-parked", T0 + 60)
+    clock.t = T0 + 2
+    book.prune()
+    assert book.awaits_probe("p/still-parked")
+    assert not book.awaits_probe("p/direct-0")
