@@ -74,6 +74,8 @@ class Recovery:
             raise
         if not won:
             self._claimed.pop(key, None)
+            if len(self._lost_until) > 1024:
+                self._lost_until = {k: t for k, t in self._lost_until.items() if t > now}
             self._lost_until[key] = self.book.now() + LOST_CLAIM_WAIT_S
         return won
 
