@@ -28,6 +28,8 @@ from gateway.config.loader import load_config
 from gateway.config.schema import CacheStoreSection, GatewayConfig
 from gateway.doors.chat import ChatDoor
 from gateway.errors import GatewayError, InvalidRequest, MethodNotAllowed, NotFound
+from gateway.lifecycle.config_watch import ConfigWatcher
+from gateway.lifecycle.shutdown import GracefulShutdown
 from gateway.observability.exposition import metrics_endpoint
 from gateway.observability.logging import RequestLogger, configure_logging
 from gateway.observability.metrics import GatewayMetrics
@@ -70,7 +72,7 @@ def build_state(config: GatewayConfig, options: AppOptions) -> StateStore:
     if redis_url:
         from gateway.state.redis import RedisStateStore
 
-        return RedisStateStore(redis_url, config.state.key_prefix)
+        return RedisStateStore(redis_url, config.state.key_prefix, cluster=config.state.cluster)
     return MemoryStateStore()
 
 
@@ -141,6 +143,8 @@ def create_app(
     health = HealthChecker(
         lambda: gateway.snapshot.health_scope(), gateway.state, metrics.count_health_check
     )
+    shutdown = GracefulShutdown(gateway)
+    watcher = ConfigWatcher(gateway, reloader)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -149,6 +153,8 @@ def create_app(
         if gateway.response_cache is not None:
             await gateway.response_cache.start()
         reloader.install()
+        shutdown.install()
+        watcher.start()
         # Config, route table and imports live for the whole process: moving them out
         # of the collector's reach keeps GC pauses (and so tail latency) short.
         gc.collect()
@@ -166,6 +172,8 @@ def create_app(
             yield
         finally:
             gateway.draining = True
+            shutdown.aclose()
+            await watcher.aclose()
             await reloader.aclose()
             await health.aclose()
             await gateway.aclose()

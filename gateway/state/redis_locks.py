@@ -1,4 +1,5 @@
-"""Short locks shared by the replicas: ``SET <prefix>:lock:<name> <replica> NX PX <ttl>``.
+"""Short locks shared by the replicas: ``SET <prefix>:lock:<name> <replica> NX PX <ttl>``
+(the store's key form: ``{<prefix>}:lock:<name>`` on a Cluster).
 
 Only the replica that holds a lock frees it, or shortens it to a hold time. Used for
 half-open probes (one probe at a time across replicas) and health checks (one check
@@ -11,7 +12,7 @@ import asyncio
 import math
 from collections.abc import Callable
 
-from redis.asyncio import Redis
+from gateway.state.redis_connect import RedisClient
 
 # Bound on taking a lock, the one Redis call a request may make (a half-open probe's
 # claim); past it, or with Redis away, the store takes the lock on this replica alone.
@@ -25,17 +26,21 @@ return redis.call('DEL', KEYS[1])
 
 class SharedLocks:
     def __init__(
-        self, client: Redis, prefix: str, owner: str, on_error: Callable[[Exception], None]
+        self,
+        client: RedisClient,
+        key: Callable[[str], str],
+        owner: str,
+        on_error: Callable[[str, Exception], None],
     ) -> None:
         self.client = client
-        self.prefix = prefix
+        self.key = key
         self.owner = owner
         self.on_error = on_error
         self._release = client.register_script(_RELEASE)
         self._tasks: set[asyncio.Task[None]] = set()
 
     def _key(self, name: str) -> str:
-        return f"{self.prefix}:lock:{name}"
+        return self.key(f"lock:{name}")
 
     async def acquire(self, name: str, ttl_s: float) -> bool | None:
         """Whether the lock is ours now; ``None`` when Redis did not answer in time."""
@@ -44,7 +49,7 @@ class SharedLocks:
             async with asyncio.timeout(LOCK_WAIT_S):
                 return bool(await self.client.set(self._key(name), self.owner, nx=True, px=ttl_ms))
         except Exception as exc:
-            self.on_error(exc)
+            self.on_error("lock", exc)
             return None
 
     async def release(self, name: str, hold_s: float) -> None:
@@ -58,7 +63,7 @@ class SharedLocks:
             try:
                 await self.release(name, hold_s)
             except Exception as exc:  # the lock runs out by itself
-                self.on_error(exc)
+                self.on_error("lock", exc)
 
         task = asyncio.create_task(run())
         self._tasks.add(task)

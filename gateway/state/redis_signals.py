@@ -1,6 +1,7 @@
 """Routing signals shared through Redis: one script call per replica every half second.
 
-Keys under ``<prefix>:signals:``:
+Keys under ``<prefix>:signals:`` (the store's key form: on a Cluster the prefix is a
+hash tag, so the script's keys share a slot):
 - ``latency`` (hash): field ``<provider>/<model>\\t<metric>`` = ``"<estimate> <samples>"``.
   A replica sends the batches of samples it took since its last call (deltas); the
   script merges each batch into the shared estimate with the board's EWMA rule.
@@ -23,8 +24,6 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from redis.asyncio import Redis
-
 from gateway.routing.signals import (
     ALPHA,
     Estimate,
@@ -33,6 +32,7 @@ from gateway.routing.signals import (
     SignalBoard,
     SignalReport,
 )
+from gateway.state.redis_connect import RedisClient
 
 _EXCHANGE = """
 local t = redis.call('TIME')
@@ -102,29 +102,36 @@ OnError = Callable[[Exception], bool]
 
 class SignalExchange:
     def __init__(
-        self, client: Redis, prefix: str, replica_id: str, stale_after_s: float = 5.0
+        self,
+        client: RedisClient,
+        key: Callable[[str], str],
+        replica_id: str,
+        on_error: OnError,
+        stale_after_s: float = 5.0,
     ) -> None:
+        self.on_error = on_error
         self.replica_id = replica_id
         self.stale_after_ms = int(stale_after_s * 1000)
         names = ("latency", "inflight", "replicas", "inflight_total")
-        self.keys = [f"{prefix}:signals:{name}" for name in names]
+        self.keys = [key(f"signals:{name}") for name in names]
         self._script = client.register_script(_EXCHANGE)
 
-    async def run(self, board: SignalBoard, up: asyncio.Event, on_error: OnError) -> None:
+    async def run(self, board: SignalBoard, up: asyncio.Event) -> None:
         """Exchange every ``INTERVAL_S`` while the store is connected."""
         while True:
             await asyncio.sleep(INTERVAL_S)
             await up.wait()
-            if not await self.share_safely(board, on_error):
+            if not await self.share_safely(board):
                 return
 
-    async def share_safely(self, board: SignalBoard, on_error: OnError) -> bool:
+    async def share_safely(self, board: SignalBoard) -> bool:
+        """One exchange; False once the store says to stop (it is closing)."""
         if not board.enabled:
             return True
         try:
             await self.share(board)
         except Exception as exc:
-            return on_error(exc)
+            return self.on_error(exc)
         return True
 
     async def share(self, board: SignalBoard) -> None:

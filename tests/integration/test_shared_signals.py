@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
@@ -17,6 +18,7 @@ from tests.integration.test_state_contract import (
     replicas,  # noqa: F401  (fixture)
 )
 from tests.support.fake_upstream import free_port
+from tests.support.redis_ha import ClusterSetup
 from tests.support.redis_keys import new_prefix
 
 Replicas = Callable[[], Awaitable[RedisStateStore]]
@@ -81,13 +83,13 @@ async def test_a_silent_replica_is_dropped_with_its_counts(
     try:
         # A replica that publishes once, then goes silent (it died). It judges others
         # stale after 0.2 s, so its own later calls sweep itself out.
-        dead = SignalExchange(client, a.prefix, "dead-replica", stale_after_s=0.2)
+        dead = SignalExchange(client, a._key, "dead-replica", lambda exc: False, stale_after_s=0.2)
         ghost = SignalBoard()
         ghost.started("fake/m1")
         await dead.share(ghost)
         await a.exchange_signals()
         assert a.signals.in_flight("fake/m1") == 1
-        sweeper = SignalExchange(client, a.prefix, "sweeper", stale_after_s=0.2)
+        sweeper = SignalExchange(client, a._key, "sweeper", lambda exc: False, stale_after_s=0.2)
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             await asyncio.sleep(0.05)
@@ -137,3 +139,33 @@ async def test_one_probe_lock_across_replicas_and_the_recovery_is_heard(
     assert await eventually(lambda: not b.cooldowns.awaits_probe("fake/m2"), within=1.0)
     assert not b.is_parked("fake/m2", time.time())
     assert not a.cooldowns.awaits_probe("fake/m2")
+
+
+async def test_signals_locks_and_recoveries_work_on_a_cluster(tmp_path: Path) -> None:
+    cluster = ClusterSetup(tmp_path / "redis")
+    prefix = new_prefix()
+    a = RedisStateStore(cluster.url, prefix, cluster=True)
+    b = RedisStateStore(cluster.url, prefix, cluster=True)
+    try:
+        for replica in (a, b):
+            replica.signals.enabled = True
+            await replica.start()
+            assert replica.health() == "ok"
+        # The exchange script's keys share the prefix's hash slot: no CROSSSLOT error.
+        a.signals.observe("fake/m1", Metric.TTFT, 0.05)
+        a.signals.started("fake/m1")
+        await a.exchange_signals()
+        await b.exchange_signals()
+        assert b.signals.estimate("fake/m1", Metric.TTFT) == pytest.approx(0.05)
+        assert b.signals.in_flight("fake/m1") == 1
+        assert await a.try_lock("probe:fake/m1", 60)
+        assert not await b.try_lock("probe:fake/m1", 60)
+        a.park("fake/m2", time.time() + 30, "upstream_5xx")
+        assert await eventually(lambda: b.is_parked("fake/m2", time.time()), within=2.0)
+        a.recover("fake/m2")
+        assert await eventually(lambda: not b.cooldowns.awaits_probe("fake/m2"), within=2.0)
+        assert a.errors_total == 0 and b.errors_total == 0
+    finally:
+        for replica in (a, b):
+            await replica.aclose()
+        cluster.stop()
