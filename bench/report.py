@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.adaptive import adaptive_targets
 from bench.cache import cache_targets
 from bench.tracing import tracing_targets
 from bench.triage import triage_targets
@@ -76,6 +77,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     if ratio is not None:
         check("10k routes: throughput vs small", round(ratio, 3), ">= 0.95", ratio >= 0.95)
     tracing_targets(results, check)
+    adaptive_targets(results, check)
     cache_targets(results, check)
     provider_targets(results, check)
     if "soak_rss_growth_pct" in results:

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from bench.adaptive import compare_policies
 from bench.cache import cache_hits
 from bench.harness import (
     PYTHON,
@@ -215,6 +216,7 @@ class Bench:
             if not self.smoke:
                 self.passthrough_streams(upstream_env)
             run_triage(self, upstream_port, gateway_config(upstream_port))
+            compare_policies(self, gateway_config(upstream_port), CHAT)
 
             print("gateway, memory state, response cache hits", flush=True)
             cache_hits(self, gateway_config(upstream_port), "memory")

@@ -40,6 +40,8 @@ from gateway.pipeline.door import Door
 from gateway.pipeline.endpoint import DoorEndpoint
 from gateway.pipeline.pipeline import RequestPipeline, Stage
 from gateway.reload import Reloader
+from gateway.resilience.health import HealthChecker
+from gateway.routing.recorder import SignalRecorder
 from gateway.runtime import Gateway, build_snapshot
 from gateway.state.base import StateStore
 from gateway.state.memory import MemoryStateStore
@@ -107,6 +109,7 @@ def build_gateway(config: GatewayConfig, options: AppOptions) -> Gateway:
         RequestLogger(config.logging.include_content),
         GatewayMetrics(state, snapshot),
         UsageLedger(state),
+        SignalRecorder(state.signals),
     ]
     if tracing is not None:
         observers.append(tracing.requests)
@@ -164,12 +167,17 @@ def create_app(
     gateway = build_gateway(config, options)
     profile = options.profile or os.environ.get("GATEWAY_PROFILE") or None
     reloader = Reloader(gateway, options.config_path, profile)
+    metrics = next(o for o in gateway.observers if isinstance(o, GatewayMetrics))
+    health = HealthChecker(
+        lambda: gateway.snapshot.health_scope(), gateway.state, metrics.count_health_check
+    )
     shutdown = GracefulShutdown(gateway)
     watcher = ConfigWatcher(gateway, reloader)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await gateway.state.start()
+        health.start()
         if gateway.response_cache is not None:
             await gateway.response_cache.start()
         reloader.install()
@@ -195,6 +203,7 @@ def create_app(
             shutdown.aclose()
             await watcher.aclose()
             await reloader.aclose()
+            await health.aclose()
             await gateway.aclose()
 
     admin = AdminEndpoints(gateway)

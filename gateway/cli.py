@@ -13,6 +13,7 @@ from gateway.accounting.report import add_usage_command, cmd_usage
 from gateway.config.loader import ConfigError, load_config
 from gateway.config.settings import DEFAULT_CONFIG, DEFAULT_HOST, DEFAULT_PORT, EnvSettings
 from gateway.routing.explain import explain_routes, explain_view, format_table
+from gateway.routing.policies import Planner
 from gateway.routing.table import RouteTable, check_profile
 from gateway.routing.triage.cli import add_triage_command, cmd_triage
 
@@ -53,7 +54,8 @@ def _load_or_exit(path: str) -> RouteTable:
 def cmd_check_config(args: argparse.Namespace) -> int:
     table = _load_or_exit(args.file)
     print(f"{args.file}: ok ({len(table.routes)} routes, {len(table.aliases)} models)")
-    print(format_table(explain_routes(table, table.config.profile)))
+    planner = Planner(half_open=table.config.resilience.half_open)
+    print(format_table(explain_routes(table, table.config.profile, planner)))
     return 0
 
 
@@ -67,7 +69,7 @@ def cmd_routes(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print("; ".join(exc.problems), file=sys.stderr)
         return 1
-    view = explain_view(table, profile)
+    view = explain_view(table, profile, Planner(half_open=table.config.resilience.half_open))
     if args.json:
         import orjson
 

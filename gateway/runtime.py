@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from gateway.cache.policy import CachePolicies, cache_policies
 from gateway.cache.store import ResponseCacheStore
-from gateway.config.schema import GatewayConfig, ResilienceSection
+from gateway.config.schema import ADAPTIVE_POLICIES, GatewayConfig, ResilienceSection
 from gateway.errors import UnknownProfile
 from gateway.lifecycle.streams import OpenStreams
 from gateway.observability.record import RequestObserver
@@ -24,6 +24,9 @@ from gateway.providers.byok import UserKeys
 from gateway.providers.http import provider_sections
 from gateway.providers.registry import build_providers
 from gateway.resilience.attempts import AttemptRunner
+from gateway.resilience.health import HealthScope, HealthTarget, health_targets
+from gateway.routing.policies import Planner
+from gateway.routing.signals import SignalBoard
 from gateway.routing.table import RouteTable, check_profile
 from gateway.routing.triage.cache import DecisionCache
 from gateway.routing.triage.service import TriageService
@@ -34,7 +37,14 @@ if TYPE_CHECKING:
 
 # Builds a snapshot's attempt loop: AttemptRunner, or a traced one.
 RunnerFactory = Callable[
-    [Mapping[str, Provider], StateStore, ResilienceSection, random.Random | None], AttemptRunner
+    [
+        Mapping[str, Provider],
+        StateStore,
+        ResilienceSection,
+        random.Random | None,
+        SignalBoard | None,
+    ],
+    AttemptRunner,
 ]
 
 
@@ -68,12 +78,18 @@ class Snapshot:
     table: RouteTable
     providers: dict[str, Provider]
     runner: AttemptRunner
+    planner: Planner
     profile: str | None
     cache: CachePolicies = field(default_factory=lambda: CachePolicies({}, None))
     user_keys: UserKeys = field(default_factory=lambda: UserKeys({}))
     leases: Leases = field(default_factory=Leases)
     triage: TriageService | None = None  # only when some route has `triage:`
     make_runner: RunnerFactory = AttemptRunner
+    health_targets: dict[str, HealthTarget] = field(default_factory=dict)
+
+    def health_scope(self) -> HealthScope:
+        timeout = self.config.resilience.ttft_timeout_s
+        return HealthScope(self.health_targets, self.providers, self.runner.recovery, timeout)
 
     def pick_profile(self, requested: str | None, *, from_header: bool = True) -> str | None:
         """The profile for one request: the header's when allowed, else the active one.
@@ -113,24 +129,33 @@ def build_snapshot(
             if name not in providers:
                 providers[name] = previous.providers[name]
         providers = {name: providers[name] for name in config.providers}
+    # Signals are recorded only while some route orders by them.
+    state.signals.enabled = any(r.policy in ADAPTIVE_POLICIES for r in config.routes.values())
+    signals = state.signals if state.signals.enabled else None
+    if signals is not None:
+        signals.track(route.pool[0].cooldown_key for route in table.aliases.values())
+    rng = rng or random.Random()
     if make_runner is None:
         make_runner = previous.make_runner if previous is not None else AttemptRunner
-    runner = make_runner(providers, state, config.resilience, rng)
+    runner = make_runner(providers, state, config.resilience, rng, signals)
+    planner = Planner(state.signals, state.cooldowns, rng, config.resilience.half_open)
     triage = None
     if any(section.triage is not None for section in config.routes.values()):
         # Verdicts survive a reload: their keys hold the route, classifier and prompt.
         kept = previous.triage.cache if previous and previous.triage else None
-        triage = TriageService(runner, kept or DecisionCache(state), rng or random.Random())
+        triage = TriageService(runner, kept or DecisionCache(state), rng)
     return Snapshot(
         config=config,
         table=table,
         providers=providers,
         runner=runner,
+        planner=planner,
         profile=profile,
         triage=triage,
         make_runner=make_runner,
         cache=cache_policies(config),
         user_keys=UserKeys(providers),
+        health_targets=health_targets(config, table),
     )
 
 

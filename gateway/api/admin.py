@@ -49,7 +49,7 @@ class AdminEndpoints:
             profile = snapshot.pick_profile(request.query_params.get("profile"), from_header=False)
         except GatewayError as exc:
             return error_response(exc)
-        return json_response(explain_view(snapshot.table, profile))
+        return json_response(explain_view(snapshot.table, profile, snapshot.planner))
 
     async def healthz(self, request: Request) -> Response:
         return json_response({"status": "ok"})

@@ -20,7 +20,9 @@ from gateway.config.triage import TriageSection
 from gateway.transport.proxy import parse_proxy
 from gateway.transport.target import parse_target
 
-POLICIES = ("priority", "weighted")
+POLICIES = ("priority", "weighted", "latency", "least_busy", "cost")
+# Policies that order members by live signals (gateway.routing.signals).
+ADAPTIVE_POLICIES = frozenset(("latency", "least_busy", "cost"))
 HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 # How a body is framed is the HTTP client's business: a configured value would corrupt it.
 FRAMING_HEADERS = frozenset(
@@ -184,12 +186,21 @@ class Price(Strict):
         return value
 
 
+class HealthCheck(Strict):
+    """Background requests to a parked member, so recovery is noticed off the user path."""
+
+    interval_s: float = Field(default=10.0, gt=0)
+    prompt: str = Field(default="ping", min_length=1)
+    max_tokens: int = Field(default=1, ge=1)
+
+
 class ModelSection(Strict):
     provider: str
     model: str | None = None
     context_window: int | None = Field(default=None, gt=0)
     price: Price | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+    health_check: HealthCheck | None = None
 
     _options_are_json = field_validator("options")(_json_options)
 
@@ -225,6 +236,9 @@ class RouteSection(Strict):
     pool: list[PoolEntry] | None = None
     profiles: dict[str, list[PoolEntry]] = Field(default_factory=dict)
     policy: str = "priority"
+    # Share of requests sent to a non-best member; None = the policy's default.
+    exploration: float | None = Field(default=None, ge=0, le=1)
+    health_check: HealthCheck | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     force: list[str] = Field(default_factory=list)
     pinned: bool = False
@@ -256,6 +270,8 @@ class ResilienceSection(Strict):
     retry_backoff_s: float = Field(default=0.25, ge=0)
     max_retry_wait_s: float = Field(default=2.0, ge=0)
     ttft_timeout_s: float = Field(default=30.0, gt=0)
+    # After a cooldown, one probe request at a time (across replicas) until one succeeds.
+    half_open: bool = True
 
 
 class LoggingSection(Strict):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from gateway.config.schema import POLICIES, GatewayConfig, PoolEntry
+from gateway.config.schema import ADAPTIVE_POLICIES, POLICIES, GatewayConfig, PoolEntry
 from gateway.config.triage import check_triage
 from gateway.transport.proxy import parse_proxy
 
@@ -65,6 +65,11 @@ def check_references(config: GatewayConfig) -> list[str]:
         if route.policy not in POLICIES:
             problems.append(
                 f"{base}.policy: unknown policy '{route.policy}' (known: {', '.join(POLICIES)})"
+            )
+        if route.exploration and route.policy not in ADAPTIVE_POLICIES:
+            problems.append(
+                f"{base}.exploration: policy '{route.policy}' does not explore; "
+                f"use one of {', '.join(sorted(ADAPTIVE_POLICIES))}"
             )
         if route.triage is not None:
             check_triage(config, base, route, problems)

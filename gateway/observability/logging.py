@@ -83,6 +83,10 @@ def request_fields(record: RequestRecord) -> dict[str, Any]:
         fields["skipped"] = record.skipped
     if record.byok:
         fields["byok"] = True  # that it was the user's key; never the key
+    if record.plan is not None:
+        fields["policy_order"] = [m.alias for m in record.plan]
+    if record.explored:
+        fields["explored"] = True
     if record.cache != "off":
         fields["cache"] = record.cache
         if record.cache == "hit":

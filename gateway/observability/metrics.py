@@ -138,6 +138,10 @@ class GatewayMetrics:
         self.cost = self._counter(
             "gateway_cost_usd", "Cost of the answered requests in USD", ["route", "model"]
         )
+        self.health_checks = self._counter(
+            "gateway_health_checks", "Background health checks of parked members by outcome",
+            ["provider", "model", "outcome"],
+        )  # fmt: skip
         self.profiles = self._counter(
             "gateway_profile_requests", "Routed requests by the QoS profile that served them",
             ["route", "profile"],
@@ -369,6 +373,10 @@ class GatewayMetrics:
         if self._parked_until is not None and until > self._until.get(labels, 0.0):
             self._until[labels] = until
             self._parked_until.labels(provider, model).set(until)
+
+    def count_health_check(self, key: str, outcome: str) -> None:
+        provider, model = self.cooldown_labels()(key)
+        self.health_checks.labels(provider, model, outcome).inc()
 
     def sync_state_errors(self) -> None:
         """Carry the store's error count (``StateStore.errors_total``) into the counter."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from gateway.routing.table import Member
     from gateway.routing.triage.outcome import TriageOutcome
 
 
@@ -62,6 +64,11 @@ class RequestRecord:
     triage: TriageOutcome | None = None  # set on a triage route
     # The request's trace handle when tracing is on (gateway.observability.tracing).
     trace: Any = None
+    # Routing: the plan in its policy's order (``policy_order`` in the log), whether
+    # it explored, and the member this request keeps busy until it is done.
+    plan: Sequence[Member] | None = None
+    explored: bool = False
+    in_flight_key: str | None = None
     # Only with logging.include_content: the request's messages and the non-stream answer.
     messages: Any = None
     response_body: bytes | None = None

@@ -11,7 +11,6 @@ from gateway.observability.record import RequestRecord
 from gateway.pipeline.call import Call
 from gateway.pipeline.door import Door
 from gateway.resilience.attempts import Served
-from gateway.routing.policies import order_pool
 from gateway.routing.table import Route
 from gateway.runtime import Gateway, Snapshot
 
@@ -87,7 +86,8 @@ class RequestPipeline:
                 route, profile, call.body, record, call.prompt_estimate, user_keys
             )
         else:
-            plan = order_pool(route.policy, route.members_for(profile), gateway.rng)
+            members = route.members_for(profile)
+            plan = snapshot.planner.plan(route, members, call.body, call.prompt_estimate, record)
             served = await snapshot.runner.run(
                 plan, call.body, record, call.prompt_estimate, user_keys
             )

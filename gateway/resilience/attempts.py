@@ -23,7 +23,9 @@ from gateway.resilience.classify import (
     classify_status,
     retry_after_seconds,
 )
+from gateway.resilience.recovery import Recovery
 from gateway.routing.options import merge_body
+from gateway.routing.signals import SignalBoard
 from gateway.routing.table import Member
 from gateway.state.base import StateStore
 
@@ -63,11 +65,15 @@ class AttemptRunner:
         state: StateStore,
         settings: ResilienceSection,
         rng: random.Random | None = None,
+        signals: SignalBoard | None = None,
     ) -> None:
         self.providers = providers
         self.state = state
         self.settings = settings
         self.rng = rng or random.Random()
+        # Both None when off: then they cost the loop nothing but a test for None.
+        self.signals = signals
+        self.recovery = Recovery(state, settings.max_cooldown_s) if settings.half_open else None
 
     async def run(
         self,
@@ -113,16 +119,27 @@ class AttemptRunner:
                 keyless.append(member.provider)
                 continue
             candidates += 1
-            if self.state.is_parked(member.cooldown_key, self.state.cooldowns.now()):
+            key = member.cooldown_key
+            if self.state.is_parked(key, self.state.cooldowns.now()):
                 record.skipped.append(f"{member.alias}:parked")
                 if context_floor is not None:
                     larger_unavailable = True
                 continue
+            # Set when this member owes a probe (half-open): this request must win it.
+            probe = self.recovery if self.recovery and self.recovery.awaits_probe(key) else None
+            if probe is not None and not await probe.claim(key):
+                record.skipped.append(f"{member.alias}:probing")
+                if context_floor is not None:
+                    larger_unavailable = True
+                continue
+            signals = self.signals
             body = merge_body(member.defaults, client_body, member.forced, member.upstream_model)
             record.byok = user_key is not None
             retries = 0
             while True:
                 started = time.perf_counter()
+                if signals is not None:
+                    signals.started(key)
                 try:
                     result = await self._attempt(
                         provider,
@@ -131,6 +148,10 @@ class AttemptRunner:
                         record,
                     )
                 except asyncio.CancelledError:
+                    if signals is not None:
+                        signals.finished(key)
+                    if probe is not None:
+                        probe.abandoned(key)
                     # The client went away: the plan ends here, no further attempts.
                     attempts.append(
                         AttemptRecord(
@@ -156,6 +177,14 @@ class AttemptRunner:
                     )
                 )
                 outcome = result.outcome
+                answered = outcome not in AVAILABILITY_FAILURES
+                if probe is not None and answered:
+                    probe.succeeded(key)
+                if signals is not None:
+                    if answered and outcome is not Outcome.CONTEXT_LENGTH:
+                        record.in_flight_key = key  # busy until the request is done
+                    else:
+                        signals.finished(key)
                 if (
                     user_key is not None
                     and result.served is not None
@@ -163,6 +192,9 @@ class AttemptRunner:
                 ):
                     result.served.body = scrub(result.served.body, user_key)
                     if outcome in USER_KEY_FAILURES:
+                        if probe is not None and not answered:
+                            # The user's own quota or key says nothing of the member.
+                            probe.abandoned(key)
                         return result.served
                 if outcome is Outcome.SUCCESS or outcome is Outcome.CLIENT_ERROR:
                     assert result.served is not None
@@ -175,11 +207,11 @@ class AttemptRunner:
                 failures.append(outcome)
                 if context_floor is not None:
                     larger_unavailable = True
-                if self._should_retry(retries, result, len(attempts)):
+                if probe is None and self._should_retry(retries, result, len(attempts)):
                     retries += 1
                     await asyncio.sleep(self._retry_wait(retries, result.retry_after))
                     continue
-                self._park(member, result)
+                self._park(member, result, probe)
                 break
         if context_error is not None and not larger_unavailable:
             return context_error
@@ -208,7 +240,7 @@ class AttemptRunner:
         base = self.settings.retry_backoff_s * (2 ** (retries - 1))
         return float(base * self.rng.uniform(0.5, 1.5))
 
-    def _park(self, member: Member, result: AttemptResult) -> None:
+    def _park(self, member: Member, result: AttemptResult, probe: Recovery | None = None) -> None:
         settings = self.settings
         if result.outcome is Outcome.BAD_CREDENTIALS:
             seconds = settings.max_cooldown_s
@@ -216,6 +248,9 @@ class AttemptRunner:
             seconds = min(result.retry_after, settings.max_cooldown_s)
         else:
             seconds = min(settings.cooldown_s, settings.max_cooldown_s)
+        if probe is not None:
+            seconds = probe.next_park_s(member.cooldown_key, seconds)
+            probe.failed(member.cooldown_key, seconds)
         if seconds > 0:
             now = self.state.cooldowns.now()
             self.state.park(member.cooldown_key, now + seconds, result.outcome.value)

@@ -27,11 +27,12 @@ class Member:
     price: PicoPrice | None = None  # exact, converted once from the catalog's price
     defaults: Mapping[str, Any] = field(default_factory=dict)
     forced: Mapping[str, Any] = field(default_factory=dict)
+    # Parking and routing signals are about a provider's model, whichever alias or route
+    # reached it. Computed once: plans read it for every member of every request.
+    cooldown_key: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def cooldown_key(self) -> str:
-        # Parking is about a provider's model, whichever alias or route reached it.
-        return f"{self.provider}/{self.upstream_model}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cooldown_key", f"{self.provider}/{self.upstream_model}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,7 @@ class Route:
     pool: tuple[Member, ...]
     profiles: Mapping[str, tuple[Member, ...]] = field(default_factory=dict)
     policy: str = "priority"
+    exploration: float = 0.0
     pinned: bool = False
     kind: str = "route"  # route | alias | direct | tier
     metrics_label: str = ""
@@ -54,6 +56,11 @@ class Route:
         if self.pinned or profile is None or profile not in self.profiles:
             return None
         return profile
+
+
+# Only ``latency`` explores unless told: least_busy corrects itself with live counts,
+# and prices do not change between requests.
+DEFAULT_EXPLORATION = {"latency": 0.05}
 
 
 class _MemberBuilder:
@@ -105,6 +112,9 @@ def _build_route(builder: _MemberBuilder, name: str, section: RouteSection) -> R
         pool=pool,
         profiles=profiles,
         policy=section.policy,
+        exploration=DEFAULT_EXPLORATION.get(section.policy, 0.0)
+        if section.exploration is None
+        else section.exploration,
         pinned=section.pinned,
         kind="route",
         metrics_label=name,

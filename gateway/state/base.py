@@ -14,6 +14,7 @@ from typing import Any
 from gateway.accounting.counters import UsageEvent, aggregate, bucket_keys
 from gateway.cache.store import MemoryResponseCache, ResponseCacheStore
 from gateway.resilience.cooldowns import CooldownBook, ParkDecision
+from gateway.routing.signals import SignalBoard
 
 ParkListener = Callable[[str, float, str], None]
 
@@ -27,7 +28,10 @@ class StateStore(abc.ABC):
     unavailable_errors: tuple[type[Exception], ...] = (OSError,)
 
     def __init__(self, cooldowns: CooldownBook | None = None) -> None:
-        self.cooldowns = cooldowns or CooldownBook()
+        # Not `or`: an empty book is falsy (it has a length), and it must be this one.
+        self.cooldowns = CooldownBook() if cooldowns is None else cooldowns
+        self.signals = SignalBoard()
+        self._locks: dict[str, float] = {}
         self._park_listeners: list[ParkListener] = []
         # Failed operations against the shared store (0 for memory); read by metrics.
         self.errors_total = 0
@@ -49,6 +53,36 @@ class StateStore(abc.ABC):
     @abc.abstractmethod
     def _share_park(self, key: str, until: float, reason: str) -> None:
         """Make a new deadline known to other replicas (no-op when there are none)."""
+
+    def recover(self, key: str) -> None:
+        """``key`` answered again: un-park it, forget its backoff, on every replica."""
+        self.cooldowns.recover(key)
+        self._share_recover(key)
+
+    def _share_recover(self, key: str) -> None:
+        return None
+
+    # -- short locks shared by the replicas (half-open probes, health checks) ---
+    async def try_lock(self, name: str, ttl_s: float) -> bool:
+        """Take ``name`` for at most ``ttl_s``; False while someone else holds it."""
+        return self._local_lock(name, ttl_s)
+
+    def release_lock(self, name: str, hold_s: float = 0.0) -> None:
+        """Free a lock taken here at once, or let it run out in ``hold_s``."""
+        if hold_s > 0:
+            self._locks[name] = self.cooldowns.now() + hold_s
+        else:
+            self._locks.pop(name, None)
+
+    def _local_lock(self, name: str, ttl_s: float) -> bool:
+        # On the cooldown book's clock, like the parks these locks guard.
+        now = self.cooldowns.now()
+        if self._locks.get(name, 0.0) > now:
+            return False
+        if len(self._locks) > 1024:
+            self._locks = {k: t for k, t in self._locks.items() if t > now}
+        self._locks[name] = now + ttl_s
+        return True
 
     async def start(self) -> None:
         return None

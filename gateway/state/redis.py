@@ -10,7 +10,8 @@ Keys under ``<prefix>:`` (on a Cluster ``{<prefix>}:``, a hash tag, so every key
 the channel of one gateway live on one slot): ``cooldown:<provider>/<model>`` (value =
 deadline, PX TTL), ``usage:<window>:<bucket>`` (hash), ``batch:<id>`` (flush
 marker), ``triage:<hash>`` (a cached triage verdict, PX TTL, read with a bounded
-wait); channel ``<prefix>:cooldowns``. Which Redis (one server, Sentinel,
+wait), ``lock:<name>`` (``redis_locks``), ``signals:*`` (``redis_signals``); channel
+``<prefix>:cooldowns`` (parks, and recoveries). Which Redis (one server, Sentinel,
 Cluster) is ``gateway.state.redis_connect``'s business. Under Sentinel a usage batch
 counts as sent once a replica has it too (``WAIT``), so a failover right after a
 flush cannot lose it; until then it is resent under its id, which is a no-op where
@@ -43,7 +44,9 @@ from gateway.cache.store import ResponseCacheStore
 from gateway.config.loader import ConfigError
 from gateway.state.base import StateStore
 from gateway.state.redis_connect import RedisClient, connect, discover, redis_target
+from gateway.state.redis_locks import SharedLocks
 from gateway.state.redis_scripts import APPLY_BATCH, PARK
+from gateway.state.redis_signals import SignalExchange
 
 log = structlog.get_logger("gateway.state")
 
@@ -102,6 +105,10 @@ class RedisStateStore(StateStore):
         self._confirm_on_replica = self.target.kind == "sentinel"
         self._replica_count = 0
         self._replicas_checked_at: float | None = None  # None: ask the primary first
+        self._shared_locks = SharedLocks(self._client, self._key, self.replica_id, self._fail)
+        self._signal_exchange = SignalExchange(
+            self._client, self._key, self.replica_id, self._signals_failed
+        )
         self._park_script = self._client.register_script(PARK)
         self._apply_script = self._client.register_script(APPLY_BATCH)
         self._parks: asyncio.Queue[tuple[str, float, str]] = asyncio.Queue(max_queued_parks)
@@ -122,10 +129,15 @@ class RedisStateStore(StateStore):
             asyncio.create_task(self._supervise(), name="redis-state-subscriber"),
             asyncio.create_task(self._write_parks(), name="redis-state-parks"),
             asyncio.create_task(self._flush_loop(), name="redis-state-usage"),
+            asyncio.create_task(
+                self._signal_exchange.run(self.signals, self._up),
+                name="redis-state-signals",
+            ),
         ]
         try:
-            # A reconciled book before the first request, when Redis is there at all.
+            # A reconciled book and shared signals before the first request, if Redis is up.
             await asyncio.wait_for(self._up.wait(), 1.0)
+            await asyncio.wait_for(self.exchange_signals(), 1.0)
         except TimeoutError:
             log.warning(
                 "redis not reachable at startup; serving on local state", url=self._safe_url
@@ -164,6 +176,7 @@ class RedisStateStore(StateStore):
             return
         self.errors_total += 1
         self._up.clear()
+        self.signals.lost_shared()
         if not self._outage_logged:
             self._outage_logged = True
             log.warning(
@@ -195,7 +208,16 @@ class RedisStateStore(StateStore):
             # A full queue loses nothing for good: reconcile pushes the local book.
             self._parks.put_nowait((key, until, reason))
 
+    def _share_recover(self, key: str) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            self._parks.put_nowait((key, 0.0, "recovered"))
+
     async def _push_park(self, key: str, until: float, reason: str) -> None:
+        if until == 0.0:  # a recovery: the deadline goes, every replica hears it
+            recovered = {"key": key, "recovered": True, "from": self.replica_id}
+            await self._client.delete(self._key(f"cooldown:{key}"))
+            await self._client.publish(self.channel, orjson.dumps(recovered).decode())
+            return
         ttl_ms = math.ceil((until - time.time()) * 1000)
         if ttl_ms <= 0:
             return
@@ -230,6 +252,11 @@ class RedisStateStore(StateStore):
     def _on_message(self, data: str) -> None:
         try:
             message = orjson.loads(data)
+            if message.get("recovered"):
+                # Our own is old news here: this replica may have parked it again since.
+                if message.get("from") != self.replica_id:
+                    self.cooldowns.recover(str(message["key"]))
+                return
             reason = message.get("reason")
             self.cooldowns.park(
                 str(message["key"]),
@@ -306,6 +333,23 @@ class RedisStateStore(StateStore):
             await self._client.set(self._key(name), value, px=max(1, int(ttl_s * 1000)))
         except Exception as exc:
             self._fail("shared_put", exc)
+
+    async def try_lock(self, name: str, ttl_s: float) -> bool:
+        won = await self._shared_locks.acquire(name, ttl_s) if self._up.is_set() else None
+        return self._local_lock(name, ttl_s) if won is None else won
+
+    def release_lock(self, name: str, hold_s: float = 0.0) -> None:
+        super().release_lock(name, hold_s)
+        if self._up.is_set():
+            self._shared_locks.release_soon(name, hold_s)
+
+    async def exchange_signals(self) -> None:
+        """One exchange now; the background task runs one every half second."""
+        await self._signal_exchange.share_safely(self.signals)
+
+    def _signals_failed(self, exc: Exception) -> bool:
+        self._fail("signals", exc)  # the board serves on local signals meanwhile
+        return not self._closing
 
     # -- usage counters ----------------------------------------------------------
     @property

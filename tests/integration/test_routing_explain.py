@@ -80,8 +80,23 @@ def test_the_view_shows_members_weights_pinned_and_policy(
         "profile": "byok",
         "pinned": False,
         "policy": "weighted",
+        "exploration": 0.0,
+        "policy_order": ["hermes"],
         "members": [
-            {"model": "hermes", "provider": "local", "upstream_model": "hermes3", "weight": 1.0}
+            {
+                "model": "hermes",
+                "provider": "local",
+                "upstream_model": "hermes3",
+                "weight": 1.0,
+                "state": "available",
+                "estimates": {
+                    "ttft_ms": None,
+                    "ms_per_output_token": None,
+                    "output_tokens": None,
+                    "samples": 0,
+                    "in_flight": 0,
+                },
+            }
         ],
     }
     assert rows["complex"]["profile"] is None  # no byok entry: the pool

@@ -18,6 +18,7 @@ from gateway.observability.tracing.requests import RequestTracer
 from gateway.observability.tracing.settings import TracingSettings
 from gateway.providers.base import Provider
 from gateway.resilience.attempts import AttemptRunner
+from gateway.routing.signals import SignalBoard
 from gateway.state.base import StateStore
 
 log = structlog.get_logger("gateway.tracing")
@@ -40,8 +41,9 @@ class Tracing:
         state: StateStore,
         settings: ResilienceSection,
         rng: random.Random | None = None,
+        signals: SignalBoard | None = None,
     ) -> AttemptRunner:
-        return TracedAttemptRunner(self._tracer, providers, state, settings, rng)
+        return TracedAttemptRunner(self._tracer, providers, state, settings, rng, signals)
 
     async def aclose(self) -> None:
         """Export what is still queued, then stop; called once requests have drained."""
