@@ -50,6 +50,8 @@ class RequestRecord:
     cost_micro_usd: int = 0
     api_key_id: str | None = None
     response_started: bool = False
+    # The id of upstream state the answer created (a stored response), if any.
+    created_id: str | None = None
     # Only with logging.include_content: the request's messages and the non-stream answer.
     messages: Any = None
     response_body: bytes | None = None

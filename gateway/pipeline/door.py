@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from gateway.errors import GatewayError
 from gateway.observability.record import Usage
 from gateway.pipeline.call import Call
+from gateway.providers.sse import StreamHead, first_event_head
 from gateway.resilience.attempts import Served
 
 RawHeaders = list[tuple[bytes, bytes]]
@@ -26,6 +27,9 @@ class Answer:
     body: bytes
     content_type: bytes
     usage: Usage | None = None
+    # The id of upstream state the answer created (a stored response), which later
+    # calls may name: the pipeline remembers which member holds it.
+    created_id: str | None = None
 
 
 class StreamRelay(Protocol):
@@ -51,6 +55,8 @@ class Door(abc.ABC):
     operation: str
     #: The value of the ``api`` log field and metric label.
     api: str
+    #: The catalog ``type`` of the models this door serves (``chat``, ``embeddings``).
+    model_type: str = "chat"
     stream_headers: RawHeaders = [
         (b"content-type", b"text/event-stream; charset=utf-8"),
         (b"cache-control", b"no-cache"),
@@ -61,6 +67,10 @@ class Door(abc.ABC):
     def parse(self, raw: bytes, route_header: str | None) -> Call:
         """Check the body just enough to route it; raise ``InvalidRequest`` if not."""
 
+    def parse_request(self, path: str, raw: bytes, route_header: str | None) -> Call:
+        """Like ``parse``, for a door whose path carries part of the request (an id)."""
+        return self.parse(raw, route_header)
+
     @abc.abstractmethod
     def answer(self, served: Served, call: Call) -> Answer:
         """The buffered upstream answer as this door's client expects it."""
@@ -68,6 +78,15 @@ class Door(abc.ABC):
     @abc.abstractmethod
     def relay(self, served: Served, call: Call) -> StreamRelay:
         """A relay for the committed stream ``served``."""
+
+    def stream_head(self, head: bytes) -> StreamHead:
+        """Whether the stream's first events (``head``, at least one whole event)
+        commit to the member, fail over, or need more events to tell."""
+        return first_event_head(head)
+
+    def created_id(self, relay: StreamRelay) -> str | None:
+        """The ``Answer.created_id`` of a relayed stream, once it has ended."""
+        return None
 
     @abc.abstractmethod
     def stream_error(self, message: str, code: str) -> bytes:

@@ -69,8 +69,10 @@ class DoorEndpoint:
             # An empty header names no route: the body's model decides (and is then
             # required).
             route_header = headers.get(b"x-gateway-route") or None
-            call = door.parse(
-                raw, route_header.decode("utf-8", "replace") if route_header else None
+            call = door.parse_request(
+                scope["path"],
+                raw,
+                route_header.decode("utf-8", "replace") if route_header else None,
             )
             del raw
             record.stream = call.stream
@@ -128,6 +130,7 @@ class DoorEndpoint:
             if answer.usage is not None:
                 charge(record, served.member.price, answer.usage)
                 out.append((b"x-gateway-cost-usd", f"{record.cost_usd:.6f}".encode()))
+            record.created_id = answer.created_id
         else:
             record.error_type = record.attempts[-1].outcome if record.attempts else None
         if self.gateway.snapshot.config.logging.include_content:
@@ -177,3 +180,4 @@ class DoorEndpoint:
             response.close()
             if relay.usage is not None:
                 charge(record, served.member.price, relay.usage)
+            record.created_id = door.created_id(relay)

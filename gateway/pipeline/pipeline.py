@@ -72,7 +72,9 @@ class RequestPipeline:
             if answered is not None:
                 return self._served(record, answered)
         plan = order_pool(route.policy, route.members_for(profile), gateway.rng)
-        served = await snapshot.runner.run(plan, call.body, record, call.prompt_estimate)
+        served = await snapshot.runner.run(
+            plan, call.body, record, call.prompt_estimate, exchange.door.stream_head
+        )
         return self._served(record, served)
 
     @staticmethod

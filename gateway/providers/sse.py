@@ -5,6 +5,8 @@ loop (wait for the first whole event) and the relay (forward whole events only).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from enum import Enum
 
 EVENT_SPLIT = re.compile(rb"(\r\n\r\n|\n\n)")
 # The longest event end, less one: how much of earlier bytes a search must overlap
@@ -23,3 +25,23 @@ def last_event_end(data: bytes) -> int:
     if crlf >= 0 and crlf + 4 > lf + 2:
         return crlf + 4
     return lf + 2 if lf >= 0 else -1
+
+
+class StreamHead(Enum):
+    """What a door makes of the events a stream has sent so far, before any reached
+    the client: wait for more, commit to this member, or fail over."""
+
+    MORE = "more"
+    COMMIT = "commit"
+    FAILED = "failed"
+
+
+# Given the bytes received so far (at least one whole event), the verdict.
+HeadCheck = Callable[[bytes], StreamHead]
+
+_ERROR_DATA_PREFIXES = (b'data: {"error"', b'data:{"error"')
+
+
+def first_event_head(head: bytes) -> StreamHead:
+    """The OpenAI chat rule: the first event decides; an error object fails over."""
+    return StreamHead.FAILED if head.startswith(_ERROR_DATA_PREFIXES) else StreamHead.COMMIT

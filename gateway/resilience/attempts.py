@@ -14,7 +14,13 @@ from gateway.config.schema import ResilienceSection
 from gateway.errors import InvalidRequest, NoMemberAvailable
 from gateway.observability.record import AttemptRecord, RequestRecord
 from gateway.providers.base import Provider, UpstreamError, UpstreamRequest, UpstreamResponse
-from gateway.providers.sse import END_OVERLAP, has_event_end
+from gateway.providers.sse import (
+    END_OVERLAP,
+    HeadCheck,
+    StreamHead,
+    first_event_head,
+    has_event_end,
+)
 from gateway.resilience.classify import (
     AVAILABILITY_FAILURES,
     Outcome,
@@ -29,7 +35,6 @@ from gateway.state.base import StateStore
 # Honouring a Retry-After longer than this on a client-facing call means we'd
 # rather fall over to the next member than keep the client waiting.
 SHOULD_RETRY_HORIZON_S = 60.0
-_ERROR_EVENT_PREFIXES = (b'data: {"error"', b'data:{"error"')
 
 
 @dataclass(slots=True)
@@ -71,7 +76,13 @@ class AttemptRunner:
         client_body: dict[str, Any],
         record: RequestRecord,
         prompt_estimate: int,
+        stream_head: HeadCheck = first_event_head,
     ) -> Served:
+        """Serve ``client_body`` from the first member of ``plan`` that answers.
+
+        ``stream_head`` is the door's rule for when a stream's first events commit to
+        a member (see ``gateway.providers.sse.StreamHead``).
+        """
         settings = self.settings
         stream = record.stream
         operation = record.operation
@@ -116,6 +127,7 @@ class AttemptRunner:
                         provider,
                         member,
                         UpstreamRequest(body, stream, record.request_id, operation),
+                        stream_head,
                     )
                 except asyncio.CancelledError:
                     # The client went away: the plan ends here, no further attempts.
@@ -202,6 +214,7 @@ class AttemptRunner:
         provider: Provider,
         member: Member,
         request: UpstreamRequest,
+        stream_head: HeadCheck,
     ) -> _Result:
         response: UpstreamResponse | None = None
         try:
@@ -210,7 +223,7 @@ class AttemptRunner:
                     async with asyncio.timeout(self.settings.ttft_timeout_s):
                         response = await provider.send(request)
                         if response.status < 400:
-                            return await self._first_chunk(member, response)
+                            return await self._stream_head(member, response, stream_head)
                 except TimeoutError:
                     if response is not None:
                         response.close()
@@ -235,21 +248,22 @@ class AttemptRunner:
             retry_after = retry_after_seconds(response.headers, self.state.cooldowns.now())
         return _Result(outcome, served, status, retry_after)
 
-    async def _first_chunk(self, member: Member, response: UpstreamResponse) -> _Result:
+    async def _stream_head(
+        self, member: Member, response: UpstreamResponse, stream_head: HeadCheck
+    ) -> _Result:
+        # Nothing is forwarded before the door commits to the events received so far,
+        # so until then the stream can still fail over (spec §5); ttft_timeout_s bounds
+        # the wait.
         try:
-            first = await response.read_chunk()
-            # Nothing is forwarded before one whole event has arrived, so until then
-            # the stream can still fail over (spec §5); ttft_timeout_s bounds the wait.
-            if not has_event_end(first):
-                first = await _until_event_end(first, response)
+            head = await _read_head(response, stream_head)
         except UpstreamError as exc:
             response.close()
             return _Result(classify_exception(exc), status=response.status)
-        if not first:
-            # The body ended before one whole event: nothing the client could use.
+        if head is None:
+            # The body ended before the door could commit: nothing the client could use.
             response.close()
             return _Result(Outcome.CONNECT_ERROR, status=response.status)
-        if first.startswith(_ERROR_EVENT_PREFIXES):
+        if isinstance(head, StreamHead):
             # An error event before any content is still a failover point.
             response.close()
             return _Result(Outcome.UPSTREAM_5XX, status=response.status)
@@ -258,7 +272,7 @@ class AttemptRunner:
             response.status,
             response.headers,
             response=response,
-            first_chunk=first,
+            first_chunk=head,
         )
         return _Result(Outcome.SUCCESS, served, response.status)
 
@@ -304,20 +318,28 @@ class AttemptRunner:
         )
 
 
-async def _until_event_end(first: bytes, response: UpstreamResponse) -> bytes:
-    """Read until the buffered bytes hold one whole SSE event. Pieces are kept in a list
-    and only each new piece (with 3 bytes of overlap) is searched, so a giant first
-    event costs linear time, not quadratic. ``b""`` if the body ends first."""
-    if not first:
-        return b""
-    pieces = [first]
-    tail = first[-END_OVERLAP:]
+async def _read_head(
+    response: UpstreamResponse, stream_head: HeadCheck
+) -> bytes | StreamHead | None:
+    """Read until ``stream_head`` commits (the bytes read) or fails (``FAILED``);
+    ``None`` if the body ends first. Pieces are kept in a list and only each new piece
+    (with 3 bytes of overlap) is searched for an event end, so a giant first event
+    costs linear time, not quadratic; the head is joined only when an event ended."""
+    pieces: list[bytes] = []
+    tail = b""
     while True:
         piece = await response.read_chunk()
         if not piece:
-            return b""
+            return None
         pieces.append(piece)
         window = tail + piece
-        if has_event_end(window):
-            return b"".join(pieces)
         tail = window[-END_OVERLAP:]
+        if not has_event_end(window):
+            continue
+        head = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        verdict = stream_head(head)
+        if verdict is StreamHead.COMMIT:
+            return head
+        if verdict is StreamHead.FAILED:
+            return verdict
+        pieces = [head]
