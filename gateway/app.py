@@ -25,11 +25,15 @@ from gateway.api.usage import UsageEndpoints
 from gateway.config.loader import load_config
 from gateway.config.schema import GatewayConfig
 from gateway.doors.chat import ChatDoor
+from gateway.doors.embeddings import EmbeddingsDoor
+from gateway.doors.responses import ResponsesDoor, StoredResponseDoor
+from gateway.doors.responses.stored import PATH as STORED_RESPONSE_PATH
 from gateway.errors import GatewayError, InvalidRequest, MethodNotAllowed, NotFound
 from gateway.observability.exposition import metrics_endpoint
 from gateway.observability.logging import RequestLogger, configure_logging
 from gateway.observability.metrics import GatewayMetrics
 from gateway.observability.record import RequestObserver
+from gateway.pipeline.affinity import AffinityRecorder
 from gateway.pipeline.door import Door
 from gateway.pipeline.endpoint import DoorEndpoint
 from gateway.pipeline.pipeline import RequestPipeline
@@ -78,6 +82,7 @@ def build_gateway(config: GatewayConfig, options: AppOptions) -> Gateway:
         RequestLogger(config.logging.include_content),
         GatewayMetrics(state, snapshot),
         UsageLedger(state),
+        AffinityRecorder(state, config.state.response_ttl_s),
     ]
     server = config.server
     env_keys = _keys(options.api_keys, server.api_keys_env, [])
@@ -115,6 +120,16 @@ def front_doors() -> dict[str, Door]:
     """Every wire format the gateway serves, by the path it is served on."""
     return {
         "/v1/chat/completions": ChatDoor(),
+        "/v1/embeddings": EmbeddingsDoor(),
+        "/v1/responses": ResponsesDoor(),
+    }
+
+
+def resource_doors() -> dict[tuple[str, str], Door]:
+    """Doors on a resource the path names, by method and path template."""
+    return {
+        ("GET", STORED_RESPONSE_PATH): StoredResponseDoor("responses.retrieve"),
+        ("DELETE", STORED_RESPONSE_PATH): StoredResponseDoor("responses.delete"),
     }
 
 
@@ -156,8 +171,14 @@ def create_app(
             await gateway.aclose()
 
     admin = AdminEndpoints(gateway)
-    pipeline = RequestPipeline(gateway)
+    served_on: dict[str, str] = {}
+    for path, door in front_doors().items():
+        served_on.setdefault(door.model_type, path)
+    pipeline = RequestPipeline(gateway, served_on=served_on)
     doors = {path: DoorEndpoint(gateway, door, pipeline) for path, door in front_doors().items()}
+    resources = {
+        key: DoorEndpoint(gateway, door, pipeline) for key, door in resource_doors().items()
+    }
     app = FastAPI(
         title="LLM gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
@@ -165,6 +186,7 @@ def create_app(
     app.router.routes.extend(
         [
             *(Route(path, endpoint, methods=["POST"]) for path, endpoint in doors.items()),
+            *(Route(path, endpoint, methods=[m]) for (m, path), endpoint in resources.items()),
             Route("/v1/models", admin.models, methods=["GET"]),
             Route("/v1/gateway/routes", admin.routes, methods=["GET"]),
             Route("/v1/gateway/reload", reloader.post, methods=["POST"]),

@@ -42,6 +42,8 @@ class StateSection(Strict):
     backend: Literal["memory", "redis"] = "memory"
     redis_url: str = "redis://127.0.0.1:6379/0"
     key_prefix: str = "gw"
+    # How long the gateway remembers which member made a stored Responses answer.
+    response_ttl_s: float = Field(default=30 * 86_400, gt=0)
 
 
 class ServerSection(Strict):
@@ -129,6 +131,7 @@ class Price(Strict):
 class ModelSection(Strict):
     provider: str
     model: str | None = None
+    type: Literal["chat", "embeddings"] = "chat"
     context_window: int | None = Field(default=None, gt=0)
     price: Price | None = None
     options: dict[str, Any] = Field(default_factory=dict)
@@ -155,6 +158,8 @@ class RouteSection(Strict):
     force: list[str] = Field(default_factory=list)
     pinned: bool = False
     description: str | None = None
+    # An API beyond chat completions every member must speak (checked at load).
+    api: Literal["responses"] | None = None
 
     _options_are_json = field_validator("options")(_json_options)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.config.operations import check_operations
 from gateway.config.schema import POLICIES, GatewayConfig, PoolEntry
 
 
@@ -64,6 +65,7 @@ def check_references(config: GatewayConfig) -> list[str]:
             f"profile: unknown profile '{config.profile}' "
             f"(known: {', '.join(sorted(known_profiles))})"
         )
+    problems += check_operations(config)
     if config.resilience.cooldown_s > config.resilience.max_cooldown_s:
         problems.append("resilience.cooldown_s: larger than resilience.max_cooldown_s")
     return problems

@@ -78,6 +78,10 @@ def request_fields(record: RequestRecord) -> dict[str, Any]:
         fields["error_type"] = record.error_type
     if record.skipped:
         fields["skipped"] = record.skipped
+    if usage is not None and usage.reasoning_tokens:
+        fields["reasoning_tokens"] = usage.reasoning_tokens
+    if record.operation != "chat":
+        fields["operation"] = record.operation
     return fields
 
 

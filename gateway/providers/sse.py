@@ -8,6 +8,8 @@ import re
 from collections.abc import Callable
 from enum import Enum
 
+import orjson
+
 EVENT_SPLIT = re.compile(rb"(\r\n\r\n|\n\n)")
 # The longest event end, less one: how much of earlier bytes a search must overlap
 # so an end split across two reads is still found.
@@ -85,3 +87,24 @@ class EventFramer:
         rest = b"".join(self._tail)
         self._tail = []
         return rest
+
+
+def event_fields(event: bytes) -> tuple[str, bytes]:
+    """An event's ``event:`` name (``""`` if none) and its ``data:`` lines joined."""
+    name = ""
+    data: list[bytes] = []
+    for line in event.splitlines():
+        if line.startswith(b"event:"):
+            name = line[6:].strip().decode("utf-8", "replace")
+        elif line.startswith(b"data:"):
+            data.append(line[5:].lstrip())
+    return name, b"\n".join(data)
+
+
+def json_object(data: bytes) -> dict[str, object] | None:
+    """An event's data as a JSON object, or ``None`` if it is not one."""
+    try:
+        parsed = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    return parsed if isinstance(parsed, dict) else None

@@ -91,6 +91,7 @@ class AttemptRunner:
         context_floor: int | None = None
         context_error: Served | None = None
         too_small = 0
+        unsupported = 0
         candidates = 0
         # A larger member existed after a context-length error but was parked or
         # failed: that is an availability problem (503), not the client's (400).
@@ -103,6 +104,7 @@ class AttemptRunner:
             provider = self.providers[member.provider]
             if operation not in provider.operations:
                 record.skipped.append(f"{member.alias}:unsupported")
+                unsupported += 1
                 continue
             window = member.context_window
             if context_floor is not None and (window is None or window <= context_floor):
@@ -180,6 +182,13 @@ class AttemptRunner:
                 "of every member of this route",
                 param="messages",
                 code="context_length_exceeded",
+            )
+        if candidates == 0 and unsupported == len(plan):
+            raise InvalidRequest(
+                f"no member of '{record.route}' can serve {operation} (its providers' "
+                "kinds do not speak it); use a route whose members can",
+                param="model",
+                code="unsupported_operation",
             )
         raise self._exhausted(plan, record, failures, capped)
 

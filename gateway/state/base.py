@@ -8,11 +8,13 @@ round trip to a remote store ever sits on a request's critical path.
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from gateway.accounting.counters import UsageEvent, aggregate, bucket_keys
 from gateway.resilience.cooldowns import CooldownBook, ParkDecision
+from gateway.state.affinity import AffinityBook, Holder
 
 ParkListener = Callable[[str, float, str], None]
 
@@ -25,6 +27,7 @@ class StateStore(abc.ABC):
 
     def __init__(self, cooldowns: CooldownBook | None = None) -> None:
         self.cooldowns = cooldowns or CooldownBook()
+        self.affinity = AffinityBook()
         self._park_listeners: list[ParkListener] = []
         # Failed operations against the shared store (0 for memory); read by metrics.
         self.errors_total = 0
@@ -56,6 +59,25 @@ class StateStore(abc.ABC):
     def health(self) -> str:
         """``ok`` or ``degraded``; a degraded store still serves on local state."""
         return "ok"
+
+    # -- response affinity (gateway.state.affinity) ----------------------------
+    def remember_holder(self, key: str, holder: Holder, ttl_s: float) -> None:
+        """Record who holds ``key``; never blocks, never raises."""
+        self.affinity.put(key, holder, time.time() + ttl_s)
+        self._share_holder(key, holder, ttl_s)
+
+    def forget_holder(self, key: str) -> None:
+        self.affinity.drop(key)
+        self._share_holder(key, None, 0.0)
+
+    async def find_holder(self, key: str) -> Holder | None:
+        """The member holding ``key``: local first; a shared store is asked with a
+        bounded wait, and raises one of ``unavailable_errors`` when it cannot answer."""
+        return self.affinity.get(key)
+
+    def _share_holder(self, key: str, holder: Holder | None, ttl_s: float) -> None:
+        """Make a record (or its removal, ``holder=None``) known to other replicas."""
+        return None
 
     # -- usage counters (gateway.accounting.counters) ------------------------
     @abc.abstractmethod

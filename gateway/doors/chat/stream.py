@@ -12,7 +12,7 @@ import orjson
 
 from gateway.accounting.usage import usage_from_mapping
 from gateway.observability.record import Usage
-from gateway.providers.sse import EVENT_SPLIT, EventFramer
+from gateway.providers.sse import EVENT_SPLIT, EventFramer, json_object
 
 _USAGE_MARKERS = (b'"usage":{', b'"usage": {')
 
@@ -62,7 +62,7 @@ class StreamRelay:
                 kept.append(event + end)
                 continue
             payload = _data_of(event)
-            parsed = _loads(payload)
+            parsed = json_object(payload)
             if parsed is not None:
                 usage = usage_from_mapping(parsed.get("usage"))
                 if usage is not None:
@@ -79,14 +79,6 @@ class StreamRelay:
 def _data_of(event: bytes) -> bytes:
     lines = [ln[5:].lstrip() for ln in event.splitlines() if ln.startswith(b"data:")]
     return b"\n".join(lines)
-
-
-def _loads(payload: bytes) -> dict[str, object] | None:
-    try:
-        parsed = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return None
-    return parsed if isinstance(parsed, dict) else None
 
 
 def error_event(message: str, type_: str = "server_error", code: str | None = None) -> bytes:

@@ -1,11 +1,30 @@
-"""Request transform: the body is already OpenAI-shaped; encode it once."""
+"""Request transform: the body is already OpenAI-shaped; encode it once. Operations on
+a stored response carry no body: their id (and query) travel in the request's body."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
+from gateway.providers.base import UpstreamRequest
+from gateway.providers.openai.api import STORED_RESPONSE_METHODS, stored_response_url
+from gateway.transport import HttpTransport
+from gateway.transport.response import HttpResponse
+
 
 def encode_request(body: dict[str, Any]) -> bytes:
     return orjson.dumps(body)
+
+
+async def send_stored_response_operation(
+    transport: HttpTransport,
+    responses_url: str,
+    headers: Mapping[str, str],
+    upstream: UpstreamRequest,
+) -> HttpResponse:
+    """``GET``/``DELETE`` on ``…/responses/{id}`` for a ``responses.*`` operation."""
+    body = upstream.body
+    url = stored_response_url(responses_url, str(body["response_id"]), str(body.get("query", "")))
+    return await transport.request(STORED_RESPONSE_METHODS[upstream.operation], url, headers)
