@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import GatewayFactory
 from tests.support.fake_endpoints import vector
-from tests.support.fake_upstream import FakeUpstream, error, ok
+from tests.support.fake_upstream import FakeUpstream, error
 
 PRICE = {"input": 0.13, "output": 0.0}
 
