@@ -255,7 +255,8 @@ class GatewayMetrics:
                 series.input_tokens = self.tokens.labels(*series.genai, "input")
                 series.output_tokens = self.tokens.labels(*series.genai, "output")
             series.input_tokens.observe(usage.input_tokens)
-            series.output_tokens.observe(usage.output_tokens)
+            if record.operation != "embeddings":  # embeddings have input tokens only
+                series.output_tokens.observe(usage.output_tokens)
         if record.cost_usd:
             if series.cost is None:
                 series.cost = self.cost.labels(route, model)

@@ -4,11 +4,13 @@ across two replicas sharing Redis)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import openai
 import pytest
+import redis
 
 from tests.conftest import GatewayFactory
 from tests.support.fake_upstream import Behavior, FakeUpstream, error, ok
@@ -102,7 +104,11 @@ def test_plain_fallback_and_no_capable_member(
 
 
 def _affinity_round(
-    make: openai.OpenAI, follow: openai.OpenAI, a: FakeUpstream, b: FakeUpstream
+    make: openai.OpenAI,
+    follow: openai.OpenAI,
+    a: FakeUpstream,
+    b: FakeUpstream,
+    settled: Callable[[], bool] = lambda: True,
 ) -> None:
     """A response made on b (pinned by its alias), then a follow-up on the route whose
     first member is a, and a retrieval: both must go to b, which alone knows the id."""
@@ -116,6 +122,7 @@ def _affinity_round(
     assert a.hits() == []
     follow.responses.delete(second.id)
     assert second.id not in b.responses_state.made
+    assert a.wait_for(settled)  # the removal is shared in the background
     with pytest.raises(openai.NotFoundError) as gone:
         follow.responses.retrieve(second.id)
     assert gone.value.code == "not_found"
@@ -144,11 +151,15 @@ def test_affinity_across_replicas_sharing_redis(
     )
     one = gateway_factory(config, name="one")
     two = gateway_factory(config, name="two")
-    _affinity_round(client(one.base_url), client(two.base_url), fake_upstream, second_upstream)
-    import redis
+    shared = redis.Redis.from_url(redis_url)
 
-    keys = redis.Redis.from_url(redis_url).keys(f"{shared_prefix}:affinity:*")
-    assert len(keys) == 1  # the first response; the deleted one is gone
+    def only_first_left() -> bool:
+        # The first response's record; the deleted one's is gone.
+        return len(shared.keys(f"{shared_prefix}:affinity:*")) == 1
+
+    _affinity_round(
+        client(one.base_url), client(two.base_url), fake_upstream, second_upstream, only_first_left
+    )
 
 
 def test_parked_holder_is_a_503_naming_it(
