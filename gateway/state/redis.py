@@ -7,7 +7,8 @@ its own book. Usage increments are summed in process and flushed once a second a
 idempotent batches, so a retried flush never counts twice.
 
 Keys under ``<prefix>:``: ``cooldown:<provider>/<model>`` (value = deadline, PX TTL),
-``usage:<window>:<bucket>`` (hash), ``batch:<id>`` (flush marker); channel
+``usage:<window>:<bucket>`` (hash), ``batch:<id>`` (flush marker), ``affinity:<id>``
+(a response's holder, see ``redis_holders``); channel
 ``<prefix>:cooldowns``. When Redis is away the store serves on local state, reports
 ``degraded``, counts each failed operation in ``errors_total``, keeps up to
 ``max_pending_rows`` counter rows (one per window, bucket and dimensions; further
@@ -38,6 +39,7 @@ from gateway.accounting.counters import Increments, UsageEvent, UsageRows, bucke
 from gateway.config.loader import ConfigError
 from gateway.state.affinity import Holder
 from gateway.state.base import StateStore
+from gateway.state.redis_holders import RedisHolders
 
 log = structlog.get_logger("gateway.state")
 
@@ -65,10 +67,6 @@ for i = 2, #KEYS do
 end
 return 1
 """
-# A follow-up can reach another replica before the one that made the response has
-# written its record: a miss is read once more after this long.
-HOLDER_REREAD_S = 0.05
-HOLDER_READ_TIMEOUT_S = 0.25
 BATCH_MARKER_TTL_S = 86_400
 BATCH_FIELDS = 2_000
 MAX_BACKOFF_S = 2.0
@@ -122,9 +120,7 @@ class RedisStateStore(StateStore):
         self._park_script = self._client.register_script(_PARK)
         self._apply_script = self._client.register_script(_APPLY)
         self._parks: asyncio.Queue[tuple[str, float, str]] = asyncio.Queue(max_queued_parks)
-        self._holders: asyncio.Queue[tuple[str, Holder | None, float]] = asyncio.Queue(
-            max_queued_parks
-        )
+        self._holders = RedisHolders(self._client, self._key, max_queued_parks)
         self._current = UsageRows()
         self._sealed: deque[_Batch] = deque()
         self._sealed_rows = 0
@@ -141,7 +137,10 @@ class RedisStateStore(StateStore):
             asyncio.create_task(self._supervise(), name="redis-state-subscriber"),
             asyncio.create_task(self._write_parks(), name="redis-state-parks"),
             asyncio.create_task(self._flush_loop(), name="redis-state-usage"),
-            asyncio.create_task(self._write_holders(), name="redis-state-affinity"),
+            asyncio.create_task(
+                self._holders.write_loop(self._up, lambda: self._closing, self._fail),
+                name="redis-state-affinity",
+            ),
         ]
         try:
             # A reconciled book before the first request, when Redis is there at all.
@@ -277,26 +276,7 @@ class RedisStateStore(StateStore):
 
     # -- response affinity --------------------------------------------------------
     def _share_holder(self, key: str, holder: Holder | None, ttl_s: float) -> None:
-        with contextlib.suppress(asyncio.QueueFull):
-            self._holders.put_nowait((key, holder, ttl_s))
-
-    async def _write_holders(self) -> None:
-        while not self._closing:
-            batch = [await self._holders.get()]
-            while not self._holders.empty() and len(batch) < 500:
-                batch.append(self._holders.get_nowait())
-            await self._up.wait()
-            try:
-                async with self._client.pipeline(transaction=False) as pipe:
-                    for key, holder, ttl_s in batch:
-                        name = self._key(f"affinity:{key}")
-                        if holder is None:
-                            pipe.delete(name)
-                        else:
-                            pipe.set(name, holder.encode(), px=max(1, int(ttl_s * 1000)))
-                    await pipe.execute()
-            except Exception as exc:
-                self._fail("affinity", exc)
+        self._holders.share(key, holder, ttl_s)
 
     async def find_holder(self, key: str) -> Holder | None:
         holder = self.affinity.get(key)
@@ -304,22 +284,10 @@ class RedisStateStore(StateStore):
             return holder
         if not self._up.is_set():
             raise ConnectionError("redis is unreachable")
-        name = self._key(f"affinity:{key}")
-        raw, ttl_ms = await asyncio.wait_for(self._read_holder(name), HOLDER_READ_TIMEOUT_S)
-        if raw is None:
-            await asyncio.sleep(HOLDER_REREAD_S)
-            raw, ttl_ms = await asyncio.wait_for(self._read_holder(name), HOLDER_READ_TIMEOUT_S)
-        holder = Holder.decode(raw) if raw is not None else None
-        if holder is not None and ttl_ms > 0:
-            self.affinity.put(key, holder, time.time() + ttl_ms / 1000)
+        holder, ttl_s = await self._holders.read(key)
+        if holder is not None and ttl_s > 0:
+            self.affinity.put(key, holder, time.time() + ttl_s)
         return holder
-
-    async def _read_holder(self, name: str) -> tuple[str | None, int]:
-        async with self._client.pipeline(transaction=False) as pipe:
-            pipe.get(name)
-            pipe.pttl(name)
-            raw, ttl_ms = await pipe.execute()
-        return raw, int(ttl_ms)
 
     # -- usage counters ----------------------------------------------------------
     @property
