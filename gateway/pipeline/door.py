@@ -80,7 +80,7 @@ class Door(abc.ABC):
         """A relay for the committed stream ``served``."""
 
     def stream_head(self, head: bytes) -> StreamHead:
-        """Whether the stream's first events (``head``, at least one whole event)
+        """Whether the stream's first events (``head``: whole events, at least one)
         commit to the member, fail over, or need more events to tell."""
         return first_event_head(head)
 

@@ -38,7 +38,7 @@ class StreamHead(Enum):
     FAILED = "failed"
 
 
-# Given the bytes received so far (at least one whole event), the verdict.
+# Given the whole events received so far (at least one), the verdict.
 HeadCheck = Callable[[bytes], StreamHead]
 
 _ERROR_DATA_PREFIXES = (b'data: {"error"', b'data:{"error"')

@@ -20,6 +20,7 @@ from gateway.providers.sse import (
     StreamHead,
     first_event_head,
     has_event_end,
+    last_event_end,
 )
 from gateway.resilience.classify import (
     AVAILABILITY_FAILURES,
@@ -346,7 +347,9 @@ async def _read_head(
         if not has_event_end(window):
             continue
         head = pieces[0] if len(pieces) == 1 else b"".join(pieces)
-        verdict = stream_head(head)
+        # The door judges whole events only; a partial one after them waits its turn.
+        end = last_event_end(head)
+        verdict = stream_head(head if end == len(head) else head[:end])
         if verdict is StreamHead.COMMIT:
             return head
         if verdict is StreamHead.FAILED:
