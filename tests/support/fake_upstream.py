@@ -143,8 +143,9 @@ class FakeUpstream(ScriptedServer[Behavior]):
         app.router.add_post("/v1/embeddings", self._handle)
         app.router.add_post("/{prefix:.*}/embeddings", self._handle)
         app.router.add_post("/v1/responses", self._handle)
-        app.router.add_get("/v1/responses/{rid}", fake_endpoints.stored(self, "GET"))
-        app.router.add_delete("/v1/responses/{rid}", fake_endpoints.stored(self, "DELETE"))
+        app.router.add_post("/{prefix:.*}/responses", self._handle)
+        app.router.add_get("/{prefix:.*}/responses/{rid}", fake_endpoints.stored(self, "GET"))
+        app.router.add_delete("/{prefix:.*}/responses/{rid}", fake_endpoints.stored(self, "DELETE"))
 
     def app_options(self) -> dict[str, Any]:
         return {"client_max_size": 64 * 1024 * 1024}
