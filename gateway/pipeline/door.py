@@ -92,6 +92,11 @@ class Door(abc.ABC):
     def stream_error(self, message: str, code: str) -> bytes:
         """The event that ends a stream broken after its first byte."""
 
+    def relay_error(self, relay: StreamRelay, message: str, code: str) -> bytes:
+        """``stream_error`` for a door whose error event depends on what ``relay``
+        has sent (a sequence number)."""
+        return self.stream_error(message, code)
+
     @abc.abstractmethod
     def error_body(self, error: GatewayError) -> bytes:
         """The gateway's own error in this door's error shape."""

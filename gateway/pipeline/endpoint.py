@@ -168,12 +168,14 @@ class DoorEndpoint:
                     # An upstream that ends without its end marker is a truncation, not
                     # an answer. An unterminated last event is dropped (as an SSE client
                     # would), so the error event starts on a line of its own.
-                    tail = door.stream_error("upstream stream ended early", "stream_truncated")
+                    tail = door.relay_error(
+                        relay, "upstream stream ended early", "stream_truncated"
+                    )
                     record.error_type = "stream_truncated"
             except UpstreamError as exc:
                 # What is left is a fragment of an event: never glue it to the error event.
                 relay.finish()
-                tail = door.stream_error(str(exc), "upstream_stream_error")
+                tail = door.relay_error(relay, str(exc), "upstream_stream_error")
                 record.error_type = "upstream_stream_error"
             await send({"type": "http.response.body", "body": tail, "more_body": False})
         finally:
