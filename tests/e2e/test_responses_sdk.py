@@ -84,6 +84,14 @@ def test_error_after_output_ends_with_an_error_event(
     events = list(client(gw.base_url).responses.create(model="agent", input="x", stream=True))
     assert [e.type for e in events][-2:] == ["response.output_text.delta", "error"]
     assert second_upstream.hits() == []
+    # A connection cut after output: the gateway ends the stream with its own error
+    # event, numbered after the last event relayed.
+    fake_upstream.set("a-m", Behavior(kind="break_stream", reply="one two"))
+    events = list(client(gw.base_url).responses.create(model="agent", input="x", stream=True))
+    assert events[-1].type == "error"
+    assert events[-1].code == "upstream_stream_error"
+    assert events[-1].sequence_number == events[-2].sequence_number + 1
+    assert second_upstream.hits() == []
 
 
 def test_plain_fallback_and_no_capable_member(

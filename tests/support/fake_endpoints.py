@@ -153,6 +153,10 @@ async def responses(
                 {"sequence_number": next(seq), **where, "delta": delta},
             )
         )
+        if b.kind == "break_stream":
+            assert request.transport is not None
+            request.transport.close()
+            return response
         if b.kind == "error_after_output":
             await response.write(
                 _event(

@@ -63,6 +63,10 @@ class ResponsesDoor(Door):
     def stream_error(self, message: str, code: str) -> bytes:
         return error_event(message, code)
 
+    def relay_error(self, relay: StreamRelay, message: str, code: str) -> bytes:
+        sequence = relay.sequence + 1 if isinstance(relay, ResponsesRelay) else None
+        return error_event(message, code, sequence)
+
     def error_body(self, error: GatewayError) -> bytes:
         return error.body()
 

@@ -7,6 +7,8 @@ affinity) and the terminal ``response.completed`` / ``response.incomplete`` /
 
 from __future__ import annotations
 
+import re
+
 import orjson
 
 from gateway.accounting.usage import usage_from_mapping
@@ -18,6 +20,8 @@ PREAMBLE = frozenset({"response.created", "response.in_progress", "response.queu
 FAILED = frozenset({"error", "response.failed"})
 TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
 _DECODED = frozenset({"response.created"}) | TERMINAL
+_SEQUENCE = b'"sequence_number":'
+_DIGITS = re.compile(rb"\s*(\d{1,18})")
 _MARKERS = (b"response.created", b"response.completed", b"response.incomplete", b"failed", b"error")
 
 
@@ -47,7 +51,7 @@ def responses_head(head: bytes) -> StreamHead:
 
 
 class ResponsesRelay:
-    __slots__ = ("_framer", "_remember_id", "complete", "response_id", "usage")
+    __slots__ = ("_framer", "_remember_id", "complete", "response_id", "sequence", "usage")
 
     def __init__(self, remember_id: bool = True) -> None:
         self._framer = EventFramer()
@@ -55,10 +59,19 @@ class ResponsesRelay:
         self.usage: Usage | None = None
         self.response_id: str | None = None
         self.complete = False
+        # The last event's sequence_number: an error event the gateway adds follows it.
+        self.sequence = -1
 
     def feed(self, chunk: bytes) -> bytes:
         chunk = self._framer.feed(chunk)
-        if chunk and any(marker in chunk for marker in _MARKERS):
+        if not chunk:
+            return chunk
+        at = chunk.rfind(_SEQUENCE)
+        if at >= 0:
+            digits = _DIGITS.match(chunk, at + len(_SEQUENCE))
+            if digits is not None:
+                self.sequence = int(digits.group(1))
+        if any(marker in chunk for marker in _MARKERS):
             self._scan(chunk)
         return chunk
 
@@ -84,6 +97,8 @@ class ResponsesRelay:
                 self.usage = usage
 
 
-def error_event(message: str, code: str) -> bytes:
-    payload = {"type": "error", "code": code, "message": message, "param": None}
+def error_event(message: str, code: str, sequence: int | None = None) -> bytes:
+    payload: dict[str, object] = {"type": "error", "code": code, "message": message, "param": None}
+    if sequence is not None:
+        payload["sequence_number"] = sequence
     return b"event: error\ndata: " + orjson.dumps(payload) + b"\n\n"
