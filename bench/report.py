@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.cache import cache_targets
 from bench.endpoints import endpoint_targets
 
 
@@ -75,6 +76,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         check("10k routes: throughput vs small", round(ratio, 3), ">= 0.95", ratio >= 0.95)
     for target in endpoint_targets(results):
         check(*target)
+    cache_targets(results, check)
     if "soak_rss_growth_pct" in results:
         value = results["soak_rss_growth_pct"]
         check("soak RSS growth (%)", value, "< 5", value < 5)

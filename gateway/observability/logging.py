@@ -82,6 +82,10 @@ def request_fields(record: RequestRecord) -> dict[str, Any]:
         fields["reasoning_tokens"] = usage.reasoning_tokens
     if record.operation != "chat":
         fields["operation"] = record.operation
+    if record.cache != "off":
+        fields["cache"] = record.cache
+        if record.cache == "hit":
+            fields["saved_cost_usd"] = record.saved_cost_micro_usd / 1_000_000
     return fields
 
 

@@ -51,6 +51,10 @@ class RequestRecord:
     cost_usd: float | None = None
     cost_micro_usd: int = 0
     api_key_id: str | None = None
+    # The response cache: off (not configured), bypass, miss or hit.
+    cache: str = "off"
+    cache_age_s: float = 0.0
+    saved_cost_micro_usd: int = 0
     response_started: bool = False
     # The id of upstream state the answer created (a stored response), if any, and
     # the id of the one the call named (served by the member holding it).

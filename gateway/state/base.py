@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from gateway.accounting.counters import UsageEvent, aggregate, bucket_keys
+from gateway.cache.store import MemoryResponseCache, ResponseCacheStore
 from gateway.resilience.cooldowns import CooldownBook, ParkDecision
 from gateway.state.affinity import AffinityBook, Holder
 
@@ -78,6 +79,11 @@ class StateStore(abc.ABC):
     def _share_holder(self, key: str, holder: Holder | None, ttl_s: float) -> None:
         """Make a record (or its removal, ``holder=None``) known to other replicas."""
         return None
+
+    # -- the response cache (gateway.cache) ----------------------------------
+    def response_cache(self, max_entries: int, max_bytes: int) -> ResponseCacheStore:
+        """Where cached answers live: in this process unless the store is shared."""
+        return MemoryResponseCache(max_entries, max_bytes)
 
     # -- usage counters (gateway.accounting.counters) ------------------------
     @abc.abstractmethod
