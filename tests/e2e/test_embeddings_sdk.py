@@ -128,3 +128,22 @@ def test_bad_embeddings_input_is_400(
     assert too_big.status_code == 413
     assert too_big.json()["error"]["code"] == "request_too_large"
     assert fake_upstream.hits() == []
+
+
+def test_size_check_and_max_attempts_as_for_chat(
+    fake_upstream: FakeUpstream, gateway_factory: GatewayFactory
+) -> None:
+    config = embed_config(fake_upstream.base_url, ["tiny", "e1", "e2"])
+    config["models"]["tiny"]["context_window"] = 4
+    config["resilience"]["max_attempts"] = 1
+    fake_upstream.set("e1", error(503, "overloaded"))
+    gw = gateway_factory(config)
+    sdk = client(gw.base_url)
+    # Each input is checked against the window: a short batch fits the tiny model.
+    assert sdk.embeddings.create(model="embed", input=["short", "ones"]).model == "tiny"
+    with pytest.raises(openai.InternalServerError) as failed:
+        sdk.embeddings.create(model="embed", input=["a much longer input than four tokens"])
+    assert failed.value.status_code == 503
+    assert "tiny → too_small" in failed.value.message
+    assert "stopped after max_attempts=1" in failed.value.message
+    assert [r.model for r in fake_upstream.hits()] == ["tiny", "e1"]
