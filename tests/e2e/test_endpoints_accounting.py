@@ -72,7 +72,9 @@ def test_usage_and_cost_in_counters_metrics_and_log(
         == 0
     )
     assert (
-        _sample(metrics, tokens, gen_ai_operation_name="responses", gen_ai_token_type="output")
+        _sample(
+            metrics, tokens, gen_ai_operation_name="chat", route="agent", gen_ai_token_type="output"
+        )
         == 60
     )
     cost = _sample(metrics, "gateway_cost_usd_total", route="agent")
