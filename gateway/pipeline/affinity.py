@@ -108,6 +108,18 @@ class AffinityRecorder:
     def __init__(self, state: StateStore, ttl_s: float) -> None:
         self.state = state
         self.ttl_s = ttl_s
+        # One Holder per member and route, shared by all the ids it made: the local
+        # book holds up to 100,000 ids.
+        self._holders: dict[tuple[str, str, str, str], Holder] = {}
+
+    def _holder(self, record: RequestRecord) -> Holder:
+        key = (record.route or "", record.alias or "", record.provider or "", record.model or "")
+        holder = self._holders.get(key)
+        if holder is None:
+            if len(self._holders) > 4096:
+                self._holders.clear()
+            holder = self._holders[key] = Holder(*key)
+        return holder
 
     def on_request_start(self, record: RequestRecord) -> None:
         return None
@@ -116,9 +128,6 @@ class AffinityRecorder:
         if record.status >= 400 or record.provider is None:
             return
         if record.created_id is not None:
-            holder = Holder(
-                record.route or "", record.alias or "", record.provider, record.model or ""
-            )
-            self.state.remember_holder(record.created_id, holder, self.ttl_s)
+            self.state.remember_holder(record.created_id, self._holder(record), self.ttl_s)
         elif record.operation == "responses.delete" and record.affinity_id is not None:
             self.state.forget_holder(record.affinity_id)

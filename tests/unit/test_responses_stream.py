@@ -10,10 +10,13 @@ import orjson
 
 from gateway.doors.embeddings.response import embeddings_usage
 from gateway.doors.responses.stream import ResponsesRelay, responses_head
+from gateway.observability.record import RequestRecord
+from gateway.pipeline.affinity import AffinityRecorder
 from gateway.providers.mock.embeddings import embeddings
 from gateway.providers.mock.responses import stream_events
 from gateway.providers.sse import StreamHead
 from gateway.state.affinity import AffinityBook, Holder
+from gateway.state.memory import MemoryStateStore
 
 
 def ev(name: str, **payload: object) -> bytes:
@@ -78,3 +81,28 @@ def test_affinity_book_expires_and_stays_bounded() -> None:
     assert len(book) == 2 and book.get("b", now=0.0) is None
     assert Holder.decode(holder.encode()) == holder
     assert Holder.decode(b"[1, 2]") is None
+
+
+async def test_recorder_remembers_made_ids_and_forgets_deleted_ones() -> None:
+    state = MemoryStateStore()
+    recorder = AffinityRecorder(state, ttl_s=60)
+
+    def done(**fields: object) -> RequestRecord:
+        record = RequestRecord(
+            request_id="r", started=0.0, route="agent", provider="b", model="gpt-b", alias="b-m"
+        )
+        record.status = 200
+        for name, value in fields.items():
+            setattr(record, name, value)
+        recorder.on_request_done(record)
+        return record
+
+    done(operation="responses", created_id="resp_1")
+    done(operation="responses", created_id="resp_2")
+    done(operation="responses", created_id="resp_failed", status=502)
+    first, second = await state.find_holder("resp_1"), await state.find_holder("resp_2")
+    assert first == Holder("agent", "b-m", "b", "gpt-b") and first is second
+    assert await state.find_holder("resp_failed") is None
+    done(operation="responses.delete", affinity_id="resp_1")
+    assert await state.find_holder("resp_1") is None
+    assert await state.find_holder("resp_2") is not None
