@@ -82,7 +82,16 @@ async def embeddings(
 ) -> web.StreamResponse:
     raw = body.get("input")
     inputs = [raw] if isinstance(raw, str) or (raw and isinstance(raw[0], int)) else raw
-    dimensions = body.get("dimensions") or 3
+    dimensions = body.get("dimensions")
+    dimensions = 3 if dimensions is None else dimensions
+    if not isinstance(dimensions, int) or not 1 <= dimensions <= 3072:
+        error = {
+            "message": "dimensions must be between 1 and 3072",
+            "type": "invalid_request_error",
+            "param": "dimensions",
+            "code": None,
+        }
+        return web.json_response({"error": error}, status=400)
     data = []
     for i, _ in enumerate(inputs):
         values = vector(i, dimensions)

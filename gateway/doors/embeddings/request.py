@@ -56,7 +56,10 @@ def parse_embeddings_body(raw: bytes, route_from_header: bool) -> dict[str, Any]
         raise InvalidRequest(
             "'encoding_format' must be 'float' or 'base64'", param="encoding_format"
         )
-    check_type(payload, "dimensions", int, "an integer")
+    check_type(payload, "dimensions", int, "a positive integer")
+    dimensions = payload.get("dimensions")
+    if dimensions is not None and dimensions < 1:
+        raise InvalidRequest("'dimensions' must be a positive integer", param="dimensions")
     if payload.get("stream") is True:
         raise InvalidRequest("embeddings do not stream", param="stream")
     return payload

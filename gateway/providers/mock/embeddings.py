@@ -13,6 +13,11 @@ import orjson
 from gateway.providers.mock.request import estimate_tokens
 
 DEFAULT_DIMENSIONS = 8
+MAX_DIMENSIONS = 4096  # as a real model's: a larger ask is the client's error
+
+
+class InvalidEmbeddingsRequest(ValueError):
+    pass
 
 
 def _inputs(raw: Any) -> list[Any]:
@@ -43,8 +48,10 @@ def _tokens(item: Any) -> int:
 
 def embeddings(body: dict[str, Any]) -> bytes:
     dimensions = body.get("dimensions")
-    if not isinstance(dimensions, int) or dimensions <= 0:
+    if dimensions is None:
         dimensions = DEFAULT_DIMENSIONS
+    if not isinstance(dimensions, int) or not 1 <= dimensions <= MAX_DIMENSIONS:
+        raise InvalidEmbeddingsRequest(f"dimensions must be between 1 and {MAX_DIMENSIONS}")
     as_base64 = body.get("encoding_format") == "base64"
     data = []
     tokens = 0

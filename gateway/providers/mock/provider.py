@@ -86,7 +86,12 @@ class MockProvider(Provider):
                 break_after=opts.break_stream_after,
             )
         if operation == "embeddings":
-            answer = embeddings.embeddings(body)
+            try:
+                answer = embeddings.embeddings(body)
+            except embeddings.InvalidEmbeddingsRequest as exc:
+                return MockResponse(
+                    400, {"Content-Type": "application/json"}, [errors.invalid_request(str(exc))]
+                )
         elif operation == "responses":
             answer = responses.response(body, opts.reply)
         elif operation.startswith("responses."):
