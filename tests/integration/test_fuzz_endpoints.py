@@ -21,16 +21,12 @@ from tests.integration.test_fuzz_requests import (
     assert_sane,
     json_values,
     raw_request,
+    upstream,
 )
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.inprocess import InProcessGateway
 
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeUpstream]:
-    server = FakeUpstream().start()
-    yield server
-    server.stop()
+__all__ = ["upstream"]  # the fuzz module's fake upstream fixture, shared
 
 
 @pytest.fixture(scope="module")
