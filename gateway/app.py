@@ -29,7 +29,7 @@ from gateway.config.schema import CacheStoreSection, GatewayConfig
 from gateway.doors.chat import ChatDoor
 from gateway.doors.embeddings import EmbeddingsDoor
 from gateway.doors.responses import ResponsesDoor, StoredResponseDoor
-from gateway.doors.responses.stored import PATH as STORED_RESPONSE_PATH
+from gateway.doors.responses.stored import STORED_RESPONSE_CALLS
 from gateway.errors import GatewayError, InvalidRequest, MethodNotAllowed, NotFound
 from gateway.observability.exposition import metrics_endpoint
 from gateway.observability.logging import RequestLogger, configure_logging
@@ -131,10 +131,7 @@ def front_doors() -> dict[str, Door]:
 
 def resource_doors() -> dict[tuple[str, str], Door]:
     """Doors on a resource the path names, by method and path template."""
-    return {
-        ("GET", STORED_RESPONSE_PATH): StoredResponseDoor("responses.retrieve"),
-        ("DELETE", STORED_RESPONSE_PATH): StoredResponseDoor("responses.delete"),
-    }
+    return {key: StoredResponseDoor(op) for key, op in STORED_RESPONSE_CALLS.items()}
 
 
 def create_app(

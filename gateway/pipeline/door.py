@@ -88,8 +88,9 @@ class Door(abc.ABC):
     def parse(self, raw: bytes, route_header: str | None) -> Call:
         """Check the body just enough to route it; raise ``InvalidRequest`` if not."""
 
-    def parse_request(self, path: str, raw: bytes, route_header: str | None) -> Call:
-        """Like ``parse``, for a door whose path carries part of the request (an id)."""
+    def parse_request(self, path: str, query: bytes, raw: bytes, route_header: str | None) -> Call:
+        """Like ``parse``, for a door whose path or query carries part of the request
+        (a resource's id, a list's page)."""
         return self.parse(raw, route_header)
 
     @abc.abstractmethod

@@ -71,6 +71,7 @@ class DoorEndpoint:
             route_header = headers.get(b"x-gateway-route") or None
             call = door.parse_request(
                 scope["path"],
+                scope.get("query_string", b""),
                 raw,
                 route_header.decode("utf-8", "replace") if route_header else None,
             )

@@ -127,6 +127,13 @@ def _affinity_round(
     assert second.output_text == "echo: two"
     assert b.hits("b-m")[-1].body["previous_response_id"] == first.id
     assert follow.responses.retrieve(first.id).id == first.id
+    items = follow.responses.input_items.list(first.id, limit=5, order="asc")
+    assert [item.id for item in items.data] == ["msg_in"]
+    listed = b.hits()[-1]
+    assert listed.path == f"/v1/responses/{first.id}/input_items"
+    assert sorted(listed.query.split("&")) == ["limit=5", "order=asc"]
+    assert follow.responses.cancel(first.id).status == "cancelled"
+    assert b.hits()[-1].path == f"/v1/responses/{first.id}/cancel"
     assert a.hits() == []
     follow.responses.delete(second.id)
     assert second.id not in b.responses_state.made

@@ -221,6 +221,18 @@ def stored(server: Any, method: str) -> Callable[[web.Request], Any]:
             with state.lock:
                 state.made.pop(rid, None)
             return web.json_response({"id": rid, "object": "response", "deleted": True})
+        if method == "input_items":
+            item = {
+                "type": "message",
+                "id": "msg_in",
+                "role": "user",
+                "status": "completed",
+                "content": [{"type": "input_text", "text": "one"}],
+            }
+            page = {"object": "list", "data": [item], "first_id": "msg_in", "last_id": "msg_in"}
+            return web.json_response({**page, "has_more": False})
+        if method == "cancel":
+            return web.json_response(response_object(rid, model, "", "cancelled", None))
         return web.json_response(response_object(rid, model, "stored", "completed", RESPONSE_USAGE))
 
     return handle

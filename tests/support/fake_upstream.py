@@ -146,6 +146,12 @@ class FakeUpstream(ScriptedServer[Behavior]):
         app.router.add_post("/{prefix:.*}/responses", self._handle)
         app.router.add_get("/{prefix:.*}/responses/{rid}", fake_endpoints.stored(self, "GET"))
         app.router.add_delete("/{prefix:.*}/responses/{rid}", fake_endpoints.stored(self, "DELETE"))
+        app.router.add_get(
+            "/{prefix:.*}/responses/{rid}/input_items", fake_endpoints.stored(self, "input_items")
+        )
+        app.router.add_post(
+            "/{prefix:.*}/responses/{rid}/cancel", fake_endpoints.stored(self, "cancel")
+        )
 
     def app_options(self) -> dict[str, Any]:
         return {"client_max_size": 64 * 1024 * 1024}

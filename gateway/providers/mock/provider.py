@@ -51,9 +51,7 @@ class MockResponse(UpstreamResponse):
 
 class MockProvider(Provider):
     kind = "mock"
-    operations = frozenset(
-        {"chat", "embeddings", "responses", "responses.retrieve", "responses.delete"}
-    )
+    operations = frozenset({"chat", "embeddings", "responses", *responses.STORED_CALLS})
 
     def __init__(self, name: str, section: ProviderSection) -> None:
         super().__init__(name)

@@ -73,11 +73,23 @@ def response(body: dict[str, Any], reply: str) -> bytes:
     )
 
 
+STORED_CALLS = (
+    "responses.retrieve",
+    "responses.delete",
+    "responses.input_items",
+    "responses.cancel",
+)
+
+
 def stored_response(operation: str, body: dict[str, Any], reply: str) -> bytes:
     rid = str(body.get("response_id", ""))
     if operation == "responses.delete":
         return orjson.dumps({"id": rid, "object": "response", "deleted": True})
+    if operation == "responses.input_items":
+        empty: dict[str, Any] = {"object": "list", "data": [], "first_id": None}
+        return orjson.dumps({**empty, "last_id": None, "has_more": False})
     model = str(body.get("model", "mock"))
+    # The mock's answers are complete when made: a cancel finds nothing running.
     return orjson.dumps(response_object(rid, model, reply, "completed", None))
 
 

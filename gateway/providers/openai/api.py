@@ -13,9 +13,15 @@ OPERATION_PATHS = {
     "embeddings": "/embeddings",
     "responses": "/responses",
 }
-# Operations on one stored response: the HTTP method, the id and query in the body.
-STORED_RESPONSE_METHODS = {"responses.retrieve": "GET", "responses.delete": "DELETE"}
-OPERATIONS = frozenset(OPERATION_PATHS) | frozenset(STORED_RESPONSE_METHODS)
+# Calls on one stored response: the HTTP method and what follows ``/responses/{id}``;
+# the id (and the client's query) travel in the request's body.
+STORED_RESPONSE_CALLS = {
+    "responses.retrieve": ("GET", ""),
+    "responses.delete": ("DELETE", ""),
+    "responses.input_items": ("GET", "/input_items"),
+    "responses.cancel": ("POST", "/cancel"),
+}
+OPERATIONS = frozenset(OPERATION_PATHS) | frozenset(STORED_RESPONSE_CALLS)
 
 
 def operation_urls(base_url: str) -> dict[str, str]:
@@ -23,10 +29,12 @@ def operation_urls(base_url: str) -> dict[str, str]:
     return {operation: base + path for operation, path in OPERATION_PATHS.items()}
 
 
-def stored_response_url(responses_url: str, response_id: str, query: str = "") -> str:
-    """``…/responses/{id}``; ``responses_url`` may carry a query of its own."""
+def stored_response_url(
+    responses_url: str, response_id: str, suffix: str = "", query: str = ""
+) -> str:
+    """``…/responses/{id}{suffix}``; ``responses_url`` may carry a query of its own."""
     path, _, own_query = responses_url.partition("?")
-    url = f"{path}/{quote(response_id, safe='')}"
+    url = f"{path}/{quote(response_id, safe='')}{suffix}"
     joined = "&".join(q for q in (own_query, query) if q)
     return f"{url}?{joined}" if joined else url
 

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from gateway.providers.base import UpstreamRequest
-from gateway.providers.openai.api import STORED_RESPONSE_METHODS, stored_response_url
+from gateway.providers.openai.api import STORED_RESPONSE_CALLS, stored_response_url
 from gateway.transport import HttpTransport
 from gateway.transport.response import HttpResponse
 
@@ -24,7 +24,10 @@ async def send_stored_response_operation(
     headers: Mapping[str, str],
     upstream: UpstreamRequest,
 ) -> HttpResponse:
-    """``GET``/``DELETE`` on ``…/responses/{id}`` for a ``responses.*`` operation."""
+    """The call on ``…/responses/{id}`` a ``responses.*`` operation names."""
     body = upstream.body
-    url = stored_response_url(responses_url, str(body["response_id"]), str(body.get("query", "")))
-    return await transport.request(STORED_RESPONSE_METHODS[upstream.operation], url, headers)
+    method, suffix = STORED_RESPONSE_CALLS[upstream.operation]
+    url = stored_response_url(
+        responses_url, str(body["response_id"]), suffix, str(body.get("query", ""))
+    )
+    return await transport.request(method, url, headers)
