@@ -1,8 +1,8 @@
 """Calls on a stored response go to the member that made it, and to no other.
 
 A Responses answer's id lives in the provider that made it: a follow-up naming it
-(``previous_response_id``) or a ``GET``/``DELETE`` on it is served by that member
-only. When that member is parked or fails, the call fails with a 503 that says why,
+(``previous_response_id``) or a call on ``/v1/responses/{id}`` is served by that
+member only. When that member is parked or fails, the call fails with a 503 that says why,
 rather than falling over to a member that would answer "not found".
 """
 
@@ -54,12 +54,12 @@ class ResponseAffinity:
         now = state.cooldowns.now()
         if state.is_parked(member.cooldown_key, now):
             until = state.cooldowns.soonest([member.cooldown_key], now) or now
+            wait = max(1, math.ceil(until - now))
             reason = state.cooldowns.reason(member.cooldown_key) or "a failure"
             raise HolderUnavailable(
                 f"'{key}' is held by '{member.alias}' ({member.provider}), which is parked "
-                f"after {reason} for {max(1, math.ceil(until - now))} s; no other member "
-                "can serve it",
-                headers={"Retry-After": str(max(1, math.ceil(until - now)))},
+                f"after {reason} for {wait} s; no other member can serve it",
+                headers={"Retry-After": str(wait)},
             )
         call = exchange.call
         try:

@@ -24,5 +24,5 @@ class Call:
     # relay removes it again.
     strip_usage: bool = False
     # The id of upstream state the call builds on (``previous_response_id``, or the
-    # response a ``GET``/``DELETE`` names): only the member holding it may serve it.
+    # stored response its path names): only the member holding it may serve it.
     affinity_id: str | None = None
