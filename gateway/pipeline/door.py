@@ -78,6 +78,9 @@ class Door(abc.ABC):
     model_type: str = "chat"
     #: How the response cache keeps this door's answers; ``None``: never cached.
     cache_codec: AnswerCodec | None = None
+    #: The same request always gets the same answer (embeddings): cacheable under
+    #: ``deterministic_only`` without a ``temperature: 0`` or ``seed``.
+    repeatable: bool = False
     stream_headers: RawHeaders = [
         (b"content-type", b"text/event-stream; charset=utf-8"),
         (b"cache-control", b"no-cache"),

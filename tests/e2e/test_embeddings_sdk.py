@@ -147,3 +147,19 @@ def test_size_check_and_max_attempts_as_for_chat(
     assert "tiny → too_small" in failed.value.message
     assert "stopped after max_attempts=1" in failed.value.message
     assert [r.model for r in fake_upstream.hits()] == ["tiny", "e1"]
+
+
+def test_a_cached_route_answers_repeated_embeddings_from_the_cache(
+    fake_upstream: FakeUpstream, gateway_factory: GatewayFactory
+) -> None:
+    config = embed_config(fake_upstream.base_url, ["e1"])
+    config["routes"]["embed"]["cache"] = True  # deterministic_only needs no temperature here
+    gw = gateway_factory(config)
+    sdk = client(gw.base_url)
+    first = sdk.embeddings.with_raw_response.create(model="embed", input=["a", "b"])
+    again = sdk.embeddings.with_raw_response.create(model="embed", input=["a", "b"])
+    other = sdk.embeddings.with_raw_response.create(model="embed", input=["a", "b"], dimensions=4)
+    assert [r.headers["x-gateway-cache"] for r in (first, again, other)] == ["miss", "hit", "miss"]
+    assert again.content == first.content
+    assert len(fake_upstream.hits("e1")) == 2
+    assert "x-gateway-cost-usd" not in again.headers

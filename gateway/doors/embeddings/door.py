@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
+from gateway.doors.embeddings.cache import EmbeddingsAnswerCodec
 from gateway.doors.embeddings.request import largest_input_tokens, parse_embeddings_body
 from gateway.doors.embeddings.response import embeddings_usage
 from gateway.errors import GatewayError
@@ -17,6 +18,8 @@ class EmbeddingsDoor(Door):
     operation = "embeddings"
     api = "embeddings"
     model_type = "embeddings"
+    cache_codec = EmbeddingsAnswerCodec()
+    repeatable = True
 
     def parse(self, raw: bytes, route_header: str | None) -> Call:
         payload = parse_embeddings_body(raw, route_header is not None)
