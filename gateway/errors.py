@@ -14,6 +14,7 @@ OpenAI-shaped body, so no handler builds error JSON by hand::
      ├── PayloadTooLarge       413 invalid_request_error / request_too_large
      ├── NoMemberAvailable     503/429 service_unavailable / rate_limit_exceeded
      ├── HolderUnavailable     503 service_unavailable / response_holder_unavailable
+     ├── ShuttingDown          503 service_unavailable / server_shutting_down
      └── InternalError         500 server_error
 """
 
@@ -91,6 +92,8 @@ class PayloadTooLarge(GatewayError):
     status = 413
     type = "invalid_request_error"
     code = "request_too_large"
+    # The client is still sending: the answer reads the rest first (gateway.api.oversize).
+    body_unread = False
 
 
 class NoMemberAvailable(GatewayError):
@@ -114,6 +117,14 @@ class HolderUnavailable(GatewayError):
     status = 503
     type = "service_unavailable"
     code = "response_holder_unavailable"
+
+
+class ShuttingDown(GatewayError):
+    """The shutdown grace ran out before the answer came (gateway.lifecycle.shutdown)."""
+
+    status = 503
+    type = "service_unavailable"
+    code = "server_shutting_down"
 
 
 class InternalError(GatewayError):

@@ -74,7 +74,17 @@ class StateStore(abc.ABC):
     async def find_holder(self, key: str) -> Holder | None:
         """The member holding ``key``: local first; a shared store is asked with a
         bounded wait, and raises one of ``unavailable_errors`` when it cannot answer."""
-        return self.affinity.get(key)
+        holder = self.affinity.get(key)
+        if holder is not None:
+            return holder
+        holder, ttl_s = await self._find_shared_holder(key)
+        if holder is not None and ttl_s > 0:
+            self.affinity.put(key, holder, time.time() + ttl_s)
+        return holder
+
+    async def _find_shared_holder(self, key: str) -> tuple[Holder | None, float]:
+        """A record other replicas wrote, and the seconds it has left."""
+        return None, 0.0
 
     def _share_holder(self, key: str, holder: Holder | None, ttl_s: float) -> None:
         """Make a record (or its removal, ``holder=None``) known to other replicas."""

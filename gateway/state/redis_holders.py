@@ -12,9 +12,8 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
-from redis.asyncio import Redis
-
 from gateway.state.affinity import Holder
+from gateway.state.redis_connect import RedisClient
 
 REREAD_S = 0.05
 READ_TIMEOUT_S = 0.25
@@ -22,7 +21,7 @@ MAX_BATCH = 500
 
 
 class RedisHolders:
-    def __init__(self, client: Redis, key: Callable[[str], str], max_queued: int) -> None:
+    def __init__(self, client: RedisClient, key: Callable[[str], str], max_queued: int) -> None:
         self._client = client
         self._key = key
         self._queue: asyncio.Queue[tuple[str, Holder | None, float]] = asyncio.Queue(max_queued)

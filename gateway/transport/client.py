@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ssl
 from collections.abc import Mapping
 
 from gateway.providers.base import UpstreamConnectError
 from gateway.transport.connection import ClosedBeforeAnswer, UpstreamConnection
 from gateway.transport.pool import ConnectionPool
+from gateway.transport.proxy import Proxy
 from gateway.transport.resolver import CachedResolver
 from gateway.transport.response import HttpResponse
 from gateway.transport.target import Origin, Target, parse_target
@@ -38,6 +40,8 @@ def request_head(
         lines[1] = f"Host: {target.host_header}\r\n"
     if accept_encoding:
         lines.append("Accept-Encoding: gzip, deflate\r\n")
+    if target.proxy_authorization is not None:
+        lines.append(f"Proxy-Authorization: {target.proxy_authorization}\r\n")
     lines.append(f"Content-Length: {length}\r\n\r\n")
     return "".join(lines).encode("utf-8")
 
@@ -52,7 +56,9 @@ class HttpTransport:
         connect_timeout_s: float,
         max_connections: int,
         idle_timeout_s: float = IDLE_TIMEOUT_S,
+        proxy: Proxy | None = None,
     ) -> None:
+        self._proxy = proxy
         self._timeout_s = timeout_s
         self._connect_timeout_s = connect_timeout_s
         self._max_connections = max_connections
@@ -79,6 +85,7 @@ class HttpTransport:
                 idle_timeout_s=self._idle_timeout_s,
                 ssl_context=self._ssl if origin.tls else None,
                 resolver=self._resolver,
+                proxy=self._proxy,
             )
         return pool
 
@@ -92,7 +99,7 @@ class HttpTransport:
             raise UpstreamConnectError("the provider's client is closed")
         target = self._targets.get(url)
         if target is None:
-            target = parse_target(url)  # the base URL was checked at config load
+            target = self._through_proxy(parse_target(url))
             if method == "POST":
                 # POST URLs are one per model; others name a resource (an id), so
                 # caching them would grow without bound.
@@ -115,6 +122,18 @@ class HttpTransport:
                 f"upstream answered {response.status} (redirects are not followed)"
             )
         return response
+
+    def _through_proxy(self, target: Target) -> Target:
+        """A plain-http request to a proxy names the whole URL (absolute form) and
+        carries the proxy's credentials; an https one goes through a tunnel unchanged."""
+        proxy = self._proxy
+        if proxy is None or target.origin.tls:
+            return target
+        return dataclasses.replace(
+            target,
+            path=f"http://{target.host_header}{target.path}",
+            proxy_authorization=proxy.authorization,
+        )
 
     async def _exchange(
         self, connection: UpstreamConnection, head: bytes, body: bytes
