@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
+import struct
 
 import uvloop
 
@@ -121,6 +123,55 @@ SSE_HEAD = (
 )
 
 
+def _sse(name: str, payload: dict[str, object]) -> bytes:
+    data = f"event: {name}\ndata: {json.dumps({'type': name, **payload})}\n\n".encode()
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def _responses_stream() -> list[bytes]:
+    """A Responses API stream: the preamble, 20 text deltas, the completed event."""
+    response = {
+        "id": "resp_bench",
+        "object": "response",
+        "status": "in_progress",
+        "model": "bench-upstream",
+        "output": [],
+    }
+    where = {"item_id": "msg_bench", "output_index": 0, "content_index": 0}
+    events = [_sse("response.created", {"sequence_number": 0, "response": response})]
+    events += [
+        _sse("response.output_text.delta", {"sequence_number": i + 1, **where, "delta": f"tok{i} "})
+        for i in range(20)
+    ]
+    usage = {
+        "input_tokens": 12,
+        "input_tokens_details": {"cached_tokens": 4},
+        "output_tokens": 20,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": 32,
+    }
+    done = {**response, "status": "completed", "usage": usage}
+    events.append(
+        _sse("response.completed", {"sequence_number": 21, "response": done}) + b"0\r\n\r\n"
+    )
+    return events
+
+
+# 16 vectors of 256 float32s, base64 (the SDK's default encoding).
+_VECTOR = base64.b64encode(struct.pack("<256f", *[i / 256 for i in range(256)])).decode()
+EMBEDDINGS = json.dumps(
+    {
+        "object": "list",
+        "data": [{"object": "embedding", "index": i, "embedding": _VECTOR} for i in range(16)],
+        "model": "bench-upstream",
+        "usage": {"prompt_tokens": 64, "total_tokens": 64},
+    },
+    separators=(",", ":"),
+).encode()
+EMBEDDINGS_HEAD = JSON_HEAD.replace(b"%d" % len(COMPLETION), b"%d" % len(EMBEDDINGS))
+RESPONSES_STREAM = _responses_stream()
+
+
 class UpstreamProtocol(asyncio.Protocol):
     slow_s = 0.25
 
@@ -148,7 +199,7 @@ class UpstreamProtocol(asyncio.Protocol):
                 return
             body = self.buffer[head_end + 4 : total]
             self.buffer = self.buffer[total:]
-            self.respond(head[: head.find(b"\r\n")], body)
+            self.respond(head[: head.find(b" http/")], body)
 
     def respond(self, request_line: bytes, body: bytes) -> None:
         transport = self.transport
@@ -158,6 +209,14 @@ class UpstreamProtocol(asyncio.Protocol):
                 transport.write(SSE_HEAD + b"".join(GEMINI_STREAM))
             else:
                 transport.write(GEMINI_HEAD + GEMINI_COMPLETION)
+            return
+        if request_line.endswith(b"/embeddings"):
+            transport.write(EMBEDDINGS_HEAD + EMBEDDINGS)
+            return
+        if request_line.endswith(b"/responses"):
+            transport.write(SSE_HEAD)
+            for event in RESPONSES_STREAM:
+                transport.write(event)
             return
         if b'"stream":true' not in body:
             transport.write(JSON_HEAD + COMPLETION)

@@ -6,6 +6,7 @@ from typing import Any
 
 from bench.adaptive import adaptive_targets
 from bench.cache import cache_targets
+from bench.endpoints import endpoint_targets
 from bench.tracing import tracing_targets
 from bench.triage import triage_targets
 
@@ -78,6 +79,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         check("10k routes: throughput vs small", round(ratio, 3), ">= 0.95", ratio >= 0.95)
     tracing_targets(results, check)
     adaptive_targets(results, check)
+    for target in endpoint_targets(results):
+        check(*target)
     cache_targets(results, check)
     provider_targets(results, check)
     if "soak_rss_growth_pct" in results:

@@ -23,6 +23,7 @@ import yaml
 
 from bench.adaptive import compare_policies
 from bench.cache import cache_hits
+from bench.endpoints import endpoints_config, load_endpoints
 from bench.harness import (
     PYTHON,
     ROOT,
@@ -202,13 +203,19 @@ class Bench:
             self.compare_app("passthrough", "bench.passthrough_app:app", upstream_env)
 
             print("gateway, memory state", flush=True)
-            gw = self.start_gateway("gateway-memory", gateway_config(upstream_port))
+            gw = self.start_gateway(
+                "gateway-memory", endpoints_config(gateway_config(upstream_port))
+            )
             self.results["ready_s"] = round(gw.ready_s, 3)
             time.sleep(0.5)
             self.results["rss_idle_mb"] = round(gw.rss_mb(), 1)
             self.load("gateway_memory_c1", gw.port, CHAT, 1)
             self.load("gateway_memory_c64", gw.port, CHAT, 64)
             self.load("gateway_memory_stream_c64", gw.port, STREAM, 64)
+            for name, result in load_endpoints(
+                gw, self.workdir, duration_s=self.duration, cpu=LOAD_CPU
+            ).items():
+                self.results["runs"][name] = result.as_dict()
             self.results["rss_after_load_mb"] = round(gw.rss_mb(), 1)
             if not self.smoke:
                 self.concurrent_streams(gw)

@@ -28,6 +28,9 @@ from gateway.cache.stage import ResponseCacheStage
 from gateway.config.loader import ConfigError, load_config
 from gateway.config.schema import CacheStoreSection, GatewayConfig
 from gateway.doors.chat import ChatDoor
+from gateway.doors.embeddings import EmbeddingsDoor
+from gateway.doors.responses import ResponsesDoor, StoredResponseDoor
+from gateway.doors.responses.stored import STORED_RESPONSE_CALLS
 from gateway.errors import GatewayError, InvalidRequest, MethodNotAllowed, NotFound
 from gateway.lifecycle.config_watch import ConfigWatcher
 from gateway.lifecycle.shutdown import GracefulShutdown
@@ -36,6 +39,7 @@ from gateway.observability.logging import RequestLogger, configure_logging
 from gateway.observability.metrics import GatewayMetrics
 from gateway.observability.record import RequestObserver
 from gateway.observability.tracing.settings import tracing_settings
+from gateway.pipeline.affinity import AffinityRecorder
 from gateway.pipeline.door import Door
 from gateway.pipeline.endpoint import DoorEndpoint
 from gateway.pipeline.pipeline import RequestPipeline, Stage
@@ -110,6 +114,7 @@ def build_gateway(config: GatewayConfig, options: AppOptions) -> Gateway:
         GatewayMetrics(state, snapshot),
         UsageLedger(state),
         SignalRecorder(state.signals),
+        AffinityRecorder(state, config.state.response_ttl_s),
     ]
     if tracing is not None:
         observers.append(tracing.requests)
@@ -152,7 +157,14 @@ def front_doors() -> dict[str, Door]:
     """Every wire format the gateway serves, by the path it is served on."""
     return {
         "/v1/chat/completions": ChatDoor(),
+        "/v1/embeddings": EmbeddingsDoor(),
+        "/v1/responses": ResponsesDoor(),
     }
+
+
+def resource_doors() -> dict[tuple[str, str], Door]:
+    """Doors on a resource the path names, by method and path template."""
+    return {key: StoredResponseDoor(op) for key, op in STORED_RESPONSE_CALLS.items()}
 
 
 def create_app(
@@ -210,8 +222,14 @@ def create_app(
     stages: list[Stage] = []
     if gateway.response_cache is not None:
         stages.append(ResponseCacheStage(gateway.response_cache))
-    pipeline = RequestPipeline(gateway, stages)
+    served_on: dict[str, str] = {}
+    for path, door in front_doors().items():
+        served_on.setdefault(door.model_type, path)
+    pipeline = RequestPipeline(gateway, stages, served_on=served_on)
     doors = {path: DoorEndpoint(gateway, door, pipeline) for path, door in front_doors().items()}
+    resources = {
+        key: DoorEndpoint(gateway, door, pipeline) for key, door in resource_doors().items()
+    }
     app = FastAPI(
         title="LLM gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
@@ -219,6 +237,7 @@ def create_app(
     app.router.routes.extend(
         [
             *(Route(path, endpoint, methods=["POST"]) for path, endpoint in doors.items()),
+            *(Route(path, endpoint, methods=[m]) for (m, path), endpoint in resources.items()),
             Route("/v1/models", admin.models, methods=["GET"]),
             Route("/v1/gateway/routes", admin.routes, methods=["GET"]),
             Route("/v1/gateway/reload", reloader.post, methods=["POST"]),

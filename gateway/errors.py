@@ -13,6 +13,7 @@ OpenAI-shaped body, so no handler builds error JSON by hand::
      ├── NotFound              404 invalid_request_error / not_found
      ├── PayloadTooLarge       413 invalid_request_error / request_too_large
      ├── NoMemberAvailable     503/429 service_unavailable / rate_limit_exceeded
+     ├── HolderUnavailable     503 service_unavailable / response_holder_unavailable
      ├── ShuttingDown          503 service_unavailable / server_shutting_down
      └── InternalError         500 server_error
 """
@@ -108,6 +109,14 @@ class NoMemberAvailable(GatewayError):
             self.status = 429
             self.type = "rate_limit_error"
             self.code = "rate_limit_exceeded"
+
+
+class HolderUnavailable(GatewayError):
+    """The one member that holds a stored response cannot be reached now."""
+
+    status = 503
+    type = "service_unavailable"
+    code = "response_holder_unavailable"
 
 
 class ShuttingDown(GatewayError):

@@ -13,22 +13,35 @@ from gateway.observability.record import Usage
 MAX_TOKENS = 2**28
 
 
+def _count(value: Any) -> int:
+    # No request has hundreds of millions of tokens: a larger count is garbage, and
+    # would overflow the int64 counters (Redis HINCRBY) once multiplied by a price.
+    valid = isinstance(value, int) and not isinstance(value, bool)
+    return value if valid and 0 <= value <= MAX_TOKENS else 0
+
+
+def _detail(raw: dict[str, Any], details: str, name: str) -> int:
+    found = raw.get(details)
+    return _count(found.get(name)) if isinstance(found, dict) else 0
+
+
 def usage_from_mapping(raw: Any) -> Usage | None:
+    """Usage in either OpenAI shape: chat's and embeddings' ``prompt_tokens`` /
+    ``completion_tokens``, or the Responses API's ``input_tokens`` / ``output_tokens``."""
     if not isinstance(raw, dict):
         return None
-    details = raw.get("prompt_tokens_details")
-    cached = details.get("cached_tokens") if isinstance(details, dict) else None
-
-    def as_int(value: Any) -> int:
-        # No request has hundreds of millions of tokens: a larger count is garbage, and
-        # would overflow the int64 counters (Redis HINCRBY) once multiplied by a price.
-        valid = isinstance(value, int) and not isinstance(value, bool)
-        return value if valid and 0 <= value <= MAX_TOKENS else 0
-
+    if "input_tokens" in raw:
+        return Usage(
+            input_tokens=_count(raw.get("input_tokens")),
+            output_tokens=_count(raw.get("output_tokens")),
+            cached_tokens=_detail(raw, "input_tokens_details", "cached_tokens"),
+            reasoning_tokens=_detail(raw, "output_tokens_details", "reasoning_tokens"),
+        )
     return Usage(
-        input_tokens=as_int(raw.get("prompt_tokens")),
-        output_tokens=as_int(raw.get("completion_tokens")),
-        cached_tokens=as_int(cached),
+        input_tokens=_count(raw.get("prompt_tokens")),
+        output_tokens=_count(raw.get("completion_tokens")),
+        cached_tokens=_detail(raw, "prompt_tokens_details", "cached_tokens"),
+        reasoning_tokens=_detail(raw, "completion_tokens_details", "reasoning_tokens"),
     )
 
 

@@ -33,11 +33,23 @@ class AdminEndpoints:
         authenticate(self.gateway.api_keys, dict(request.headers.raw))  # 401 via handler
         table = self.gateway.snapshot.table
         data = [
-            {"id": name, "object": "model", "created": 0, "owned_by": "gateway"}
-            for name in table.routes
+            {
+                "id": name,
+                "object": "model",
+                "created": 0,
+                "owned_by": "gateway",
+                "type": route.model_type,
+            }
+            for name, route in table.routes.items()
         ]
         data += [
-            {"id": alias, "object": "model", "created": 0, "owned_by": route.pool[0].provider}
+            {
+                "id": alias,
+                "object": "model",
+                "created": 0,
+                "owned_by": route.pool[0].provider,
+                "type": route.model_type,
+            }
             for alias, route in table.aliases.items()
         ]
         return json_response({"object": "list", "data": data})

@@ -1,7 +1,8 @@
 """The outermost ASGI app: the hot path skips the framework.
 
-``POST /v1/chat/completions`` goes straight to its raw endpoint, which handles its
-own errors; everything else (admin endpoints, lifespan) goes to the FastAPI app.
+Each door's ``POST`` (``/v1/chat/completions``, ``/v1/embeddings``, ``/v1/responses``)
+goes straight to its raw endpoint, which handles its own errors; everything else
+(calls on a stored response, admin endpoints, lifespan) goes to the FastAPI app.
 Measured under load, FastAPI's middleware stack and its wrapped ``send`` cost about
 a fifth of the gateway's CPU per chat request.
 """

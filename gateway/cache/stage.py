@@ -149,6 +149,7 @@ class ResponseCacheStage:
         members = route.members_for(exchange.profile)
         if "no-store" in directives or (
             policy.deterministic_only
+            and not exchange.door.repeatable
             and not is_deterministic(body, members[0] if members else None)
         ):
             record.cache = "bypass"

@@ -61,6 +61,8 @@ class StateSection(Strict):
     redis_url: str = "redis://127.0.0.1:6379/0"
     cluster: bool = False  # the redis:// URL names a Cluster node
     key_prefix: str = Field(default="gw", min_length=1)
+    # How long the gateway remembers which member made a stored Responses answer.
+    response_ttl_s: float = Field(default=30 * 86_400, gt=0)
 
     @field_validator("key_prefix")
     @classmethod
@@ -197,6 +199,7 @@ class HealthCheck(Strict):
 class ModelSection(Strict):
     provider: str
     model: str | None = None
+    type: Literal["chat", "embeddings"] = "chat"
     context_window: int | None = Field(default=None, gt=0)
     price: Price | None = None
     options: dict[str, Any] = Field(default_factory=dict)
@@ -244,6 +247,8 @@ class RouteSection(Strict):
     pinned: bool = False
     description: str | None = None
     triage: TriageSection | None = None
+    # An API beyond chat completions every member must speak (checked at load).
+    api: Literal["responses"] | None = None
     cache: CacheSection | None = None
 
     _options_are_json = field_validator("options")(_json_options)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from gateway.config.operations import check_operations
 from gateway.config.schema import ADAPTIVE_POLICIES, POLICIES, GatewayConfig, PoolEntry
 from gateway.config.triage import check_triage
 from gateway.transport.proxy import parse_proxy
@@ -89,6 +90,7 @@ def check_references(config: GatewayConfig) -> list[str]:
             f"profile: unknown profile '{config.profile}' "
             f"(known: {', '.join(sorted(known_profiles))})"
         )
+    problems += check_operations(config)
     if config.server.trust_env_proxy:
         _check_env_proxies(problems)
     if config.resilience.cooldown_s > config.resilience.max_cooldown_s:

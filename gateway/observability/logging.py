@@ -87,6 +87,10 @@ def request_fields(record: RequestRecord) -> dict[str, Any]:
         fields["policy_order"] = [m.alias for m in record.plan]
     if record.explored:
         fields["explored"] = True
+    if usage is not None and usage.reasoning_tokens:
+        fields["reasoning_tokens"] = usage.reasoning_tokens
+    if record.operation != "chat":
+        fields["operation"] = record.operation
     if record.cache != "off":
         fields["cache"] = record.cache
         if record.cache == "hit":

@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     from gateway.routing.table import RouteTable
     from gateway.runtime import Snapshot
 
+# gen_ai.operation.name: a well-known value where one applies (the semantic conventions
+# say it must be used), so Responses API calls count as `chat`; calls on a stored
+# response keep their own names.
+GENAI_OPERATION = {"responses": "chat"}
 # gen_ai.client.operation.duration (seconds)
 OPERATION_DURATION_BUCKETS = (
     0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
@@ -287,7 +291,8 @@ class GatewayMetrics:
                 series.input_tokens = self.tokens.labels(*series.genai, "input")
                 series.output_tokens = self.tokens.labels(*series.genai, "output")
             series.input_tokens.observe(usage.input_tokens)
-            series.output_tokens.observe(usage.output_tokens)
+            if record.operation != "embeddings":  # embeddings have input tokens only
+                series.output_tokens.observe(usage.output_tokens)
         if record.cost_pico_usd:
             if series.cost is None:
                 series.cost = self._cost_counter(route, model)
@@ -358,7 +363,14 @@ class GatewayMetrics:
 
     def _new_series(self, key: tuple[str, str, str, str, str, str | None, str]) -> _Series:
         route, provider, model, status_class, error_type, profile, operation = key
-        genai = (operation, provider, route, model, route, error_type)
+        genai = (
+            GENAI_OPERATION.get(operation, operation),
+            provider,
+            route,
+            model,
+            route,
+            error_type,
+        )
         return _Series(
             genai=genai,
             requests=self.requests.labels(route, status_class),

@@ -26,6 +26,8 @@ class Usage:
     input_tokens: int = 0
     output_tokens: int = 0
     cached_tokens: int = 0
+    # Part of output_tokens (priced as output); reported on its own in the log line.
+    reasoning_tokens: int = 0
 
 
 @dataclass(slots=True)
@@ -69,6 +71,10 @@ class RequestRecord:
     plan: Sequence[Member] | None = None
     explored: bool = False
     in_flight_key: str | None = None
+    # The id of upstream state the answer created (a stored response), if any, and
+    # the id of the one the call named (served by the member holding it).
+    created_id: str | None = None
+    affinity_id: str | None = None
     # Only with logging.include_content: the request's messages and the non-stream answer.
     messages: Any = None
     response_body: bytes | None = None

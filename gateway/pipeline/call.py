@@ -23,3 +23,6 @@ class Call:
     # The door asked the upstream for a usage event the client did not ask for: the
     # relay removes it again.
     strip_usage: bool = False
+    # The id of upstream state the call builds on (``previous_response_id``, or the
+    # stored response its path names): only the member holding it may serve it.
+    affinity_id: str | None = None

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from gateway.errors import GatewayError
 from gateway.observability.record import Usage
 from gateway.pipeline.call import Call
+from gateway.providers.sse import StreamHead, first_event_head
 from gateway.resilience.attempts import Served
 
 RawHeaders = list[tuple[bytes, bytes]]
@@ -26,6 +27,9 @@ class Answer:
     body: bytes
     content_type: bytes
     usage: Usage | None = None
+    # The id of upstream state the answer created (a stored response), which later
+    # calls may name: the pipeline remembers which member holds it.
+    created_id: str | None = None
 
 
 class StreamRelay(Protocol):
@@ -70,8 +74,13 @@ class Door(abc.ABC):
     operation: str
     #: The value of the ``api`` log field and metric label.
     api: str
+    #: The catalog ``type`` of the models this door serves (``chat``, ``embeddings``).
+    model_type: str = "chat"
     #: How the response cache keeps this door's answers; ``None``: never cached.
     cache_codec: AnswerCodec | None = None
+    #: The same request always gets the same answer (embeddings): cacheable under
+    #: ``deterministic_only`` without a ``temperature: 0`` or ``seed``.
+    repeatable: bool = False
     stream_headers: RawHeaders = [
         (b"content-type", b"text/event-stream; charset=utf-8"),
         (b"cache-control", b"no-cache"),
@@ -82,6 +91,11 @@ class Door(abc.ABC):
     def parse(self, raw: bytes, route_header: str | None) -> Call:
         """Check the body just enough to route it; raise ``InvalidRequest`` if not."""
 
+    def parse_request(self, path: str, query: bytes, raw: bytes, route_header: str | None) -> Call:
+        """Like ``parse``, for a door whose path or query carries part of the request
+        (a resource's id, a list's page)."""
+        return self.parse(raw, route_header)
+
     @abc.abstractmethod
     def answer(self, served: Served, call: Call) -> Answer:
         """The buffered upstream answer as this door's client expects it."""
@@ -90,9 +104,23 @@ class Door(abc.ABC):
     def relay(self, served: Served, call: Call) -> StreamRelay:
         """A relay for the committed stream ``served``."""
 
+    def stream_head(self, head: bytes) -> StreamHead:
+        """Whether the stream's first events (``head``: whole events, at least one)
+        commit to the member, fail over, or need more events to tell."""
+        return first_event_head(head)
+
+    def created_id(self, relay: StreamRelay) -> str | None:
+        """The ``Answer.created_id`` of a relayed stream, once it has ended."""
+        return None
+
     @abc.abstractmethod
     def stream_error(self, message: str, code: str) -> bytes:
         """The event that ends a stream broken after its first byte."""
+
+    def relay_error(self, relay: StreamRelay, message: str, code: str) -> bytes:
+        """``stream_error`` for a door whose error event depends on what ``relay``
+        has sent (a sequence number)."""
+        return self.stream_error(message, code)
 
     @abc.abstractmethod
     def error_body(self, error: GatewayError) -> bytes:

@@ -73,8 +73,11 @@ class DoorEndpoint:
             # An empty header names no route: the body's model decides (and is then
             # required).
             route_header = headers.get(b"x-gateway-route") or None
-            call = door.parse(
-                raw, route_header.decode("utf-8", "replace") if route_header else None
+            call = door.parse_request(
+                scope["path"],
+                scope.get("query_string", b""),
+                raw,
+                route_header.decode("utf-8", "replace") if route_header else None,
             )
             del raw
             record.stream = call.stream
@@ -151,6 +154,7 @@ class DoorEndpoint:
             if answer.usage is not None and record.cache != "hit":
                 charge(record, served.member.price, answer.usage)
                 out.append((b"x-gateway-cost-usd", usd_text(record.cost_pico_usd).encode()))
+            record.created_id = answer.created_id
             if recorder is not None and served.status == 200:
                 recorder.body(answer.body, record)
         else:
@@ -204,7 +208,9 @@ class DoorEndpoint:
                     # An upstream that ends without its end marker is a truncation, not
                     # an answer. An unterminated last event is dropped (as an SSE client
                     # would), so the error event starts on a line of its own.
-                    tail = door.stream_error("upstream stream ended early", "stream_truncated")
+                    tail = door.relay_error(
+                        relay, "upstream stream ended early", "stream_truncated"
+                    )
                     record.error_type = "stream_truncated"
             except StreamCut as exc:  # shutting down, and the grace is over
                 relay.finish()
@@ -213,7 +219,7 @@ class DoorEndpoint:
             except UpstreamError as exc:
                 # What is left is a fragment of an event: never glue it to the error event.
                 relay.finish()
-                tail = door.stream_error(str(exc), "upstream_stream_error")
+                tail = door.relay_error(relay, str(exc), "upstream_stream_error")
                 record.error_type = "upstream_stream_error"
             await send({"type": "http.response.body", "body": tail, "more_body": False})
         except BaseException:
@@ -223,6 +229,7 @@ class DoorEndpoint:
             response.close()
             if relay.usage is not None and record.cache != "hit":
                 charge(record, served.member.price, relay.usage)
+            record.created_id = door.created_id(relay)
             if recorder is not None and whole:
                 if tail:
                     recorder.chunk(tail)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from gateway.errors import ModelNotFound
+from gateway.errors import ModelNotFound, NotFound
 from gateway.observability.record import RequestRecord
+from gateway.pipeline.affinity import ResponseAffinity
 from gateway.pipeline.call import Call
 from gateway.pipeline.door import Door
 from gateway.resilience.attempts import Served
 from gateway.routing.table import Route
 from gateway.runtime import Gateway, Snapshot
+from gateway.state.affinity import Holder
 
 
 @dataclass(slots=True)
@@ -50,9 +52,17 @@ class Stage(Protocol):
 
 
 class RequestPipeline:
-    def __init__(self, gateway: Gateway, stages: Sequence[Stage] = ()) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        stages: Sequence[Stage] = (),
+        served_on: Mapping[str, str] | None = None,
+    ) -> None:
         self.gateway = gateway
         self.stages = tuple(stages)
+        # Where each catalog type is served, for the hint when a door gets another.
+        self.served_on = dict(served_on or {})
+        self.affinity = ResponseAffinity(gateway)
 
     async def serve(self, exchange: Exchange) -> Served:
         gateway = self.gateway
@@ -60,11 +70,23 @@ class RequestPipeline:
         call = exchange.call
         record = exchange.record
         user_keys = snapshot.user_keys.take(exchange.headers)
-        route = snapshot.table.resolve(call.model)
-        if route is None:
+        holder: Holder | None = None
+        if call.affinity_id is not None:
+            record.affinity_id = call.affinity_id
+            holder = await self.affinity.holder(call.affinity_id)
+            if holder is None and not call.model:
+                raise NotFound(
+                    f"no response '{call.affinity_id}' is known to the gateway (made "
+                    "elsewhere, deleted, or older than state.response_ttl_s)",
+                    param="response_id",
+                )
+        route = self._resolve(snapshot, call.model, holder)
+        model_type = route.model_type
+        if model_type is not None and model_type != exchange.door.model_type:
+            where = self.served_on.get(model_type)
             raise ModelNotFound(
-                f"The model '{call.model}' is not a route, a catalog model or a "
-                "provider/model name",
+                f"The model '{call.model}' is {_article(model_type)} {model_type} model"
+                + (f"; it is served on {where}, not here" if where else "; not served here"),
                 param="model",
             )
         exchange.route = route
@@ -81,17 +103,47 @@ class RequestPipeline:
             answered = await stage(exchange)
             if answered is not None:
                 return self._served(record, answered)
+        if holder is not None:
+            assert call.affinity_id is not None
+            served = await self.affinity.serve(exchange, call.affinity_id, holder, user_keys)
+            return self._served(record, served)
+        stream_head = exchange.door.stream_head
         if route.triage is not None and snapshot.triage is not None:
             served = await snapshot.triage.serve(
-                route, profile, call.body, record, call.prompt_estimate, user_keys
+                route, profile, call.body, record, call.prompt_estimate, user_keys, stream_head
             )
         else:
             members = route.members_for(profile)
             plan = snapshot.planner.plan(route, members, call.body, call.prompt_estimate, record)
             served = await snapshot.runner.run(
-                plan, call.body, record, call.prompt_estimate, user_keys
+                plan, call.body, record, call.prompt_estimate, user_keys, stream_head
             )
         return self._served(record, served)
+
+    @staticmethod
+    def _resolve(snapshot: Snapshot, name: str, holder: Holder | None) -> Route:
+        table = snapshot.table
+        if name:
+            route = table.resolve(name)
+            if route is None:
+                raise ModelNotFound(
+                    f"The model '{name}' is not a route, a catalog model or a provider/model name",
+                    param="model",
+                )
+            return route
+        assert holder is not None
+        # A call on a stored response names no model: it is counted on the route
+        # that made the response, or on its provider when that route is gone.
+        route = table.resolve(holder.route)
+        if route is not None:
+            return route
+        return Route(
+            name=holder.route,
+            pool=(),
+            kind="direct",
+            model_type=None,
+            metrics_label=f"direct:{holder.provider}",
+        )
 
     @staticmethod
     def _served(record: RequestRecord, served: Served) -> Served:
@@ -101,3 +153,7 @@ class RequestPipeline:
         record.alias = member.alias
         record.status = served.status
         return served
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"

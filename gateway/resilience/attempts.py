@@ -15,7 +15,14 @@ from gateway.errors import InvalidRequest, NoMemberAvailable
 from gateway.observability.record import AttemptRecord, RequestRecord
 from gateway.providers.base import Provider, UpstreamError, UpstreamRequest, UpstreamResponse
 from gateway.providers.byok import key_required, scrub
-from gateway.providers.sse import END_OVERLAP, has_event_end
+from gateway.providers.sse import (
+    END_OVERLAP,
+    HeadCheck,
+    StreamHead,
+    first_event_head,
+    has_event_end,
+    last_event_end,
+)
 from gateway.resilience.classify import (
     AVAILABILITY_FAILURES,
     Outcome,
@@ -32,7 +39,6 @@ from gateway.state.base import StateStore
 # Honouring a Retry-After longer than this on a client-facing call means we'd
 # rather fall over to the next member than keep the client waiting.
 SHOULD_RETRY_HORIZON_S = 60.0
-_ERROR_EVENT_PREFIXES = (b'data: {"error"', b'data:{"error"')
 # Under a user's own key these are that user's (their key, their quota): returned to
 # them, and the member stays up for everyone else.
 USER_KEY_FAILURES = frozenset({Outcome.BAD_CREDENTIALS, Outcome.RATE_LIMITED})
@@ -82,7 +88,13 @@ class AttemptRunner:
         record: RequestRecord,
         prompt_estimate: int,
         user_keys: Mapping[str, str] | None = None,
+        stream_head: HeadCheck = first_event_head,
     ) -> Served:
+        """Serve ``client_body`` from the first member of ``plan`` that answers.
+
+        ``stream_head`` is the door's rule for when a stream's first events commit to
+        a member (see ``gateway.providers.sse.StreamHead``).
+        """
         settings = self.settings
         stream = record.stream
         operation = record.operation
@@ -91,6 +103,7 @@ class AttemptRunner:
         context_floor: int | None = None
         context_error: Served | None = None
         too_small = 0
+        unsupported = 0
         candidates = 0
         # A larger member existed after a context-length error but was parked or
         # failed: that is an availability problem (503), not the client's (400).
@@ -104,6 +117,7 @@ class AttemptRunner:
             provider = self.providers[member.provider]
             if operation not in provider.operations:
                 record.skipped.append(f"{member.alias}:unsupported")
+                unsupported += 1
                 continue
             window = member.context_window
             if context_floor is not None and (window is None or window <= context_floor):
@@ -146,6 +160,7 @@ class AttemptRunner:
                         member,
                         UpstreamRequest(body, stream, record.request_id, operation, user_key),
                         record,
+                        stream_head,
                     )
                 except asyncio.CancelledError:
                     if signals is not None:
@@ -224,6 +239,13 @@ class AttemptRunner:
                 param="messages",
                 code="context_length_exceeded",
             )
+        if candidates == 0 and unsupported == len(plan):
+            raise InvalidRequest(
+                f"no member of '{record.route}' can serve {operation} (its providers' "
+                "kinds do not speak it); use a route whose members can",
+                param="model",
+                code="unsupported_operation",
+            )
         raise self._exhausted(plan, record, failures, capped)
 
     def _should_retry(self, retries: int, result: AttemptResult, attempts: int) -> bool:
@@ -261,6 +283,7 @@ class AttemptRunner:
         member: Member,
         request: UpstreamRequest,
         record: RequestRecord,
+        stream_head: HeadCheck,
     ) -> AttemptResult:
         """One call to one member (``record`` is for subclasses: the traced one)."""
         response: UpstreamResponse | None = None
@@ -270,7 +293,7 @@ class AttemptRunner:
                     async with asyncio.timeout(self.settings.ttft_timeout_s):
                         response = await provider.send(request)
                         if response.status < 400:
-                            return await self._first_chunk(member, response)
+                            return await self._stream_head(member, response, stream_head)
                 except TimeoutError:
                     if response is not None:
                         response.close()
@@ -295,27 +318,29 @@ class AttemptRunner:
             retry_after = retry_after_seconds(response.headers, self.state.cooldowns.now())
         return AttemptResult(outcome, served, status, retry_after)
 
-    async def _first_chunk(self, member: Member, response: UpstreamResponse) -> AttemptResult:
+    async def _stream_head(
+        self, member: Member, response: UpstreamResponse, stream_head: HeadCheck
+    ) -> AttemptResult:
+        # Nothing is forwarded before the door commits to the events received so far,
+        # so until then the stream can still fail over (spec §5); ttft_timeout_s bounds
+        # the wait.
         try:
-            first = await response.read_chunk()
-            if response.status >= 400:
-                # A translating kind read a refusal in the stream's first event (a
-                # blocked prompt): an error answer, as it would be without streaming.
-                response.close()
-                served = Served(member, response.status, response.headers, body=first)
-                return AttemptResult(classify_status(response.status), served, response.status)
-            # Nothing is forwarded before one whole event has arrived, so until then
-            # the stream can still fail over (spec §5); ttft_timeout_s bounds the wait.
-            if not has_event_end(first):
-                first = await _until_event_end(first, response)
+            head = await _read_head(response, stream_head)
         except UpstreamError as exc:
             response.close()
             return AttemptResult(classify_exception(exc), status=response.status)
-        if not first:
-            # The body ended before one whole event: nothing the client could use.
+        if response.status >= 400:
+            # A translating kind read a refusal in the stream's first event (a blocked
+            # prompt): an error answer, as it would be without streaming.
+            response.close()
+            body = head if isinstance(head, bytes) else b""
+            served = Served(member, response.status, response.headers, body=body)
+            return AttemptResult(classify_status(response.status), served, response.status)
+        if head is None:
+            # The body ended before the door could commit: nothing the client could use.
             response.close()
             return AttemptResult(Outcome.CONNECT_ERROR, status=response.status)
-        if first.startswith(_ERROR_EVENT_PREFIXES):
+        if isinstance(head, StreamHead):
             # An error event before any content is still a failover point.
             response.close()
             return AttemptResult(Outcome.UPSTREAM_5XX, status=response.status)
@@ -324,7 +349,7 @@ class AttemptRunner:
             response.status,
             response.headers,
             response=response,
-            first_chunk=first,
+            first_chunk=head,
         )
         return AttemptResult(Outcome.SUCCESS, served, response.status)
 
@@ -370,20 +395,33 @@ class AttemptRunner:
         )
 
 
-async def _until_event_end(first: bytes, response: UpstreamResponse) -> bytes:
-    """Read until the buffered bytes hold one whole SSE event. Pieces are kept in a list
-    and only each new piece (with 3 bytes of overlap) is searched, so a giant first
-    event costs linear time, not quadratic. ``b""`` if the body ends first."""
-    if not first:
-        return b""
-    pieces = [first]
-    tail = first[-END_OVERLAP:]
+async def _read_head(
+    response: UpstreamResponse, stream_head: HeadCheck
+) -> bytes | StreamHead | None:
+    """Read until ``stream_head`` commits (the bytes read) or fails (``FAILED``);
+    ``None`` if the body ends first. Pieces are kept in a list and only each new piece
+    (with 3 bytes of overlap) is searched for an event end, so a giant first event
+    costs linear time, not quadratic; the head is joined only when an event ended."""
+    pieces: list[bytes] = []
+    tail = b""
     while True:
         piece = await response.read_chunk()
+        if response.status >= 400:
+            # A translating kind turned the stream into a refusal: hand its body on.
+            return b"".join([*pieces, piece])
         if not piece:
-            return b""
+            return None
         pieces.append(piece)
         window = tail + piece
-        if has_event_end(window):
-            return b"".join(pieces)
         tail = window[-END_OVERLAP:]
+        if not has_event_end(window):
+            continue
+        head = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        # The door judges whole events only; a partial one after them waits its turn.
+        end = last_event_end(head)
+        verdict = stream_head(head if end == len(head) else head[:end])
+        if verdict is StreamHead.COMMIT:
+            return head
+        if verdict is StreamHead.FAILED:
+            return verdict
+        pieces = [head]

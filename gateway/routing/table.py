@@ -46,6 +46,9 @@ class Route:
     kind: str = "route"  # route | alias | direct | tier
     metrics_label: str = ""
     triage: TriageRoute | None = None  # set on a route with `triage:` instead of a pool
+    # The catalog type of every member (``chat``, ``embeddings``); None for a direct
+    # ``provider/model`` name, whose type the gateway cannot know.
+    model_type: str | None = "chat"
 
     def members_for(self, profile: str | None) -> tuple[Member, ...]:
         if self.pinned or profile is None:
@@ -107,6 +110,7 @@ def _build_route(builder: _MemberBuilder, name: str, section: RouteSection) -> R
         profile: tuple(builder.member(e, options, force) for e in entries)
         for profile, entries in section.profiles.items()
     }
+    first = pool[0] if pool else next((p[0] for p in profiles.values() if p), None)
     return Route(
         name=name,
         pool=pool,
@@ -118,6 +122,7 @@ def _build_route(builder: _MemberBuilder, name: str, section: RouteSection) -> R
         pinned=section.pinned,
         kind="route",
         metrics_label=name,
+        model_type=builder.config.models[first.alias].type if first else "chat",
     )
 
 
@@ -136,7 +141,12 @@ class RouteTable:
         for alias in config.models:
             member = builder.plain(alias)
             self.aliases[alias] = Route(
-                name=alias, pool=(member,), pinned=True, kind="alias", metrics_label=alias
+                name=alias,
+                pool=(member,),
+                pinned=True,
+                kind="alias",
+                metrics_label=alias,
+                model_type=config.models[alias].type,
             )
         self.providers = frozenset(config.providers)
         self.allow_direct = config.server.allow_direct_models
@@ -179,6 +189,7 @@ class RouteTable:
             pool=(member,),
             pinned=True,
             kind="direct",
+            model_type=None,
             # Client-chosen names must not become unbounded metric labels.
             metrics_label=f"direct:{provider}",
         )

@@ -8,6 +8,7 @@ round trip to a remote store ever sits on a request's critical path.
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ from gateway.accounting.counters import UsageEvent, aggregate, bucket_keys
 from gateway.cache.store import MemoryResponseCache, ResponseCacheStore
 from gateway.resilience.cooldowns import CooldownBook, ParkDecision
 from gateway.routing.signals import SignalBoard
+from gateway.state.affinity import AffinityBook, Holder
 
 ParkListener = Callable[[str, float, str], None]
 
@@ -31,6 +33,7 @@ class StateStore(abc.ABC):
         # Not `or`: an empty book is falsy (it has a length), and it must be this one.
         self.cooldowns = CooldownBook() if cooldowns is None else cooldowns
         self.signals = SignalBoard()
+        self.affinity = AffinityBook()
         self._locks: dict[str, float] = {}
         self._park_listeners: list[ParkListener] = []
         # Failed operations against the shared store (0 for memory); read by metrics.
@@ -102,6 +105,35 @@ class StateStore(abc.ABC):
 
     def shared_put(self, name: str, value: str, ttl_s: float) -> None:
         """Share a value for ``ttl_s`` seconds, in the background; never blocks or raises."""
+        return None
+
+    # -- response affinity (gateway.state.affinity) ----------------------------
+    def remember_holder(self, key: str, holder: Holder, ttl_s: float) -> None:
+        """Record who holds ``key``; never blocks, never raises."""
+        self.affinity.put(key, holder, time.time() + ttl_s)
+        self._share_holder(key, holder, ttl_s)
+
+    def forget_holder(self, key: str) -> None:
+        self.affinity.drop(key)
+        self._share_holder(key, None, 0.0)
+
+    async def find_holder(self, key: str) -> Holder | None:
+        """The member holding ``key``: local first; a shared store is asked with a
+        bounded wait, and raises one of ``unavailable_errors`` when it cannot answer."""
+        holder = self.affinity.get(key)
+        if holder is not None:
+            return holder
+        holder, ttl_s = await self._find_shared_holder(key)
+        if holder is not None and ttl_s > 0:
+            self.affinity.put(key, holder, time.time() + ttl_s)
+        return holder
+
+    async def _find_shared_holder(self, key: str) -> tuple[Holder | None, float]:
+        """A record other replicas wrote, and the seconds it has left."""
+        return None, 0.0
+
+    def _share_holder(self, key: str, holder: Holder | None, ttl_s: float) -> None:
+        """Make a record (or its removal, ``holder=None``) known to other replicas."""
         return None
 
     # -- the response cache (gateway.cache) ----------------------------------

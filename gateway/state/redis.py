@@ -10,7 +10,8 @@ Keys under ``<prefix>:`` (on a Cluster ``{<prefix>}:``, a hash tag, so every key
 the channel of one gateway live on one slot): ``cooldown:<provider>/<model>`` (value =
 deadline, PX TTL), ``usage:<window>:<bucket>`` (hash), ``batch:<id>`` (flush
 marker), ``triage:<hash>`` (a cached triage verdict, PX TTL, read with a bounded
-wait), ``lock:<name>`` (``redis_locks``), ``signals:*`` (``redis_signals``); channel
+wait), ``lock:<name>`` (``redis_locks``), ``signals:*`` (``redis_signals``),
+``affinity:<id>`` (a response's holder, see ``redis_holders``); channel
 ``<prefix>:cooldowns`` (parks, and recoveries). Which Redis (one server, Sentinel,
 Cluster) is ``gateway.state.redis_connect``'s business. Under Sentinel a usage batch
 counts as sent once a replica has it too (``WAIT``), so a failover right after a
@@ -42,8 +43,10 @@ from redis.exceptions import RedisError
 from gateway.accounting.counters import Increments, UsageEvent, UsageRows, bucket_ttl_s
 from gateway.cache.store import ResponseCacheStore
 from gateway.config.loader import ConfigError
+from gateway.state.affinity import Holder
 from gateway.state.base import StateStore
 from gateway.state.redis_connect import RedisClient, connect, discover, redis_target
+from gateway.state.redis_holders import RedisHolders
 from gateway.state.redis_locks import SharedLocks
 from gateway.state.redis_scripts import APPLY_BATCH, PARK
 from gateway.state.redis_signals import SignalExchange
@@ -112,6 +115,7 @@ class RedisStateStore(StateStore):
         self._park_script = self._client.register_script(PARK)
         self._apply_script = self._client.register_script(APPLY_BATCH)
         self._parks: asyncio.Queue[tuple[str, float, str]] = asyncio.Queue(max_queued_parks)
+        self._holders = RedisHolders(self._client, self._key, max_queued_parks)
         self._current = UsageRows()
         self._sealed: deque[_Batch] = deque()
         self._sealed_rows = 0
@@ -132,6 +136,10 @@ class RedisStateStore(StateStore):
             asyncio.create_task(
                 self._signal_exchange.run(self.signals, self._up),
                 name="redis-state-signals",
+            ),
+            asyncio.create_task(
+                self._holders.write_loop(self._up, lambda: self._closing, self._fail),
+                name="redis-state-affinity",
             ),
         ]
         try:
@@ -350,6 +358,15 @@ class RedisStateStore(StateStore):
     def _signals_failed(self, exc: Exception) -> bool:
         self._fail("signals", exc)  # the board serves on local signals meanwhile
         return not self._closing
+
+    # -- response affinity --------------------------------------------------------
+    def _share_holder(self, key: str, holder: Holder | None, ttl_s: float) -> None:
+        self._holders.share(key, holder, ttl_s)
+
+    async def _find_shared_holder(self, key: str) -> tuple[Holder | None, float]:
+        if not self._up.is_set():
+            raise ConnectionError("redis is unreachable")
+        return await self._holders.read(key)
 
     # -- usage counters ----------------------------------------------------------
     @property

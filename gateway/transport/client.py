@@ -20,8 +20,10 @@ from gateway.transport.target import Origin, Target, parse_target
 IDLE_TIMEOUT_S = 15.0
 
 
-def request_head(target: Target, headers: Mapping[str, str], length: int) -> bytes:
-    lines = [f"POST {target.path} HTTP/1.1\r\n", ""]
+def request_head(
+    target: Target, headers: Mapping[str, str], length: int, method: str = "POST"
+) -> bytes:
+    lines = [f"{method} {target.path} HTTP/1.1\r\n", ""]
     accept_encoding = True
     for name, value in headers.items():
         if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
@@ -88,12 +90,21 @@ class HttpTransport:
         return pool
 
     async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> HttpResponse:
+        return await self.request("POST", url, headers, body)
+
+    async def request(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
+    ) -> HttpResponse:
         if self.closed:
             raise UpstreamConnectError("the provider's client is closed")
         target = self._targets.get(url)
         if target is None:
-            target = self._targets[url] = self._through_proxy(parse_target(url))
-        head = request_head(target, headers, len(body))
+            target = self._through_proxy(parse_target(url))
+            if method == "POST":
+                # POST URLs are one per model; others name a resource (an id), so
+                # caching them would grow without bound.
+                self._targets[url] = target
+        head = request_head(target, headers, len(body), method)
         pool = self.pool(target.origin)
         try:
             response = await self._exchange(await pool.acquire(), head, body)

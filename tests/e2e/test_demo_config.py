@@ -130,6 +130,26 @@ def test_models_list(sdk: openai.OpenAI) -> None:
     assert {"mock-small", "mock-large"} <= ids
 
 
+def test_embeddings_route_answers_deterministic_vectors(sdk: openai.OpenAI) -> None:
+    first = sdk.embeddings.create(model="embed", input=["alpha", "beta"])
+    again = sdk.embeddings.create(model="embed", input="alpha", encoding_format="float")
+    assert len(first.data) == 2 and len(first.data[0].embedding) == 8
+    assert first.data[0].embedding == pytest.approx(again.data[0].embedding, abs=1e-6)
+    assert first.data[0].embedding != first.data[1].embedding
+    assert len(sdk.embeddings.create(model="embed", input="x", dimensions=3).data[0].embedding) == 3
+
+
+def test_responses_route_on_the_mock(sdk: openai.OpenAI) -> None:
+    made = sdk.responses.create(model="assistant", input="hello")
+    assert made.output_text == SETTINGS["providers"]["mock"]["mock"]["reply"]
+    events = list(sdk.responses.create(model="assistant", input="hello", stream=True))
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert text == made.output_text and events[-1].type == "response.completed"
+    follow = sdk.responses.create(model="assistant", input="more", previous_response_id=made.id)
+    assert follow.id != made.id
+    assert sdk.responses.retrieve(made.id).id == made.id
+
+
 def test_serve_from_environment_settings_alone(tmp_path: Path) -> None:
     """``gateway serve`` with no flags: config, host, port and keys from GATEWAY_*."""
     port = free_port()

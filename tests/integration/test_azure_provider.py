@@ -97,3 +97,29 @@ def test_azure_config_errors_name_their_path(provider: str, problem: str) -> Non
     with pytest.raises(ConfigError) as raised:
         load_config_text(text, "test.yaml", {})
     assert raised.value.problems == [problem]
+
+
+def test_embeddings_and_responses_on_azure(
+    fake_upstream: FakeUpstream, gateway_factory: GatewayFactory
+) -> None:
+    root = fake_upstream.base_url.removesuffix("/v1")
+    config = azure_config(root)
+    config["models"]["embed"] = {"provider": "az", "model": "embed-prod", "type": "embeddings"}
+    gw = gateway_factory(config, env={"AZURE_KEY": "az-secret"})
+    sdk = openai.OpenAI(base_url=gw.base_url, api_key="sk-client", max_retries=0)
+
+    assert len(sdk.embeddings.create(model="embed", input=["a", "b"]).data) == 2
+    (hit,) = fake_upstream.hits("embed-prod")
+    assert hit.path == "/openai/deployments/embed-prod/embeddings"
+    assert hit.query == "api-version=2024-10-21"
+
+    made = sdk.responses.create(model="chat", input="hi")
+    # The Responses API is resource-wide, the deployment in `model`, on a newer version.
+    (created,) = fake_upstream.hits("gpt4o prod")
+    assert created.path == "/openai/responses"
+    assert created.query == "api-version=2025-04-01-preview"
+    assert lower(created.headers)["api-key"] == "az-secret"
+    assert sdk.responses.retrieve(made.id).id == made.id
+    retrieved = fake_upstream.hits()[-1]
+    assert retrieved.path == f"/openai/responses/{made.id}"
+    assert retrieved.query == "api-version=2025-04-01-preview"

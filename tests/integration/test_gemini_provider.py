@@ -113,12 +113,12 @@ def test_completion_with_system_instruction_usage_and_cost(
     assert completion.usage.prompt_tokens_details.cached_tokens == 400
     assert completion.usage.completion_tokens_details is not None
     assert completion.usage.completion_tokens_details.reasoning_tokens == 80
-    # 600 × 0.30 + 400 × 0.075 + 100 × 2.50 per million = 460 micro-USD
+    # 600 × 0.30 + 400 × 0.075 + 100 × 2.50 per million = 460 micro-USD, exactly
     assert raw.headers["x-gateway-cost-usd"] == "0.000460"
     record = gw.wait_for_records(1)[0]
     assert record.usage is not None
     assert (record.usage.input_tokens, record.usage.output_tokens) == (1000, 100)
-    assert record.cost_micro_usd == 460
+    assert record.cost_pico_usd == 460 * 1_000_000
 
     (hit,) = fake_gemini.hits()
     assert hit.path == "/v1beta/models/gemini-flash:generateContent"

@@ -155,6 +155,13 @@ def test_cluster_shares_parks_and_counts_exactly(
         poll(lambda: ask_cached(b) == "hit", 5, "B answers from the entry A stored")
     upstream_calls = len(fake_upstream.hits("c1"))
     assert upstream_calls == cached_requests.count("miss") >= 1
+    # A stored response made through A is retrieved through B: its holder is on the
+    # cluster too.
+    with httpx.Client(timeout=10) as client:
+        made = client.post(a.base_url + "/responses", json={"model": "m1", "input": "x"})
+        assert made.status_code == 200
+        fetched = client.get(b.base_url + f"/responses/{made.json()['id']}")
+        assert fetched.status_code == 200 and fetched.json()["id"] == made.json()["id"]
 
     with httpx.Client(timeout=10) as client:
         for i in range(40):
@@ -167,9 +174,10 @@ def test_cluster_shares_parks_and_counts_exactly(
         gateway.stop()
         assert gateway.proc is not None and gateway.proc.returncode == 0, gateway.logs()
     totals = redis_usage_totals(cluster_setup.url, prefix)
-    # The load, the two probes, the cached route's requests (hits are never charged).
-    assert totals["requests"] == 42 + len(cached_requests)
-    assert totals["output_tokens"] == 7 * (42 + upstream_calls)
+    # The load, the two probes, the cached route's requests (hits are never charged),
+    # the stored response and its retrieval (which carries no usage).
+    assert totals["requests"] == 42 + len(cached_requests) + 2
+    assert totals["output_tokens"] == 7 * (42 + upstream_calls) + 30
     # Every key of the gateway sits on the slot of its hash tag.
     nodes_with_keys = []
     for node in cluster_setup.nodes:

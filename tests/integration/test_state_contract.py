@@ -12,6 +12,7 @@ import redis
 
 from gateway.accounting.counters import UsageEvent, parse_group_by
 from gateway.config.loader import ConfigError
+from gateway.state.affinity import Holder
 from gateway.state.base import StateStore
 from gateway.state.memory import MemoryStateStore
 from gateway.state.redis import RedisStateStore
@@ -310,3 +311,24 @@ def test_unusable_sentinel_and_cluster_urls_are_refused_with_a_pointed_message(
     with pytest.raises(ConfigError, match=rf"state\.redis_url: .*{message}") as info:
         RedisStateStore(url)
     assert "pw" not in str(info.value.problems)
+
+
+async def test_response_holders_are_remembered_and_forgotten(store: StateStore) -> None:
+    holder = Holder("agent", "b-m", "b", "gpt-b")
+    store.remember_holder("resp_1", holder, ttl_s=60)
+    assert await store.find_holder("resp_1") == holder
+    assert await store.find_holder("resp_unknown") is None
+    store.forget_holder("resp_1")
+    assert await store.find_holder("resp_1") is None
+
+
+async def test_a_response_holder_reaches_another_replica(
+    replicas: Callable[[], Awaitable[RedisStateStore]],
+) -> None:
+    one, two = await replicas(), await replicas()
+    holder = Holder("agent", "b-m", "b", "gpt-b")
+    one.remember_holder("resp_x", holder, ttl_s=60)
+    # Read through Redis with a bounded wait (a miss is read once more).
+    assert await two.find_holder("resp_x") == holder
+    one.forget_holder("resp_x")
+    assert await one.find_holder("resp_x") is None  # at once, locally

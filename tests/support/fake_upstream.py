@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.support import fake_endpoints
 from tests.support.scripted_server import ScriptedServer
 
 DEFAULT_USAGE = {
@@ -131,6 +132,7 @@ class FakeUpstream(ScriptedServer[Behavior]):
         self.requests: list[Recorded] = []
         self.disconnects: list[str] = []
         self.completed: list[str] = []
+        self.responses_state = fake_endpoints.ResponsesState()
 
     def default_behavior(self) -> Behavior:
         return ok()
@@ -138,6 +140,18 @@ class FakeUpstream(ScriptedServer[Behavior]):
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._handle)
         app.router.add_post("/{prefix:.*}/chat/completions", self._handle)
+        app.router.add_post("/v1/embeddings", self._handle)
+        app.router.add_post("/{prefix:.*}/embeddings", self._handle)
+        app.router.add_post("/v1/responses", self._handle)
+        app.router.add_post("/{prefix:.*}/responses", self._handle)
+        app.router.add_get("/{prefix:.*}/responses/{rid}", fake_endpoints.stored(self, "GET"))
+        app.router.add_delete("/{prefix:.*}/responses/{rid}", fake_endpoints.stored(self, "DELETE"))
+        app.router.add_get(
+            "/{prefix:.*}/responses/{rid}/input_items", fake_endpoints.stored(self, "input_items")
+        )
+        app.router.add_post(
+            "/{prefix:.*}/responses/{rid}/cancel", fake_endpoints.stored(self, "cancel")
+        )
 
     def app_options(self) -> dict[str, Any]:
         return {"client_max_size": 64 * 1024 * 1024}
@@ -149,6 +163,7 @@ class FakeUpstream(ScriptedServer[Behavior]):
             self.requests.clear()
             self.disconnects.clear()
             self.completed.clear()
+            self.responses_state = fake_endpoints.ResponsesState()
 
     def hits(self, model: str | None = None) -> list[Recorded]:
         with self._lock:
@@ -166,11 +181,7 @@ class FakeUpstream(ScriptedServer[Behavior]):
         except ValueError:
             return web.json_response({"error": {"message": "bad json"}}, status=400)
         model = str(body.get("model"))
-        with self._lock:
-            recorded = Recorded(
-                request.path, model, dict(request.headers), body, request.query_string
-            )
-            self.requests.append(recorded)
+        self.record_request(request, model, body)
         behavior = self._next(model)
         try:
             return await self._respond(request, body, model, behavior)
@@ -178,6 +189,11 @@ class FakeUpstream(ScriptedServer[Behavior]):
             with self._lock:
                 self.disconnects.append(model)
             raise
+
+    def record_request(self, request: web.Request, model: str, body: dict[str, Any]) -> None:
+        recorded = Recorded(request.path, model, dict(request.headers), body, request.query_string)
+        with self._lock:
+            self.requests.append(recorded)
 
     async def _respond(
         self, request: web.Request, body: dict[str, Any], model: str, b: Behavior
@@ -192,6 +208,10 @@ class FakeUpstream(ScriptedServer[Behavior]):
             return web.json_response({"error": b.error}, status=b.status, headers=b.headers)
         if b.delay_s:
             await asyncio.sleep(b.delay_s)
+        if request.path.endswith("/embeddings"):
+            return await fake_endpoints.embeddings(self, request, body, b)
+        if request.path.endswith("/responses"):
+            return await fake_endpoints.responses(self, request, body, b)
         if body.get("stream"):
             return await self._stream(request, body, model, b)
         message: dict[str, Any] = {"role": "assistant", "content": self._reply(body, b)}

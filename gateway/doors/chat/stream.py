@@ -12,18 +12,16 @@ import orjson
 
 from gateway.accounting.usage import usage_from_mapping
 from gateway.observability.record import Usage
-from gateway.providers.sse import END_OVERLAP, EVENT_SPLIT, last_event_end
+from gateway.providers.sse import EVENT_SPLIT, EventFramer, json_object
 
 _USAGE_MARKERS = (b'"usage":{', b'"usage": {')
 
 
 class StreamRelay:
-    __slots__ = ("_tail", "saw_done", "strip_usage", "usage")
+    __slots__ = ("_framer", "saw_done", "strip_usage", "usage")
 
     def __init__(self, strip_usage: bool) -> None:
-        # An incomplete event, kept in pieces: re-joining and re-scanning it on every
-        # chunk was quadratic (a 3 MB event in 1 KB reads held the loop for 3 s).
-        self._tail: list[bytes] = []
+        self._framer = EventFramer()
         self.strip_usage = strip_usage
         self.usage: Usage | None = None
         self.saw_done = False
@@ -34,26 +32,9 @@ class StreamRelay:
 
     def feed(self, chunk: bytes) -> bytes:
         """Bytes to forward now: the complete events received so far."""
-        if self._tail:
-            # The tail holds no event end, so one can only finish in the new bytes
-            # (or start in the tail's last 3, for a split "\r\n\r\n").
-            overlap = b"".join(self._tail[-END_OVERLAP:])[-END_OVERLAP:]
-            end = last_event_end(overlap + chunk)
-            if end < 0:
-                self._tail.append(chunk)
-                return b""
-            head = b"".join(self._tail)
-            self._tail = []
-            end += len(head) - len(overlap)
-            chunk = head + chunk
-        else:
-            end = last_event_end(chunk)
-            if end < 0:
-                self._tail.append(chunk)
-                return b""
-        if end < len(chunk):
-            self._tail.append(chunk[end:])
-            chunk = chunk[:end]
+        chunk = self._framer.feed(chunk)
+        if not chunk:
+            return b""
         if b"[DONE]" in chunk:
             self.saw_done = True
         if b'"usage"' in chunk:
@@ -61,8 +42,7 @@ class StreamRelay:
         return chunk
 
     def finish(self) -> bytes:
-        rest = b"".join(self._tail)
-        self._tail = []
+        rest = self._framer.rest()
         if rest and b'"usage"' in rest:
             rest = self._scan_usage(rest)
         return rest
@@ -82,7 +62,7 @@ class StreamRelay:
                 kept.append(event + end)
                 continue
             payload = _data_of(event)
-            parsed = _loads(payload)
+            parsed = json_object(payload)
             if parsed is not None:
                 usage = usage_from_mapping(parsed.get("usage"))
                 if usage is not None:
@@ -99,14 +79,6 @@ class StreamRelay:
 def _data_of(event: bytes) -> bytes:
     lines = [ln[5:].lstrip() for ln in event.splitlines() if ln.startswith(b"data:")]
     return b"\n".join(lines)
-
-
-def _loads(payload: bytes) -> dict[str, object] | None:
-    try:
-        parsed = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return None
-    return parsed if isinstance(parsed, dict) else None
 
 
 def error_event(message: str, type_: str = "server_error", code: str | None = None) -> bytes:

@@ -23,6 +23,7 @@ from gateway.observability.tracing.trace import (
     traceparent_headers,
 )
 from gateway.providers.base import Provider, UpstreamRequest, UpstreamResponse
+from gateway.providers.sse import HeadCheck
 from gateway.resilience.attempts import AttemptResult, AttemptRunner
 from gateway.resilience.classify import Outcome
 from gateway.routing.table import Member
@@ -39,6 +40,7 @@ class TracedAttemptRunner(AttemptRunner):
         member: Member,
         request: UpstreamRequest,
         record: RequestRecord,
+        stream_head: HeadCheck,
     ) -> AttemptResult:
         trace: RequestTrace | None = record.trace
         span = self.tracer.start_span(
@@ -56,7 +58,7 @@ class TracedAttemptRunner(AttemptRunner):
         )
         request.headers = traceparent_headers(span)
         try:
-            result = await super()._attempt(provider, member, request, record)
+            result = await super()._attempt(provider, member, request, record, stream_head)
         except asyncio.CancelledError:
             _end(span, Outcome.CLIENT_DISCONNECT.value, None)
             raise

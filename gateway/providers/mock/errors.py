@@ -20,3 +20,7 @@ def failure_body(failure: MockFailure) -> bytes:
         type_ = "invalid_request_error"
     code = "rate_limit_exceeded" if failure.status == 429 else f"mock_{failure.status}"
     return error_body(failure.message, type_, None, code)
+
+
+def invalid_request(message: str) -> bytes:
+    return error_body(message, "invalid_request_error", None, "invalid_request")

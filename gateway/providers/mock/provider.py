@@ -12,7 +12,7 @@ from gateway.providers.base import (
     UpstreamResponse,
     UpstreamStreamBroken,
 )
-from gateway.providers.mock import errors, response, stream
+from gateway.providers.mock import embeddings, errors, response, responses, stream
 
 
 class MockResponse(UpstreamResponse):
@@ -51,6 +51,7 @@ class MockResponse(UpstreamResponse):
 
 class MockProvider(Provider):
     kind = "mock"
+    operations = frozenset({"chat", "embeddings", "responses", *responses.STORED_CALLS})
 
     def __init__(self, name: str, section: ProviderSection) -> None:
         super().__init__(name)
@@ -68,14 +69,31 @@ class MockProvider(Provider):
                 failure.status, errors.failure_headers(failure), [errors.failure_body(failure)]
             )
         body = upstream.body
+        operation = upstream.operation
         if upstream.stream:
+            events = (
+                responses.stream_events(body, opts.reply, opts.chunks)
+                if operation == "responses"
+                else stream.stream_events(body, opts.reply, opts.chunks)
+            )
             return MockResponse(
                 200,
                 {"Content-Type": "text/event-stream"},
-                stream.stream_events(body, opts.reply, opts.chunks),
+                events,
                 chunk_delay_s=opts.chunk_delay_ms / 1000,
                 break_after=opts.break_stream_after,
             )
-        return MockResponse(
-            200, {"Content-Type": "application/json"}, [response.completion(body, opts.reply)]
-        )
+        if operation == "embeddings":
+            try:
+                answer = embeddings.embeddings(body)
+            except embeddings.InvalidEmbeddingsRequest as exc:
+                return MockResponse(
+                    400, {"Content-Type": "application/json"}, [errors.invalid_request(str(exc))]
+                )
+        elif operation == "responses":
+            answer = responses.response(body, opts.reply)
+        elif operation.startswith("responses."):
+            answer = responses.stored_response(operation, body, opts.reply)
+        else:
+            answer = response.completion(body, opts.reply)
+        return MockResponse(200, {"Content-Type": "application/json"}, [answer])

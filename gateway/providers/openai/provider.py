@@ -10,17 +10,23 @@ from gateway.providers.openai import api, errors, request
 
 class OpenAIProvider(Provider):
     kind = "openai"
+    operations = api.OPERATIONS
 
     def __init__(self, name: str, section: ProviderSection) -> None:
         super().__init__(name)
         assert section.base_url is not None  # guaranteed by config validation
-        self._url = api.chat_url(section.base_url)
+        self._urls = api.operation_urls(section.base_url)
         self._headers = api.build_headers(section)
         self._transport = transport_for(section)
 
     async def send(self, upstream: UpstreamRequest) -> UpstreamResponse:
         headers = request_headers(self._headers, upstream, "Authorization", "Bearer ")
-        return await self._transport.post(self._url, headers, request.encode_request(upstream.body))
+        url = self._urls.get(upstream.operation)
+        if url is None:
+            return await request.send_stored_response_operation(
+                self._transport, self._urls["responses"], headers, upstream
+            )
+        return await self._transport.post(url, headers, request.encode_request(upstream.body))
 
     def is_context_length_error(self, status: int, body: bytes) -> bool:
         return errors.is_context_length_error(status, body)

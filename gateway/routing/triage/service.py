@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gateway.observability.record import RequestRecord
+from gateway.providers.sse import HeadCheck, first_event_head
 from gateway.resilience.attempts import AttemptRunner, Served
 from gateway.routing.policies import order_pool
 from gateway.routing.table import Member, Route
@@ -48,6 +49,7 @@ class TriageService:
         record: RequestRecord,
         prompt_estimate: int,
         user_keys: Mapping[str, str] | None = None,
+        stream_head: HeadCheck = first_event_head,
     ) -> Served:
         """Classify, then serve from the chosen tier up. Users' own keys (BYOK) serve
         the answer; the classifier is the gateway's call, made with its own keys."""
@@ -60,7 +62,9 @@ class TriageService:
         start = triage.position(outcome.chosen)
         outcome.chosen = outcome.tier = triage.tiers[start].name
         plan = self.plan(triage, start, profile)
-        served = await self.runner.run(plan, payload, record, prompt_estimate, user_keys)
+        served = await self.runner.run(
+            plan, payload, record, prompt_estimate, user_keys, stream_head
+        )
         answered = triage.tier_of(served.member, start)
         if answered != start:
             outcome.tier = triage.tiers[answered].name
