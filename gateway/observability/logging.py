@@ -49,6 +49,7 @@ def request_fields(record: RequestRecord) -> dict[str, Any]:
     ttft = record.ttft_s
     fields: dict[str, Any] = {
         "request_id": record.request_id,
+        "api": record.api,
         "route": record.route,
         "profile": record.profile,
         "stream": record.stream,

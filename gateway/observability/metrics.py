@@ -240,7 +240,7 @@ class GatewayMetrics:
             _status_class(record.status),
             record.error_type or "",
             (record.profile or "none") if routed else None,
-            record.operation,
+            record.gen_ai_operation,
         )
         series = self._series.get(key)
         if series is None:

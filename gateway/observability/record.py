@@ -28,8 +28,10 @@ class RequestRecord:
     request_id: str
     started: float
     client_request_id: str | None = None
-    # The GenAI operation (``chat``, ``embeddings``) and the door it came through.
+    # The operation the members serve (``chat``, ``messages``...), the GenAI operation
+    # metrics report (``chat``, ``embeddings``), and the door it came through.
     operation: str = "chat"
+    gen_ai_operation: str = "chat"
     api: str = "chat"
     route: str | None = None
     route_label: str = "unknown"

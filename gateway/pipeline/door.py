@@ -15,6 +15,7 @@ from gateway.errors import GatewayError
 from gateway.observability.record import Usage
 from gateway.pipeline.call import Call
 from gateway.resilience.attempts import Served
+from gateway.resilience.wire import CHAT_WIRE, ForwardedHeaders, WireFormat
 
 RawHeaders = list[tuple[bytes, bytes]]
 
@@ -47,10 +48,15 @@ class StreamRelay(Protocol):
 
 
 class Door(abc.ABC):
-    #: The operation the plan's members must serve (``chat``, ``embeddings``, ...).
+    #: The operation the plan's members must serve (``chat``, ``embeddings``, ...),
+    #: natively or through one of the ``wire``'s bridges.
     operation: str
+    #: The OpenTelemetry GenAI operation name metrics report (``gen_ai_operation_name``).
+    gen_ai_operation: str = "chat"
     #: The value of the ``api`` log field and metric label.
     api: str
+    #: Where a stream's opening ends, and the bridges to members of other operations.
+    wire: WireFormat = CHAT_WIRE
     stream_headers: RawHeaders = [
         (b"content-type", b"text/event-stream; charset=utf-8"),
         (b"cache-control", b"no-cache"),
@@ -79,6 +85,10 @@ class Door(abc.ABC):
 
     def error_status(self, error: GatewayError) -> int:
         return error.status
+
+    def upstream_headers(self, headers: dict[bytes, bytes]) -> ForwardedHeaders | None:
+        """Client headers to forward to members that serve the operation natively."""
+        return None
 
     def content(self, call: Call) -> Any:
         """What ``logging.include_content`` records of the request."""

@@ -59,6 +59,7 @@ class DoorEndpoint:
             started=time.perf_counter(),
             client_request_id=client_id,
             operation=door.operation,
+            gen_ai_operation=door.gen_ai_operation,
             api=door.api,
         )
         watch: DisconnectWatch | None = None

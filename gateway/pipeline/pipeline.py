@@ -72,7 +72,15 @@ class RequestPipeline:
             if answered is not None:
                 return self._served(record, answered)
         plan = order_pool(route.policy, route.members_for(profile), gateway.rng)
-        served = await snapshot.runner.run(plan, call.body, record, call.prompt_estimate)
+        door = exchange.door
+        served = await snapshot.runner.run(
+            plan,
+            call.body,
+            record,
+            call.prompt_estimate,
+            door.wire,
+            door.upstream_headers(exchange.headers),
+        )
         return self._served(record, served)
 
     @staticmethod

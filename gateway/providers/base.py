@@ -38,6 +38,9 @@ class UpstreamRequest:
     # What the door asks of the member: ``chat`` (an OpenAI chat body), or another
     # operation the provider lists in ``Provider.operations``.
     operation: str = "chat"
+    # Client headers the door forwards to a member serving its operation natively
+    # (``anthropic-version``, ``anthropic-beta``); never credentials.
+    headers: Mapping[str, str] | None = None
 
 
 class UpstreamResponse(abc.ABC):

@@ -14,7 +14,6 @@ from gateway.config.schema import ResilienceSection
 from gateway.errors import InvalidRequest, NoMemberAvailable
 from gateway.observability.record import AttemptRecord, RequestRecord
 from gateway.providers.base import Provider, UpstreamError, UpstreamRequest, UpstreamResponse
-from gateway.providers.sse import END_OVERLAP, has_event_end
 from gateway.resilience.classify import (
     AVAILABILITY_FAILURES,
     Outcome,
@@ -22,6 +21,7 @@ from gateway.resilience.classify import (
     classify_status,
     retry_after_seconds,
 )
+from gateway.resilience.wire import CHAT_WIRE, Bridge, ForwardedHeaders, OpeningReader, WireFormat
 from gateway.routing.options import merge_body
 from gateway.routing.table import Member
 from gateway.state.base import StateStore
@@ -29,7 +29,7 @@ from gateway.state.base import StateStore
 # Honouring a Retry-After longer than this on a client-facing call means we'd
 # rather fall over to the next member than keep the client waiting.
 SHOULD_RETRY_HORIZON_S = 60.0
-_ERROR_EVENT_PREFIXES = (b'data: {"error"', b'data:{"error"')
+OVERLOADED = 529
 
 
 @dataclass(slots=True)
@@ -71,7 +71,11 @@ class AttemptRunner:
         client_body: dict[str, Any],
         record: RequestRecord,
         prompt_estimate: int,
+        wire: WireFormat = CHAT_WIRE,
+        headers: ForwardedHeaders | None = None,
     ) -> Served:
+        """``headers`` go to members that serve the operation natively, not through
+        one of the ``wire``'s bridges."""
         settings = self.settings
         stream = record.stream
         operation = record.operation
@@ -85,14 +89,18 @@ class AttemptRunner:
         # failed: that is an availability problem (503), not the client's (400).
         larger_unavailable = False
         capped = False
+        overloaded_only = True
         for member in plan:
             if len(attempts) >= settings.max_attempts:
                 capped = True
                 break
             provider = self.providers[member.provider]
+            bridge: Bridge | None = None
             if operation not in provider.operations:
-                record.skipped.append(f"{member.alias}:unsupported")
-                continue
+                bridge = wire.bridge_to(provider.operations)
+                if bridge is None:
+                    record.skipped.append(f"{member.alias}:unsupported")
+                    continue
             window = member.context_window
             if context_floor is not None and (window is None or window <= context_floor):
                 record.skipped.append(f"{member.alias}:smaller_context")
@@ -108,15 +116,17 @@ class AttemptRunner:
                     larger_unavailable = True
                 continue
             body = merge_body(member.defaults, client_body, member.forced, member.upstream_model)
+            if bridge is None:
+                upstream = UpstreamRequest(body, stream, record.request_id, operation, headers)
+            else:
+                upstream = UpstreamRequest(
+                    bridge.request(body, stream), stream, record.request_id, bridge.operation
+                )
             retries = 0
             while True:
                 started = time.perf_counter()
                 try:
-                    result = await self._attempt(
-                        provider,
-                        member,
-                        UpstreamRequest(body, stream, record.request_id, operation),
-                    )
+                    result = await self._attempt(provider, member, upstream, wire, bridge)
                 except asyncio.CancelledError:
                     # The client went away: the plan ends here, no further attempts.
                     attempts.append(
@@ -152,6 +162,8 @@ class AttemptRunner:
                         context_floor = max(context_floor or 0, window)
                     break
                 failures.append(outcome)
+                if result.status != OVERLOADED:
+                    overloaded_only = False
                 if context_floor is not None:
                     larger_unavailable = True
                 if self._should_retry(retries, result, len(attempts)):
@@ -169,7 +181,7 @@ class AttemptRunner:
                 param="messages",
                 code="context_length_exceeded",
             )
-        raise self._exhausted(plan, record, failures, capped)
+        raise self._exhausted(plan, record, failures, capped, overloaded_only)
 
     def _should_retry(self, retries: int, result: _Result, attempts: int) -> bool:
         settings = self.settings
@@ -195,13 +207,16 @@ class AttemptRunner:
             seconds = min(settings.cooldown_s, settings.max_cooldown_s)
         if seconds > 0:
             now = self.state.cooldowns.now()
-            self.state.park(member.cooldown_key, now + seconds, result.outcome.value)
+            reason = "overloaded" if result.status == OVERLOADED else result.outcome.value
+            self.state.park(member.cooldown_key, now + seconds, reason)
 
     async def _attempt(
         self,
         provider: Provider,
         member: Member,
         request: UpstreamRequest,
+        wire: WireFormat,
+        bridge: Bridge | None,
     ) -> _Result:
         response: UpstreamResponse | None = None
         try:
@@ -209,14 +224,18 @@ class AttemptRunner:
                 try:
                     async with asyncio.timeout(self.settings.ttft_timeout_s):
                         response = await provider.send(request)
+                        if bridge is not None:
+                            response = bridge.response(response, True)
                         if response.status < 400:
-                            return await self._first_chunk(member, response)
+                            return await self._first_chunk(member, response, wire)
                 except TimeoutError:
                     if response is not None:
                         response.close()
                     return _Result(Outcome.TTFT_TIMEOUT)
             else:
                 response = await provider.send(request)
+                if bridge is not None:
+                    response = bridge.response(response, False)
             data = await response.read()
         except UpstreamError as exc:
             if response is not None:
@@ -235,13 +254,17 @@ class AttemptRunner:
             retry_after = retry_after_seconds(response.headers, self.state.cooldowns.now())
         return _Result(outcome, served, status, retry_after)
 
-    async def _first_chunk(self, member: Member, response: UpstreamResponse) -> _Result:
+    async def _first_chunk(
+        self, member: Member, response: UpstreamResponse, wire: WireFormat
+    ) -> _Result:
         try:
             first = await response.read_chunk()
-            # Nothing is forwarded before one whole event has arrived, so until then
-            # the stream can still fail over (spec §5); ttft_timeout_s bounds the wait.
-            if not has_event_end(first):
-                first = await _until_event_end(first, response)
+            # Nothing is forwarded before the stream's opening (one whole event, for
+            # chat) has arrived, so until then the stream can still fail over (spec
+            # §5); ttft_timeout_s bounds the wait.
+            reader = wire.opening.reader()
+            if not reader.feed(first):
+                first = await _until_opened(first, reader, response)
         except UpstreamError as exc:
             response.close()
             return _Result(classify_exception(exc), status=response.status)
@@ -249,10 +272,14 @@ class AttemptRunner:
             # The body ended before one whole event: nothing the client could use.
             response.close()
             return _Result(Outcome.CONNECT_ERROR, status=response.status)
-        if first.startswith(_ERROR_EVENT_PREFIXES):
+        error_status = wire.opening.error_status(first)
+        if error_status is not None:
             # An error event before any content is still a failover point.
             response.close()
-            return _Result(Outcome.UPSTREAM_5XX, status=response.status)
+            outcome = classify_status(error_status)
+            if outcome is Outcome.SUCCESS or outcome is Outcome.CLIENT_ERROR:
+                outcome = Outcome.UPSTREAM_5XX
+            return _Result(outcome, status=error_status)
         served = Served(
             member,
             response.status,
@@ -268,6 +295,7 @@ class AttemptRunner:
         record: RequestRecord,
         failures: list[Outcome],
         capped: bool = False,
+        overloaded_only: bool = False,
     ) -> NoMemberAvailable:
         now = self.state.cooldowns.now()
         soonest = self.state.cooldowns.soonest((m.cooldown_key for m in plan), now)
@@ -294,30 +322,32 @@ class AttemptRunner:
             and all(f is Outcome.RATE_LIMITED for f in failures)
             and all(r == Outcome.RATE_LIMITED.value for r in parked_reasons)
         )
+        all_overloaded = (
+            overloaded_only
+            and bool(failures or parked_reasons)
+            and all(r == "overloaded" for r in parked_reasons)
+        )
         headers = {"Retry-After": str(wait)}
         if wait > SHOULD_RETRY_HORIZON_S:
             headers["x-should-retry"] = "false"
         return NoMemberAvailable(
             f"no member of '{record.route}' could answer: {listed}",
             all_rate_limited=all_rate_limited,
+            all_overloaded=all_overloaded,
             headers=headers,
         )
 
 
-async def _until_event_end(first: bytes, response: UpstreamResponse) -> bytes:
-    """Read until the buffered bytes hold one whole SSE event. Pieces are kept in a list
-    and only each new piece (with 3 bytes of overlap) is searched, so a giant first
-    event costs linear time, not quadratic. ``b""`` if the body ends first."""
+async def _until_opened(first: bytes, reader: OpeningReader, response: UpstreamResponse) -> bytes:
+    """Read until ``reader`` says the opening is complete; ``b""`` if the body ends
+    first. Pieces are kept in a list and joined once."""
     if not first:
         return b""
     pieces = [first]
-    tail = first[-END_OVERLAP:]
     while True:
         piece = await response.read_chunk()
         if not piece:
             return b""
         pieces.append(piece)
-        window = tail + piece
-        if has_event_end(window):
+        if reader.feed(piece):
             return b"".join(pieces)
-        tail = window[-END_OVERLAP:]
