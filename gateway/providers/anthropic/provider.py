@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 
 from gateway.config.schema import ProviderSection
-from gateway.providers.anthropic import api, errors, request, response
-from gateway.providers.anthropic.stream import StreamTransformer
+from gateway.providers.anthropic import api
 from gateway.providers.base import (
     Provider,
     UpstreamRequest,
@@ -14,6 +13,10 @@ from gateway.providers.base import (
     UpstreamStreamBroken,
 )
 from gateway.providers.http import transport_for, with_request_id
+from gateway.translate.anthropic import errors
+from gateway.translate.anthropic import request_to_messages as request
+from gateway.translate.anthropic import response_to_chat as response
+from gateway.translate.anthropic.stream_to_chat import StreamTransformer
 from gateway.transport import ResponseHeaders
 
 # Bodies are re-encoded here, so the upstream's framing and encoding no longer apply.

@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
-from gateway.providers.anthropic.errors import openai_error
-from gateway.providers.anthropic.response import (
+from gateway.translate.anthropic.errors import openai_error
+from gateway.translate.anthropic.response_to_chat import (
     finish_reason,
     openai_usage,
     usage_counts,
