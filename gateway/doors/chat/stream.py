@@ -1,6 +1,6 @@
 """Relaying an upstream SSE stream to the client.
 
-Bytes are forwarded as they arrive, in whole events, without decoding them. Only an
+Bytes are forwarded as they arrive, in whole events (``EventRelay``). Only an
 event that carries ``usage`` is parsed; when the gateway asked for usage on the
 client's behalf, that event (and the ``"usage":null`` fields it caused) is removed
 so the client sees exactly the stream it asked for.
@@ -12,18 +12,17 @@ import orjson
 
 from gateway.accounting.usage import usage_from_mapping
 from gateway.observability.record import Usage
-from gateway.providers.sse import END_OVERLAP, EVENT_SPLIT, last_event_end
+from gateway.pipeline.relay import EventRelay
+from gateway.providers.sse import EVENT_SPLIT
 
 _USAGE_MARKERS = (b'"usage":{', b'"usage": {')
 
 
-class StreamRelay:
-    __slots__ = ("_tail", "saw_done", "strip_usage", "usage")
+class StreamRelay(EventRelay):
+    __slots__ = ("saw_done", "strip_usage", "usage")
 
     def __init__(self, strip_usage: bool) -> None:
-        # An incomplete event, kept in pieces: re-joining and re-scanning it on every
-        # chunk was quadratic (a 3 MB event in 1 KB reads held the loop for 3 s).
-        self._tail: list[bytes] = []
+        super().__init__()
         self.strip_usage = strip_usage
         self.usage: Usage | None = None
         self.saw_done = False
@@ -32,40 +31,12 @@ class StreamRelay:
     def complete(self) -> bool:
         return self.saw_done
 
-    def feed(self, chunk: bytes) -> bytes:
-        """Bytes to forward now: the complete events received so far."""
-        if self._tail:
-            # The tail holds no event end, so one can only finish in the new bytes
-            # (or start in the tail's last 3, for a split "\r\n\r\n").
-            overlap = b"".join(self._tail[-END_OVERLAP:])[-END_OVERLAP:]
-            end = last_event_end(overlap + chunk)
-            if end < 0:
-                self._tail.append(chunk)
-                return b""
-            head = b"".join(self._tail)
-            self._tail = []
-            end += len(head) - len(overlap)
-            chunk = head + chunk
-        else:
-            end = last_event_end(chunk)
-            if end < 0:
-                self._tail.append(chunk)
-                return b""
-        if end < len(chunk):
-            self._tail.append(chunk[end:])
-            chunk = chunk[:end]
-        if b"[DONE]" in chunk:
+    def inspect(self, events: bytes, final: bool) -> bytes:
+        if not final and b"[DONE]" in events:
             self.saw_done = True
-        if b'"usage"' in chunk:
-            chunk = self._scan_usage(chunk)
-        return chunk
-
-    def finish(self) -> bytes:
-        rest = b"".join(self._tail)
-        self._tail = []
-        if rest and b'"usage"' in rest:
-            rest = self._scan_usage(rest)
-        return rest
+        if b'"usage"' in events:
+            events = self._scan_usage(events)
+        return events
 
     def _scan_usage(self, chunk: bytes) -> bytes:
         if self.strip_usage:
