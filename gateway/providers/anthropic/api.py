@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 from gateway.config.schema import ProviderSection
 
@@ -11,6 +12,30 @@ API_VERSION = "2023-06-01"
 
 def messages_url(base_url: str) -> str:
     return base_url.rstrip("/") + "/messages"
+
+
+def count_tokens_url(base_url: str) -> str:
+    return base_url.rstrip("/") + "/messages/count_tokens"
+
+
+def with_client_headers(
+    headers: dict[str, str], client: Mapping[str, str] | None
+) -> dict[str, str]:
+    """The client's ``anthropic-version`` replaces ours; its ``anthropic-beta`` flags
+    join the configured ones (both sets of features were asked for)."""
+    if not client:
+        return headers
+    out = dict(headers)
+    for name, value in client.items():
+        configured = next((k for k in out if k.lower() == name), None)
+        if name == "anthropic-beta" and configured is not None:
+            flags = [f.strip() for f in f"{out[configured]},{value}".split(",") if f.strip()]
+            out[configured] = ",".join(dict.fromkeys(flags))
+        else:
+            if configured is not None:
+                del out[configured]
+            out[name] = value
+    return out
 
 
 def build_headers(section: ProviderSection) -> dict[str, str]:

@@ -78,6 +78,9 @@ class StreamTransformer:
             buffer.clear()
         return b"".join(out)
 
+    def end(self) -> bytes:
+        return b""
+
     def _event(self, raw: bytes, out: list[bytes]) -> None:
         name = ""
         data: list[bytes] = []
