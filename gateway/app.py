@@ -20,11 +20,13 @@ from starlette.routing import Route
 from gateway.accounting.ledger import UsageLedger
 from gateway.api.admin import AdminEndpoints, error_response
 from gateway.api.cooldowns import CooldownsEndpoint
-from gateway.api.dispatch import HotPathDispatcher
+from gateway.api.dispatch import ASGIApp, HotPathDispatcher
 from gateway.api.usage import UsageEndpoints
 from gateway.config.loader import load_config
 from gateway.config.schema import GatewayConfig
 from gateway.doors.chat import ChatDoor
+from gateway.doors.messages import MessagesDoor
+from gateway.doors.messages.count_tokens import CountTokensEndpoint
 from gateway.errors import GatewayError, InvalidRequest, MethodNotAllowed, NotFound
 from gateway.observability.exposition import metrics_endpoint
 from gateway.observability.logging import RequestLogger, configure_logging
@@ -115,6 +117,7 @@ def front_doors() -> dict[str, Door]:
     """Every wire format the gateway serves, by the path it is served on."""
     return {
         "/v1/chat/completions": ChatDoor(),
+        "/v1/messages": MessagesDoor(),
     }
 
 
@@ -157,7 +160,10 @@ def create_app(
 
     admin = AdminEndpoints(gateway)
     pipeline = RequestPipeline(gateway)
-    doors = {path: DoorEndpoint(gateway, door, pipeline) for path, door in front_doors().items()}
+    doors: dict[str, ASGIApp] = {
+        path: DoorEndpoint(gateway, door, pipeline) for path, door in front_doors().items()
+    }
+    doors["/v1/messages/count_tokens"] = CountTokensEndpoint(gateway)
     app = FastAPI(
         title="LLM gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )

@@ -124,6 +124,9 @@ class Price(Strict):
     input: float = Field(default=0.0, ge=0)
     output: float = Field(default=0.0, ge=0)
     cached_input: float | None = Field(default=None, ge=0)
+    # Prompt tokens written to the cache (Anthropic: 1.25× input for the 5-minute
+    # cache); the input price when unset.
+    cache_write_input: float | None = Field(default=None, ge=0)
 
 
 class ModelSection(Strict):

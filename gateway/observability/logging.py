@@ -71,6 +71,7 @@ def request_fields(record: RequestRecord) -> dict[str, Any]:
         "input_tokens": usage.input_tokens if usage else None,
         "output_tokens": usage.output_tokens if usage else None,
         "cached_tokens": usage.cached_tokens if usage else None,
+        "cache_write_tokens": usage.cache_write_tokens if usage else None,
         "cost_usd": record.cost_usd,
     }
     if record.client_request_id:

@@ -21,6 +21,9 @@ class Usage:
     input_tokens: int = 0
     output_tokens: int = 0
     cached_tokens: int = 0
+    # Prompt tokens written to the provider's cache (Anthropic's cache_creation), a
+    # share of input_tokens like cached_tokens, priced at the model's cache_write_input.
+    cache_write_tokens: int = 0
 
 
 @dataclass(slots=True)

@@ -21,7 +21,7 @@ from gateway.errors import GatewayError, InternalError
 from gateway.observability.record import RequestRecord, Usage
 from gateway.pipeline.call import Call
 from gateway.pipeline.door import Door
-from gateway.pipeline.headers import client_request_id, gateway_headers, new_request_id
+from gateway.pipeline.headers import gateway_headers, new_record
 from gateway.pipeline.pipeline import Exchange, RequestPipeline
 from gateway.providers.base import UpstreamError
 from gateway.resilience.attempts import Served
@@ -53,15 +53,7 @@ class DoorEndpoint:
         leases = snapshot.leases
         leases.acquire()
         headers = request_headers(scope)
-        client_id = client_request_id(headers.get(b"x-request-id"))
-        record = RequestRecord(
-            request_id=client_id or new_request_id(),
-            started=time.perf_counter(),
-            client_request_id=client_id,
-            operation=door.operation,
-            gen_ai_operation=door.gen_ai_operation,
-            api=door.api,
-        )
+        record = new_record(headers, door.operation, door.api, door.gen_ai_operation)
         watch: DisconnectWatch | None = None
         try:
             record.api_key_id = authenticate(gateway.api_keys, headers)

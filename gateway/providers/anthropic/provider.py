@@ -32,6 +32,22 @@ class AnthropicCodec:
         return status, errors.transform_error(status, body), {}
 
 
+# The count_tokens endpoint refuses generation settings, which route options may have
+# merged into the body; anything else (tools, thinking, future fields) is kept.
+_NOT_COUNTED = frozenset(
+    {
+        "max_tokens",
+        "temperature",
+        "top_p",
+        "top_k",
+        "stop_sequences",
+        "stream",
+        "metadata",
+        "service_tier",
+    }
+)
+
+
 class AnthropicProvider(Provider):
     kind = "anthropic"
     operations = frozenset({"chat", "messages", "count_tokens"})
@@ -53,8 +69,11 @@ class AnthropicProvider(Provider):
         if upstream.operation != "chat":
             # The Messages API's own request: nothing to translate, in either direction.
             native = api.with_client_headers(self._headers, upstream.headers)
+            fields = upstream.body
+            if upstream.operation == "count_tokens":
+                fields = {k: v for k, v in fields.items() if k not in _NOT_COUNTED}
             return await self._transport.post(
-                url, with_request_id(native, upstream.request_id), orjson.dumps(upstream.body)
+                url, with_request_id(native, upstream.request_id), orjson.dumps(fields)
             )
         headers = with_request_id(self._headers, upstream.request_id)
         body = request.encode_request({**upstream.body, "stream": upstream.stream})

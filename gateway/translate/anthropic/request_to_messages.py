@@ -73,7 +73,7 @@ def _split_messages(messages: list[Any]) -> tuple[str, list[dict[str, Any]]]:
             continue
         role = message.get("role")
         if role in ("system", "developer"):
-            text = _text_of(message.get("content"))
+            text = text_of(message.get("content"))
             if text:
                 system.append(text)
             continue
@@ -100,7 +100,9 @@ def _split_messages(messages: list[Any]) -> tuple[str, list[dict[str, Any]]]:
     return "\n\n".join(system), turns
 
 
-def _text_of(content: Any) -> str:
+def text_of(content: Any) -> str:
+    """The text of a string or of a list of parts: OpenAI's text parts and Anthropic's
+    text blocks share their shape."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
@@ -145,7 +147,7 @@ def _image(value: Any) -> Block | None:
 
 
 def _assistant_blocks(message: dict[str, Any]) -> list[Block]:
-    text = _text_of(message.get("content"))
+    text = text_of(message.get("content"))
     blocks: list[Block] = [{"type": "text", "text": text}] if text else []
     calls = message.get("tool_calls")
     for call in calls if isinstance(calls, list) else []:
