@@ -1,0 +1,414 @@
+"""The real ``anthropic`` SDK against a running ``gateway serve`` on ``/v1/messages``:
+through an Anthropic member (bytes pass through), through an OpenAI-compatible one
+(translated), with fallback, count_tokens, typed errors and the model list."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import httpx
+import pytest
+
+from tests.support.fake_anthropic import (
+    DEFAULT_USAGE,
+    FakeAnthropic,
+    counted_tokens,
+    message,
+    overloaded,
+    overloaded_after_start,
+    signature_of,
+)
+from tests.support.fake_upstream import FakeUpstream, ok
+from tests.support.gateway_process import GatewayProcess
+from tests.support.messages_setup import (
+    ANTHROPIC_KEY,
+    CLAUDE_PRICE,
+    CLIENT_KEY,
+    GPT_PRICE,
+    expected_micro_usd,
+    messages_config,
+)
+
+HELLO: list[Any] = [{"role": "user", "content": "hello"}]
+WEATHER_TOOL: Any = {
+    "name": "get_weather",
+    "description": "Weather for a city",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
+}
+CALL = {"id": "toolu_01", "name": "get_weather", "input": {"city": "Paris", "unit": "C"}}
+OPENAI_CALL = {
+    "id": "call_01",
+    "type": "function",
+    "function": {"name": "get_weather", "arguments": '{"city": "Paris", "unit": "C"}'},
+}
+BETA = "interleaved-thinking-2025-05-14,fine-grained-tool-streaming-2025-05-14"
+
+
+@pytest.fixture(scope="module")
+def claude_server() -> Iterator[FakeAnthropic]:
+    server = FakeAnthropic(api_key=ANTHROPIC_KEY).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def openai_server() -> Iterator[FakeUpstream]:
+    server = FakeUpstream().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway(
+    claude_server: FakeAnthropic, openai_server: FakeUpstream, tmp_path_factory: Any
+) -> Iterator[GatewayProcess]:
+    workdir: Path = tmp_path_factory.mktemp("messages")
+    config = messages_config(claude_server, openai_server.base_url)
+    proc = GatewayProcess(config, workdir, env={"ANTHROPIC_TEST_KEY": ANTHROPIC_KEY + "\n"})
+    yield proc.start()
+    proc.stop()
+
+
+@pytest.fixture
+def fakes(
+    claude_server: FakeAnthropic, openai_server: FakeUpstream
+) -> tuple[FakeAnthropic, FakeUpstream]:
+    claude_server.reset()
+    openai_server.reset()
+    return claude_server, openai_server
+
+
+def sdk(gateway: GatewayProcess, **kw: Any) -> anthropic.Anthropic:
+    # The SDK's base URL is the gateway's root: it appends /v1/messages itself.
+    kw.setdefault("api_key", CLIENT_KEY)
+    return anthropic.Anthropic(base_url=gateway.url, max_retries=0, **kw)
+
+
+def log_line(gateway: GatewayProcess, request_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        lines = [r for r in gateway.log_lines() if r.get("request_id") == request_id]
+        if lines:
+            return lines[-1]
+        time.sleep(0.05)
+    raise AssertionError(f"no log line for {request_id}")
+
+
+# -- through an Anthropic member: the bytes pass through -------------------
+
+
+def test_create_through_an_anthropic_member_is_byte_exact(
+    gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
+) -> None:
+    claude, _ = fakes
+    claude.set("claude-sonnet-4-5", message("Bonjour", tool_uses=[CALL]))
+    raw = sdk(gateway).messages.with_raw_response.create(
+        model="sonnet",
+        max_tokens=512,
+        system=[{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}],
+        messages=HELLO,
+        tools=[WEATHER_TOOL],
+        extra_headers={"anthropic-beta": BETA},
+        # A field the gateway has never heard of still reaches Anthropic.
+        extra_body={"context_management": {"edits": []}},
+    )
+    answer = raw.parse()
+    assert raw.http_response.content == claude.answers[-1]
+    assert [b.type for b in answer.content] == ["text", "tool_use"]
+    assert answer.content[1].input == CALL["input"]  # type: ignore[union-attr]
+    assert raw.headers["x-gateway-route"] == "sonnet"
+    assert raw.headers["x-gateway-provider"] == "claude"
+    assert raw.headers["x-gateway-attempts"] == "1"
+    sent = claude.hits()[-1]
+    # The client's body, model replaced; the client's key never forwarded.
+    assert sent.body["model"] == "claude-sonnet-4-5"
+    assert sent.body["system"][0]["cache_control"] == {"type": "ephemeral"}
+    assert sent.body["tools"] == [WEATHER_TOOL]
+    assert sent.body["context_management"] == {"edits": []}
+    assert sent.headers["x-api-key"] == ANTHROPIC_KEY
+    assert CLIENT_KEY not in json.dumps(sent.headers)
+    assert sent.headers["anthropic-beta"] == BETA
+    # The client's API version, not the provider's default.
+    assert sent.headers["anthropic-version"] == raw.http_request.headers["anthropic-version"]
+
+
+def test_stream_through_an_anthropic_member_is_byte_exact(
+    gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
+) -> None:
+    claude, _ = fakes
+    behavior = message("It is sunny", thinking="Paris weather needs a tool", tool_uses=[CALL])
+    behavior.piece_size = 7  # events split anywhere
+    claude.set("claude-sonnet-4-5", behavior)
+    params: Any = {
+        "model": "sonnet",
+        "max_tokens": 4096,
+        "thinking": {"type": "enabled", "budget_tokens": 2048},
+        "messages": HELLO,
+        "tools": [WEATHER_TOOL],
+    }
+    with sdk(gateway).messages.with_streaming_response.create(stream=True, **params) as raw:
+        body = b"".join(raw.http_response.iter_bytes())
+    assert body == claude.answers[-1]
+
+    claude.set("claude-sonnet-4-5", behavior)
+    with sdk(gateway).messages.stream(**params) as stream:
+        final = stream.get_final_message()
+    thinking, text, tool = final.content
+    assert thinking.type == "thinking"
+    assert thinking.thinking == "Paris weather needs a tool"
+    assert thinking.signature == signature_of("Paris weather needs a tool")
+    assert text.type == "text" and text.text == "It is sunny"
+    assert tool.type == "tool_use" and tool.input == CALL["input"]
+    assert final.stop_reason == "tool_use"
+    assert final.usage.cache_read_input_tokens == DEFAULT_USAGE["cache_read_input_tokens"]
+
+
+# -- through an OpenAI-compatible member: translated both ways ------------------
+
+
+def test_create_through_an_openai_member_is_translated(
+    gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
+) -> None:
+    _, upstream = fakes
+    upstream.set("gpt-x", ok(tool_calls=[OPENAI_CALL], reasoning="Needs the tool"))
+    answer = sdk(gateway).messages.create(
+        model="gpt-route",
+        max_tokens=300,
+        system="Be brief.",
+        messages=[
+            {"role": "user", "content": "weather?"},
+            {"role": "assistant", "content": [{**CALL, "type": "tool_use", "id": "toolu_00"}]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_00", "content": "rainy"},
+                    {"type": "text", "text": "and tomorrow?"},
+                ],
+            },
+        ],
+        tools=[WEATHER_TOOL],
+        tool_choice={"type": "any", "disable_parallel_tool_use": True},
+        stop_sequences=["END"],
+    )
+    assert [b.type for b in answer.content] == ["thinking", "tool_use"]
+    assert answer.content[1].input == CALL["input"]  # type: ignore[union-attr]
+    assert answer.stop_reason == "tool_use"
+    assert answer.usage.input_tokens == 11 - 3 and answer.usage.cache_read_input_tokens == 3
+    sent = upstream.hits()[-1].body
+    assert sent["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "weather?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "toolu_00",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": OPENAI_CALL_ARGS},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "toolu_00", "content": "rainy"},
+        {"role": "user", "content": "and tomorrow?"},
+    ]
+    assert sent["tools"][0]["function"]["parameters"] == WEATHER_TOOL["input_schema"]
+    assert sent["tool_choice"] == "required" and sent["parallel_tool_calls"] is False
+    assert sent["stop"] == ["END"] and sent["max_tokens"] == 300
+    assert "authorization" not in {k.lower() for k in upstream.hits()[-1].headers}
+
+
+OPENAI_CALL_ARGS = json.dumps(CALL["input"], separators=(",", ":"))
+
+
+def test_stream_through_an_openai_member_assembles_in_the_sdk(
+    gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
+) -> None:
+    _, upstream = fakes
+    upstream.set(
+        "gpt-x",
+        ok(
+            "Let me check",
+            tool_calls=[OPENAI_CALL],
+            reasoning="think first",
+            split_tool_arguments=True,
+        ),
+    )
+    events: list[str] = []
+    with sdk(gateway).messages.stream(
+        model="gpt-route", max_tokens=300, messages=HELLO, tools=[WEATHER_TOOL]
+    ) as stream:
+        for event in stream:
+            events.append(event.type)
+        final = stream.get_final_message()
+    thinking, text, tool = final.content
+    assert thinking.type == "thinking" and thinking.thinking == "think first "
+    assert text.type == "text" and text.text == "Let me check"
+    assert tool.type == "tool_use" and tool.input == CALL["input"] and tool.id == "call_01"
+    assert final.stop_reason == "tool_use"
+    assert final.usage.output_tokens == 7 and final.usage.input_tokens == 8
+    assert events[0] == "message_start" and events[-1] == "message_stop"
+    assert "input_json" in events  # the SDK saw the tool input arrive in pieces
+    sent = upstream.hits()[-1].body
+    assert sent["stream"] is True and sent["stream_options"] == {"include_usage": True}
+
+
+# -- failover ---------------------------------------------------------------
+
+
+def test_an_overloaded_anthropic_member_falls_over_inside_one_stream(
+    gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
+) -> None:
+    claude, upstream = fakes
+    claude.set("claude-flaky", overloaded_after_start())
+    upstream.set("gpt-backup", ok("served by the backup"))
+    with sdk(gateway).messages.stream(model="resilient", max_tokens=200, messages=HELLO) as s:
+        text = "".join(s.text_stream)
+        final = s.get_final_message()
+        headers = s.response.headers
+    assert text == "served by the backup"
+    assert final.stop_reason == "end_turn"
+    assert headers["x-gateway-attempts"] == "2"
+    assert headers["x-gateway-provider"] == "fake"
+    assert [h.body["model"] for h in claude.hits()] == ["claude-flaky"]
+    # Parked by the overload: the next request goes straight to the backup.
+    with sdk(gateway).messages.stream(model="resilient", max_tokens=200, messages=HELLO) as s:
+        assert "".join(s.text_stream) == "served by the backup"
+    assert len(claude.hits()) == 1
+
+
+def test_every_member_overloaded_is_a_529_overloaded_error(
+    gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
+) -> None:
+    claude, _ = fakes
+    claude.set("claude-busy-1", overloaded())
+    claude.set("claude-busy-2", overloaded_after_start())
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        with sdk(gateway).messages.stream(model="busy", max_tokens=50, messages=HELLO) as s:
+            s.get_final_message()
+    error = caught.value
+    assert error.status_code == 529
+    assert error.body["type"] == "error"  # type: ignore[index]
+    assert error.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
+    assert int(error.response.headers["retry-after"]) >= 1
+    assert error.response.headers["x-gateway-route"] == "busy"
+
+
+# -- count_tokens, errors, models ------------------------------------------
+
+
+def test_count_tokens_is_forwarded_to_an_anthropic_member(
+    gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
+) -> None:
+    claude, _ = fakes
+    counted = sdk(gateway).messages.count_tokens(
+        model="sonnet", messages=HELLO, tools=[WEATHER_TOOL], system="Be brief."
+    )
+    assert counted.input_tokens == counted_tokens({"messages": HELLO})
+    sent = claude.hits()[-1]
+    assert sent.path == "/v1/messages/count_tokens"
+    assert sent.body["model"] == "claude-sonnet-4-5"
+
+
+def test_count_tokens_without_an_anthropic_member_is_an_estimate(
+    gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
+) -> None:
+    claude, upstream = fakes
+    text = "word " * 400  # 2,000 characters: about 500 tokens
+    raw = sdk(gateway).messages.with_raw_response.count_tokens(
+        model="gpt-route", messages=[{"role": "user", "content": text}]
+    )
+    assert raw.headers["x-gateway-token-count"] == "estimate"
+    assert 450 <= raw.parse().input_tokens <= 550
+    assert claude.hits() == [] and upstream.hits() == []
+
+
+def test_errors_are_the_sdks_typed_exceptions(
+    gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
+) -> None:
+    with pytest.raises(anthropic.NotFoundError) as missing:
+        sdk(gateway).messages.create(model="no-such-route", max_tokens=10, messages=HELLO)
+    assert missing.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
+    with pytest.raises(anthropic.AuthenticationError):
+        sdk(gateway, api_key="wrong").messages.create(model="sonnet", max_tokens=10, messages=HELLO)
+    # The upstream's own refusal passes through, typed as well.
+    with pytest.raises(anthropic.BadRequestError) as refused:
+        sdk(gateway).messages.create(
+            model="sonnet",
+            max_tokens=2000,
+            thinking={"type": "enabled", "budget_tokens": 4000},
+            messages=HELLO,
+        )
+    assert "budget_tokens" in refused.value.message
+    # The gateway's own check, in Anthropic's shape.
+    response = httpx.post(
+        gateway.base_url + "/messages",
+        headers={"x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01"},
+        json={"model": "sonnet", "messages": HELLO},
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "type": "error",
+        "error": {"type": "invalid_request_error", "message": "max_tokens: Field required"},
+    }
+
+
+def test_bearer_auth_is_accepted_too(
+    gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
+) -> None:
+    client = anthropic.Anthropic(base_url=gateway.url, auth_token=CLIENT_KEY, max_retries=0)
+    answer = client.messages.create(model="sonnet", max_tokens=10, messages=HELLO)
+    assert answer.content[0].type == "text"
+
+
+def test_models_list_in_anthropic_shape(
+    gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
+) -> None:
+    ids = [m.id for m in sdk(gateway).models.list()]
+    assert {"sonnet", "gpt-route", "resilient", "claude"} <= set(ids)
+    openai_shape = httpx.get(
+        gateway.base_url + "/models", headers={"Authorization": f"Bearer {CLIENT_KEY}"}
+    ).json()
+    assert openai_shape["object"] == "list"
+
+
+# -- usage and cost ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
+def test_usage_and_cost_are_exact_on_both_paths(
+    gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream], stream: bool
+) -> None:
+    client = sdk(gateway)
+    kw: Any = {"max_tokens": 100, "messages": HELLO}
+    for route, price, usage in (
+        ("sonnet", CLAUDE_PRICE, DEFAULT_USAGE),
+        (
+            "gpt-route",
+            GPT_PRICE,
+            {"input_tokens": 8, "cache_read_input_tokens": 3, "output_tokens": 7},
+        ),
+    ):
+        if stream:
+            with client.messages.stream(model=route, **kw) as s:
+                s.get_final_message()
+                request_id = s.response.headers["x-request-id"]
+        else:
+            raw = client.messages.with_raw_response.create(model=route, **kw)
+            request_id = raw.headers["x-request-id"]
+            micro = expected_micro_usd(price, usage)
+            assert raw.headers["x-gateway-cost-usd"] == f"{micro / 1_000_000:.6f}"
+        line = log_line(gateway, request_id)
+        read = usage.get("cache_read_input_tokens", 0)
+        written = usage.get("cache_creation_input_tokens", 0)
+        assert line["api"] == "messages"
+        assert line["input_tokens"] == usage["input_tokens"] + read + written
+        assert line["cached_tokens"] == read
+        assert line["cache_write_tokens"] == written
+        assert line["output_tokens"] == usage["output_tokens"]
+        assert round(line["cost_usd"] * 1_000_000) == expected_micro_usd(price, usage)
