@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -31,7 +29,7 @@ from tests.support.messages_setup import (
     CLIENT_KEY,
     GPT_PRICE,
     expected_micro_usd,
-    messages_config,
+    sdk,
 )
 
 HELLO: list[Any] = [{"role": "user", "content": "hello"}]
@@ -49,46 +47,6 @@ OPENAI_CALL = {
 BETA = "interleaved-thinking-2025-05-14,fine-grained-tool-streaming-2025-05-14"
 
 
-@pytest.fixture(scope="module")
-def claude_server() -> Iterator[FakeAnthropic]:
-    server = FakeAnthropic(api_key=ANTHROPIC_KEY).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def openai_server() -> Iterator[FakeUpstream]:
-    server = FakeUpstream().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def gateway(
-    claude_server: FakeAnthropic, openai_server: FakeUpstream, tmp_path_factory: Any
-) -> Iterator[GatewayProcess]:
-    workdir: Path = tmp_path_factory.mktemp("messages")
-    config = messages_config(claude_server, openai_server.base_url)
-    proc = GatewayProcess(config, workdir, env={"ANTHROPIC_TEST_KEY": ANTHROPIC_KEY + "\n"})
-    yield proc.start()
-    proc.stop()
-
-
-@pytest.fixture
-def fakes(
-    claude_server: FakeAnthropic, openai_server: FakeUpstream
-) -> tuple[FakeAnthropic, FakeUpstream]:
-    claude_server.reset()
-    openai_server.reset()
-    return claude_server, openai_server
-
-
-def sdk(gateway: GatewayProcess, **kw: Any) -> anthropic.Anthropic:
-    # The SDK's base URL is the gateway's root: it appends /v1/messages itself.
-    kw.setdefault("api_key", CLIENT_KEY)
-    return anthropic.Anthropic(base_url=gateway.url, max_retries=0, **kw)
-
-
 def log_line(gateway: GatewayProcess, request_id: str) -> dict[str, Any]:
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
@@ -103,8 +61,9 @@ def log_line(gateway: GatewayProcess, request_id: str) -> dict[str, Any]:
 
 
 def test_create_through_an_anthropic_member_is_byte_exact(
-    gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
+    messages_gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
 ) -> None:
+    gateway = messages_gateway
     claude, _ = fakes
     claude.set("claude-sonnet-4-5", message("Bonjour", tool_uses=[CALL]))
     raw = sdk(gateway).messages.with_raw_response.create(
@@ -138,8 +97,9 @@ def test_create_through_an_anthropic_member_is_byte_exact(
 
 
 def test_stream_through_an_anthropic_member_is_byte_exact(
-    gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
+    messages_gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
 ) -> None:
+    gateway = messages_gateway
     claude, _ = fakes
     behavior = message("It is sunny", thinking="Paris weather needs a tool", tool_uses=[CALL])
     behavior.piece_size = 7  # events split anywhere
@@ -172,8 +132,9 @@ def test_stream_through_an_anthropic_member_is_byte_exact(
 
 
 def test_create_through_an_openai_member_is_translated(
-    gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
+    messages_gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
 ) -> None:
+    gateway = messages_gateway
     _, upstream = fakes
     upstream.set("gpt-x", ok(tool_calls=[OPENAI_CALL], reasoning="Needs the tool"))
     answer = sdk(gateway).messages.create(
@@ -227,8 +188,9 @@ OPENAI_CALL_ARGS = json.dumps(CALL["input"], separators=(",", ":"))
 
 
 def test_stream_through_an_openai_member_assembles_in_the_sdk(
-    gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
+    messages_gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
 ) -> None:
+    gateway = messages_gateway
     _, upstream = fakes
     upstream.set(
         "gpt-x",
@@ -262,8 +224,9 @@ def test_stream_through_an_openai_member_assembles_in_the_sdk(
 
 
 def test_an_overloaded_anthropic_member_falls_over_inside_one_stream(
-    gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
+    messages_gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
 ) -> None:
+    gateway = messages_gateway
     claude, upstream = fakes
     claude.set("claude-flaky", overloaded_after_start())
     upstream.set("gpt-backup", ok("served by the backup"))
@@ -283,8 +246,9 @@ def test_an_overloaded_anthropic_member_falls_over_inside_one_stream(
 
 
 def test_every_member_overloaded_is_a_529_overloaded_error(
-    gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
+    messages_gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
 ) -> None:
+    gateway = messages_gateway
     claude, _ = fakes
     claude.set("claude-busy-1", overloaded())
     claude.set("claude-busy-2", overloaded_after_start())
@@ -303,8 +267,9 @@ def test_every_member_overloaded_is_a_529_overloaded_error(
 
 
 def test_count_tokens_is_forwarded_to_an_anthropic_member(
-    gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
+    messages_gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
 ) -> None:
+    gateway = messages_gateway
     claude, _ = fakes
     counted = sdk(gateway).messages.count_tokens(
         model="sonnet", messages=HELLO, tools=[WEATHER_TOOL], system="Be brief."
@@ -316,8 +281,9 @@ def test_count_tokens_is_forwarded_to_an_anthropic_member(
 
 
 def test_count_tokens_without_an_anthropic_member_is_an_estimate(
-    gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
+    messages_gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
 ) -> None:
+    gateway = messages_gateway
     claude, upstream = fakes
     text = "word " * 400  # 2,000 characters: about 500 tokens
     raw = sdk(gateway).messages.with_raw_response.count_tokens(
@@ -329,8 +295,9 @@ def test_count_tokens_without_an_anthropic_member_is_an_estimate(
 
 
 def test_errors_are_the_sdks_typed_exceptions(
-    gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
+    messages_gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
 ) -> None:
+    gateway = messages_gateway
     with pytest.raises(anthropic.NotFoundError) as missing:
         sdk(gateway).messages.create(model="no-such-route", max_tokens=10, messages=HELLO)
     assert missing.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
@@ -359,16 +326,18 @@ def test_errors_are_the_sdks_typed_exceptions(
 
 
 def test_bearer_auth_is_accepted_too(
-    gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
+    messages_gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
 ) -> None:
+    gateway = messages_gateway
     client = anthropic.Anthropic(base_url=gateway.url, auth_token=CLIENT_KEY, max_retries=0)
     answer = client.messages.create(model="sonnet", max_tokens=10, messages=HELLO)
     assert answer.content[0].type == "text"
 
 
 def test_models_list_in_anthropic_shape(
-    gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
+    messages_gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
 ) -> None:
+    gateway = messages_gateway
     ids = [m.id for m in sdk(gateway).models.list()]
     assert {"sonnet", "gpt-route", "resilient", "claude"} <= set(ids)
     openai_shape = httpx.get(
@@ -382,8 +351,10 @@ def test_models_list_in_anthropic_shape(
 
 @pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
 def test_usage_and_cost_are_exact_on_both_paths(
-    gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream], stream: bool
+    messages_gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream], stream: bool
 ) -> None:
+    gateway = messages_gateway
+    gateway = messages_gateway
     client = sdk(gateway)
     kw: Any = {"max_tokens": 100, "messages": HELLO}
     for route, price, usage in (

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import anthropic
+
 from tests.support.fake_anthropic import FakeAnthropic
+from tests.support.gateway_process import GatewayProcess
 
 CLIENT_KEY = "client-key-123"
 ANTHROPIC_KEY = "sk-ant-test"
@@ -43,6 +46,8 @@ def messages_config(anthropic: FakeAnthropic, openai_base: str) -> dict[str, Any
             "gpt-route": {"pool": ["gpt"]},
             "resilient": {"pool": ["claude-flaky", "gpt-backup"]},
             "busy": {"pool": ["claude-busy-1", "claude-busy-2"]},
+            # Claude Code asks for a dated model name: a route by that name serves it.
+            "claude-haiku-4-5-20251001": {"pool": ["claude"]},
         },
         "resilience": {"cooldown_s": 30, "max_cooldown_s": 300, "ttft_timeout_s": 3},
     }
@@ -59,3 +64,9 @@ def expected_micro_usd(price: dict[str, float], usage: dict[str, int]) -> int:
         + usage.get("output_tokens", 0) * price["output"]
     )
     return round(micro)
+
+
+def sdk(gateway: GatewayProcess, **kw: Any) -> anthropic.Anthropic:
+    # The SDK's base URL is the gateway's root: it appends /v1/messages itself.
+    kw.setdefault("api_key", CLIENT_KEY)
+    return anthropic.Anthropic(base_url=gateway.url, max_retries=0, **kw)
