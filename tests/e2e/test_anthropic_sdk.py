@@ -21,7 +21,7 @@ from tests.support.fake_anthropic import (
     overloaded_after_start,
     signature_of,
 )
-from tests.support.fake_upstream import FakeUpstream, ok
+from tests.support.fake_upstream import FakeUpstream, break_stream, ok
 from tests.support.gateway_process import GatewayProcess
 from tests.support.messages_setup import (
     ANTHROPIC_KEY,
@@ -383,3 +383,83 @@ def test_usage_and_cost_are_exact_on_both_paths(
         assert line["cache_write_tokens"] == written
         assert line["output_tokens"] == usage["output_tokens"]
         assert round(line["cost_usd"] * 1_000_000) == expected_micro_usd(price, usage)
+
+
+# -- streams that break, bad input, metrics ----------------------------------
+
+
+def test_a_stream_broken_after_output_ends_with_an_anthropic_error_event(
+    messages_gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
+) -> None:
+    _, upstream = fakes
+    upstream.set("gpt-x", break_stream(after=2, reply="one two three four five six"))
+    seen: list[str] = []
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        with sdk(messages_gateway).messages.stream(
+            model="gpt-route", max_tokens=50, messages=HELLO
+        ) as stream:
+            for event in stream:
+                seen.append(event.type)
+    assert "text" in seen  # output had reached the client before the break
+    assert caught.value.body["error"]["type"] == "api_error"  # type: ignore[index]
+    assert "upstream" in caught.value.body["error"]["message"]  # type: ignore[index]
+
+
+def request_body(**changes: Any) -> bytes:
+    body: dict[str, Any] = {"model": "sonnet", "max_tokens": 5, "messages": HELLO, **changes}
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error_type"),
+    [
+        (b"{not json", 400, "invalid_request_error"),
+        (b"[1, 2]", 400, "invalid_request_error"),
+        (request_body(messages=[{"role": "system", "content": "x"}]), 400, "invalid_request_error"),
+        (request_body(max_tokens="5"), 400, "invalid_request_error"),
+        (request_body(messages=[]), 400, "invalid_request_error"),
+        (request_body(stream="yes"), 400, "invalid_request_error"),
+        (request_body(model="nope"), 404, "not_found_error"),
+        (request_body(system="x" * 21_000_000), 413, "request_too_large"),
+    ],
+    ids=[
+        "not-json",
+        "not-object",
+        "bad-role",
+        "max-tokens-type",
+        "no-messages",
+        "stream-type",
+        "unknown-model",
+        "too-large",
+    ],
+)
+def test_bad_input_gets_an_anthropic_error_and_the_gateway_keeps_serving(
+    messages_gateway: GatewayProcess,
+    fakes: tuple[FakeAnthropic, FakeUpstream],
+    body: bytes,
+    status: int,
+    error_type: str,
+) -> None:
+    headers = {"x-api-key": CLIENT_KEY, "content-type": "application/json"}
+    response = httpx.post(messages_gateway.base_url + "/messages", content=body, headers=headers)
+    assert response.status_code == status
+    payload = response.json()
+    assert payload["type"] == "error" and payload["error"]["type"] == error_type
+    assert payload["error"]["message"]
+    assert response.headers["x-request-id"]
+    answer = sdk(messages_gateway).messages.create(model="sonnet", max_tokens=5, messages=HELLO)
+    assert answer.content
+
+
+def test_metrics_count_messages_as_the_chat_operation(
+    messages_gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
+) -> None:
+    sdk(messages_gateway).messages.create(model="gpt-route", max_tokens=5, messages=HELLO)
+    text = httpx.get(messages_gateway.url + "/metrics").text
+    lines = [
+        line
+        for line in text.splitlines()
+        if line.startswith("gen_ai_client_operation_duration_seconds_count")
+        and 'route="gpt-route"' in line
+    ]
+    assert lines and all('gen_ai_operation_name="chat"' in line for line in lines)
