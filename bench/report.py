@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.messages import messages_targets
+
 
 def _run(results: dict[str, Any], name: str) -> dict[str, Any] | None:
     run: dict[str, Any] | None = results["runs"].get(name)
@@ -71,6 +73,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     ratio = results.get("large_config_throughput_ratio")
     if ratio is not None:
         check("10k routes: throughput vs small", round(ratio, 3), ">= 0.95", ratio >= 0.95)
+    messages_targets(results, check)
     if "soak_rss_growth_pct" in results:
         value = results["soak_rss_growth_pct"]
         check("soak RSS growth (%)", value, "< 5", value < 5)

@@ -31,6 +31,7 @@ from bench.harness import (
     redis_commands,
     run_wrk,
 )
+from bench.messages import run_messages
 from bench.report import render_table, targets
 from bench.streams import held_streams
 
@@ -123,8 +124,9 @@ class Bench:
         body: dict[str, Any],
         connections: int,
         duration: float | None = None,
+        path: str = "/v1/chat/completions",
     ) -> LoadResult:
-        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        url = f"http://127.0.0.1:{port}{path}"
         run_wrk(
             url, body, connections=connections, duration_s=1, cpu=LOAD_CPU, workdir=self.workdir
         )  # warm-up: connections, caches, JIT-free but lazy imports
@@ -211,6 +213,7 @@ class Bench:
             gw.stop()
             if not self.smoke:
                 self.passthrough_streams(upstream_env)
+            run_messages(self, gateway_config(upstream_port), LOAD_CPU)
 
             print("gateway, redis state", flush=True)
             redis_port = free_port()
