@@ -115,13 +115,17 @@ class AttemptRunner:
                 if context_floor is not None:
                     larger_unavailable = True
                 continue
-            body = merge_body(member.defaults, client_body, member.forced, member.upstream_model)
             if bridge is None:
+                body = merge_body(
+                    member.defaults, client_body, member.forced, member.upstream_model
+                )
                 upstream = UpstreamRequest(body, stream, record.request_id, operation, headers)
             else:
-                upstream = UpstreamRequest(
-                    bridge.request(body, stream), stream, record.request_id, bridge.operation
-                )
+                # Options are written in the member's own format: merged after the
+                # translation, so none is lost to it.
+                translated = bridge.request(client_body, stream)
+                body = merge_body(member.defaults, translated, member.forced, member.upstream_model)
+                upstream = UpstreamRequest(body, stream, record.request_id, bridge.operation)
             retries = 0
             while True:
                 started = time.perf_counter()

@@ -88,6 +88,7 @@ def test_create_through_an_anthropic_member_is_byte_exact(
     assert sent.body["system"][0]["cache_control"] == {"type": "ephemeral"}
     assert sent.body["tools"] == [WEATHER_TOOL]
     assert sent.body["context_management"] == {"edits": []}
+    assert sent.body["temperature"] == 0.5  # the route's options, merged
     assert sent.headers["x-api-key"] == ANTHROPIC_KEY
     assert CLIENT_KEY not in json.dumps(sent.headers)
     assert sent.headers["anthropic-beta"] == BETA
@@ -180,6 +181,7 @@ def test_create_through_an_openai_member_is_translated(
     assert sent["tools"][0]["function"]["parameters"] == WEATHER_TOOL["input_schema"]
     assert sent["tool_choice"] == "required" and sent["parallel_tool_calls"] is False
     assert sent["stop"] == ["END"] and sent["max_tokens"] == 300
+    assert sent["seed"] == 7  # the route's options, merged in the member's format
     assert "authorization" not in {k.lower() for k in upstream.hits()[-1].headers}
 
 

@@ -42,8 +42,9 @@ def messages_config(anthropic: FakeAnthropic, openai_base: str) -> dict[str, Any
             "gpt-backup": {"provider": "fake", "model": "gpt-backup", "price": GPT_PRICE},
         },
         "routes": {
-            "sonnet": {"pool": ["claude"]},
-            "gpt-route": {"pool": ["gpt"]},
+            "sonnet": {"pool": ["claude"], "options": {"temperature": 0.5}},
+            # A chat-only option: merged after the translation, so it reaches the member.
+            "gpt-route": {"pool": ["gpt"], "options": {"seed": 7}},
             "resilient": {"pool": ["claude-flaky", "gpt-backup"]},
             "busy": {"pool": ["claude-busy-1", "claude-busy-2"]},
             # Claude Code asks for a dated model name: a route by that name serves it.
