@@ -13,6 +13,7 @@ from gateway.doors.messages import errors
 from gateway.doors.messages.count_tokens import estimate_tokens
 from gateway.doors.messages.stream import MessagesOpening, MessagesRelay
 from gateway.errors import ModelNotFound, NoMemberAvailable
+from gateway.providers.anthropic.api import with_client_headers
 from gateway.translate.anthropic.request_to_chat import to_chat
 from gateway.translate.anthropic.response_to_messages import to_message
 from gateway.translate.anthropic.stream_to_messages import MessagesStreamWriter
@@ -278,3 +279,16 @@ def test_the_estimate_counts_text_tools_and_images() -> None:
     assert estimate_tokens(with_image) == 1600 + 3
     tools = {"messages": [], "tools": [{"name": "f", "input_schema": {"type": "object"}}]}
     assert estimate_tokens(tools) > 0
+
+
+def test_client_api_switches_replace_the_version_and_join_the_betas() -> None:
+    configured = {"x-api-key": "k", "anthropic-version": "2023-06-01", "Anthropic-Beta": "a,b"}
+    merged = with_client_headers(
+        configured, {"anthropic-version": "2026-01-01", "anthropic-beta": "b,c"}
+    )
+    assert merged == {
+        "x-api-key": "k",
+        "anthropic-version": "2026-01-01",
+        "Anthropic-Beta": "a,b,c",
+    }
+    assert with_client_headers(configured, None) is configured
