@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from bench.cache import cache_hits
 from bench.harness import (
     PYTHON,
     ROOT,
@@ -215,6 +216,9 @@ class Bench:
                 self.passthrough_streams(upstream_env)
             run_messages(self, gateway_config(upstream_port), LOAD_CPU)
 
+            print("gateway, memory state, response cache hits", flush=True)
+            cache_hits(self, gateway_config(upstream_port), "memory")
+
             print("gateway, redis state", flush=True)
             redis_port = free_port()
             redis = Service(
@@ -236,6 +240,8 @@ class Bench:
                 (redis_commands(redis_port) - before - 1) / elapsed, 1
             )
             gw.stop()
+            print("gateway, redis state, response cache hits", flush=True)
+            cache_hits(self, gateway_config(upstream_port, redis_port=redis_port), "redis")
 
             if not self.smoke:
                 print("gateway, 10,000 routes and models", flush=True)

@@ -19,11 +19,13 @@ from starlette.routing import Route
 
 from gateway.accounting.ledger import UsageLedger
 from gateway.api.admin import AdminEndpoints, error_response
+from gateway.api.cache import CacheEndpoints
 from gateway.api.cooldowns import CooldownsEndpoint
 from gateway.api.dispatch import ASGIApp, HotPathDispatcher
 from gateway.api.usage import UsageEndpoints
+from gateway.cache.stage import ResponseCacheStage
 from gateway.config.loader import load_config
-from gateway.config.schema import GatewayConfig
+from gateway.config.schema import CacheStoreSection, GatewayConfig
 from gateway.doors.chat import ChatDoor
 from gateway.doors.messages import MessagesDoor
 from gateway.doors.messages.count_tokens import CountTokensEndpoint
@@ -34,7 +36,7 @@ from gateway.observability.metrics import GatewayMetrics
 from gateway.observability.record import RequestObserver
 from gateway.pipeline.door import Door
 from gateway.pipeline.endpoint import DoorEndpoint
-from gateway.pipeline.pipeline import RequestPipeline
+from gateway.pipeline.pipeline import RequestPipeline, Stage
 from gateway.reload import Reloader
 from gateway.runtime import Gateway, build_snapshot
 from gateway.state.base import StateStore
@@ -83,6 +85,7 @@ def build_gateway(config: GatewayConfig, options: AppOptions) -> Gateway:
     ]
     server = config.server
     env_keys = _keys(options.api_keys, server.api_keys_env, [])
+    bounds = config.cache or CacheStoreSection(enabled=False)
     return Gateway(
         snapshot=snapshot,
         state=state,
@@ -90,6 +93,7 @@ def build_gateway(config: GatewayConfig, options: AppOptions) -> Gateway:
         api_keys=env_keys | frozenset(server.api_keys),
         env_api_keys=env_keys,
         admin_keys=_keys(options.admin_keys, server.admin_keys_env, []),
+        response_cache=state.response_cache(bounds.max_entries, bounds.max_bytes),
     )
 
 
@@ -137,6 +141,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await gateway.state.start()
+        if gateway.response_cache is not None:
+            await gateway.response_cache.start()
         reloader.install()
         # Config, route table and imports live for the whole process: moving them out
         # of the collector's reach keeps GC pauses (and so tail latency) short.
@@ -159,7 +165,10 @@ def create_app(
             await gateway.aclose()
 
     admin = AdminEndpoints(gateway)
-    pipeline = RequestPipeline(gateway)
+    stages: list[Stage] = []
+    if gateway.response_cache is not None:
+        stages.append(ResponseCacheStage(gateway.response_cache))
+    pipeline = RequestPipeline(gateway, stages)
     doors: dict[str, ASGIApp] = {
         path: DoorEndpoint(gateway, door, pipeline) for path, door in front_doors().items()
     }
@@ -178,6 +187,7 @@ def create_app(
             Route("/v1/gateway/cooldowns", CooldownsEndpoint(gateway).list, methods=["GET"]),
             Route("/v1/gateway/usage", UsageEndpoints(gateway).read, methods=["GET"]),
             Route("/v1/gateway/usage", UsageEndpoints(gateway).reset, methods=["DELETE"]),
+            Route("/v1/gateway/cache", CacheEndpoints(gateway).purge, methods=["DELETE"]),
             Route("/healthz", admin.healthz, methods=["GET"]),
             Route("/readyz", admin.readyz, methods=["GET"]),
             Route("/metrics", metrics_endpoint(gateway), methods=["GET"]),

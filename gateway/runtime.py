@@ -11,6 +11,8 @@ import asyncio
 import random
 from dataclasses import dataclass, field
 
+from gateway.cache.policy import CachePolicies, cache_policies
+from gateway.cache.store import ResponseCacheStore
 from gateway.config.schema import GatewayConfig
 from gateway.errors import UnknownProfile
 from gateway.observability.record import RequestObserver
@@ -52,6 +54,7 @@ class Snapshot:
     providers: dict[str, Provider]
     runner: AttemptRunner
     profile: str | None
+    cache: CachePolicies = field(default_factory=lambda: CachePolicies({}, None))
     leases: Leases = field(default_factory=Leases)
 
     def pick_profile(self, requested: str | None, *, from_header: bool = True) -> str | None:
@@ -90,7 +93,14 @@ def build_snapshot(
                 providers[name] = previous.providers[name]
         providers = {name: providers[name] for name in config.providers}
     runner = AttemptRunner(providers, state, config.resilience, rng)
-    return Snapshot(config=config, table=table, providers=providers, runner=runner, profile=profile)
+    return Snapshot(
+        config=config,
+        table=table,
+        providers=providers,
+        runner=runner,
+        profile=profile,
+        cache=cache_policies(config),
+    )
 
 
 def _reusable(previous: Snapshot | None, name: str, section: object) -> bool:
@@ -109,9 +119,11 @@ class Gateway:
         admin_keys: frozenset[str],
         rng: random.Random | None = None,
         env_api_keys: frozenset[str] = frozenset(),
+        response_cache: ResponseCacheStore | None = None,
     ) -> None:
         self.snapshot = snapshot
         self.state = state
+        self.response_cache = response_cache
         self.observers = observers
         self.api_keys = api_keys
         # Inbound keys from the environment stay until a restart; the file's own
@@ -130,4 +142,6 @@ class Gateway:
     async def aclose(self) -> None:
         for provider in self.snapshot.providers.values():
             await provider.aclose()
+        if self.response_cache is not None:
+            await self.response_cache.aclose()
         await self.state.aclose()

@@ -16,7 +16,8 @@ from typing import Any
 
 import orjson
 
-DIMENSIONS = ("route", "profile", "provider", "model", "api_key")
+# New dimensions go last: a field written before one existed reads it as "".
+DIMENSIONS = ("route", "profile", "provider", "model", "api_key", "cache")
 METRICS = (
     "requests",
     "errors",
@@ -24,6 +25,7 @@ METRICS = (
     "output_tokens",
     "cached_tokens",
     "cost_micro_usd",
+    "saved_cost_micro_usd",
 )
 WINDOWS = {"minute": 60, "day": 86_400}
 # How long a bucket is kept, and so how many buckets back a read may go.
@@ -48,6 +50,10 @@ class UsageEvent:
     cached_tokens: int = 0
     cost_micro_usd: int = 0
     at: float = 0.0
+    # The response cache's verdict (hit, miss, bypass; "" when off) and, on a hit,
+    # what the answer cost when it was made.
+    cache: str = ""
+    saved_cost_micro_usd: int = 0
 
 
 @functools.lru_cache(maxsize=1024)
@@ -94,7 +100,9 @@ class UsageRows:
 
     def add(self, event: UsageEvent, limit: int | None = None) -> bool:
         """Adds ``event``; with ``limit``, refuses (returns False) to grow past it."""
-        dims = (event.route, event.profile, event.provider, event.model, event.api_key)
+        dims = (
+            event.route, event.profile, event.provider, event.model, event.api_key, event.cache
+        )  # fmt: skip
         at = event.at
         keys = [(window, int(at // seconds), dims) for window, seconds in WINDOWS.items()]
         rows = self.rows
@@ -103,11 +111,11 @@ class UsageRows:
                 return False
         err = 1 if event.error else 0
         tin, tout, tcached = event.input_tokens, event.output_tokens, event.cached_tokens
-        cost = event.cost_micro_usd
+        cost, saved = event.cost_micro_usd, event.saved_cost_micro_usd
         for key in keys:
             row = rows.get(key)
             if row is None:
-                rows[key] = [1, err, tin, tout, tcached, cost]
+                rows[key] = [1, err, tin, tout, tcached, cost, saved]
             else:
                 row[0] += 1
                 row[1] += err
@@ -115,6 +123,7 @@ class UsageRows:
                 row[3] += tout
                 row[4] += tcached
                 row[5] += cost
+                row[6] += saved
         return True
 
     def increments(self) -> Increments:
@@ -151,7 +160,7 @@ def aggregate(
             if metric not in totals:
                 continue
             dims = orjson.loads(dims_json)
-            group = tuple(str(dims[i]) for i in indexes)
+            group = tuple(str(dims[i]) if i < len(dims) else "" for i in indexes)
             row = rows.get(group)
             if row is None:
                 row = rows[group] = dict.fromkeys(METRICS, 0)
@@ -165,7 +174,11 @@ def aggregate(
 
 
 def _with_usd(counts: dict[str, int]) -> dict[str, Any]:
-    return {**counts, "cost_usd": counts["cost_micro_usd"] / 1_000_000}
+    return {
+        **counts,
+        "cost_usd": counts["cost_micro_usd"] / 1_000_000,
+        "saved_cost_usd": counts["saved_cost_micro_usd"] / 1_000_000,
+    }
 
 
 def parse_group_by(raw: str | None) -> list[str]:

@@ -1,7 +1,7 @@
 """``GET /v1/gateway/usage`` reads the shared counters; ``DELETE`` resets them (admin).
 
 Query: ``window=minute|day`` (default ``day``), ``last=N`` buckets back including the
-current one (default 1), ``group_by=route,profile,provider,model,api_key`` (default:
+current one (default 1), ``group_by=route,profile,provider,model,api_key,cache`` (default:
 totals only). With the redis backend any replica answers for all of them.
 """
 

@@ -54,6 +54,10 @@ class RequestRecord:
     cost_usd: float | None = None
     cost_micro_usd: int = 0
     api_key_id: str | None = None
+    # The response cache: off (not configured), bypass, miss or hit.
+    cache: str = "off"
+    cache_age_s: float = 0.0
+    saved_cost_micro_usd: int = 0
     response_started: bool = False
     # Only with logging.include_content: the request's messages and the non-stream answer.
     messages: Any = None

@@ -40,10 +40,15 @@ def new_record(
 
 
 def gateway_headers(record: RequestRecord) -> RawHeaders:
-    return [
+    headers = [
         (b"x-request-id", record.request_id.encode("latin-1")),
         (b"x-gateway-route", (record.route or "").encode("latin-1", "replace")),
         (b"x-gateway-provider", (record.provider or "").encode("latin-1", "replace")),
         (b"x-gateway-model", (record.alias or "").encode("latin-1", "replace")),
         (b"x-gateway-attempts", str(len(record.attempts)).encode()),
     ]
+    if record.cache != "off":
+        headers.append((b"x-gateway-cache", record.cache.encode()))
+        if record.cache == "hit":
+            headers.append((b"age", str(int(record.cache_age_s)).encode()))
+    return headers
