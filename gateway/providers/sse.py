@@ -5,9 +5,6 @@ loop (wait for the first whole event) and the relay (forward whole events only).
 from __future__ import annotations
 
 import re
-from typing import Any
-
-import orjson
 
 EVENT_SPLIT = re.compile(rb"(\r\n\r\n|\n\n)")
 # The longest event end, less one: how much of earlier bytes a search must overlap
@@ -74,10 +71,3 @@ def event_data(event: bytes) -> tuple[str, bytes]:
         elif line.startswith(b"event:"):
             name = line[6:].strip().decode("utf-8", "replace")
     return name, b"\n".join(data)
-
-
-DONE_EVENT = b"data: [DONE]\n\n"
-
-
-def data_event(payload: dict[str, Any]) -> bytes:
-    return b"data: " + orjson.dumps(payload) + b"\n\n"

@@ -1,20 +1,17 @@
-"""What the translating kinds (``anthropic``, ``gemini``) share: an upstream answer in
-another wire format that reads as an OpenAI one.
+"""An upstream answer in another wire format, read in the one its caller speaks:
+Anthropic's as OpenAI's (the ``anthropic`` kind), OpenAI's as Anthropic's (the
+``/v1/messages`` door's chat bridge).
 
-A kind supplies a ``Codec`` (whole bodies and error bodies) and, for streams, a
+A translation supplies a ``Codec`` (whole bodies and error bodies) and, for streams, a
 ``StreamTranslator`` (a function of each piece of bytes plus its own state).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, Protocol
-
-import orjson
+from typing import Protocol
 
 from gateway.providers.base import UpstreamResponse, UpstreamStreamBroken
-from gateway.providers.sse import EventReader, data_event, event_data
 from gateway.transport import ResponseHeaders
 
 # Bodies are re-encoded here, so the upstream's framing and encoding no longer apply.
@@ -29,12 +26,12 @@ class Codec(Protocol):
     name: str
 
     def answer(self, status: int, body: bytes) -> tuple[int, bytes]:
-        """A 2xx body as an OpenAI completion; may turn it into a client error."""
+        """A 2xx body in the caller's format; may turn it into a client error."""
         ...
 
     def error(self, status: int, body: bytes) -> tuple[int, bytes, dict[str, str]]:
-        """An error body as OpenAI's, its status (a kind may correct it) and headers
-        to add (a ``Retry-After`` read from the body)."""
+        """An error body in the caller's format, its status (a translation may correct
+        it) and headers to add (a ``Retry-After`` read from the body)."""
         ...
 
 
@@ -120,54 +117,3 @@ class TranslatedResponse(UpstreamResponse):
 
     def close(self) -> None:
         self._inner.close()
-
-
-class ChunkWriter:
-    """The base of a kind's stream translator: splits the upstream's bytes into
-    events, hands each to ``_event`` until the stream is finished, and writes
-    OpenAI chunks under the answer's id and model."""
-
-    __slots__ = ("_created", "_events", "_id", "_model", "finished", "include_usage")
-
-    def __init__(self, include_usage: bool) -> None:
-        self.include_usage = include_usage
-        self.finished = False
-        self._events = EventReader()
-        self._id = ""
-        self._model = ""
-        self._created = int(time.time())
-
-    def feed(self, data: bytes) -> bytes:
-        if self.finished:
-            return b""
-        out: list[bytes] = []
-        for event in self._events.feed(data):
-            name, payload = event_data(event)
-            try:
-                parsed = orjson.loads(payload) if payload else None
-            except orjson.JSONDecodeError:
-                continue  # a comment, a keep-alive, or a kind's own oddity: nothing to say
-            if isinstance(parsed, dict):
-                self._event(name, parsed, out)
-            if self.finished:
-                self._events.clear()
-                break
-        return b"".join(out)
-
-    def _event(self, name: str, payload: dict[str, Any], out: list[bytes]) -> None:
-        raise NotImplementedError
-
-    def _chunk(self, choices: list[dict[str, Any]], **extra: Any) -> bytes:
-        chunk = {
-            "id": self._id,
-            "object": "chat.completion.chunk",
-            "created": self._created,
-            "model": self._model,
-            "choices": choices,
-            **extra,
-        }
-        return data_event(chunk)
-
-
-def delta_choice(index: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-    return {"index": index, "delta": delta, "finish_reason": finish, "logprobs": None}
