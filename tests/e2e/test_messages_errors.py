@@ -132,3 +132,31 @@ def test_bad_input_gets_an_anthropic_error_and_the_gateway_keeps_serving(
     assert response.headers["x-request-id"]
     answer = sdk(messages_gateway).messages.create(model="sonnet", max_tokens=5, messages=HELLO)
     assert answer.content
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error_type"),
+    [
+        (b"{", 400, "invalid_request_error"),
+        (json.dumps({"model": "sonnet"}).encode(), 400, "invalid_request_error"),
+        (json.dumps({"model": "nope", "messages": HELLO}).encode(), 404, "not_found_error"),
+    ],
+    ids=["not-json", "no-messages", "unknown-model"],
+)
+def test_count_tokens_bad_input_gets_an_anthropic_error(
+    messages_gateway: GatewayProcess,
+    fakes: tuple[FakeAnthropic, FakeUpstream],
+    body: bytes,
+    status: int,
+    error_type: str,
+) -> None:
+    response = httpx.post(
+        messages_gateway.base_url + "/messages/count_tokens",
+        content=body,
+        headers={"x-api-key": CLIENT_KEY},
+    )
+    assert response.status_code == status
+    assert response.json()["error"]["type"] == error_type
+    unauthorized = httpx.post(messages_gateway.base_url + "/messages/count_tokens", content=body)
+    assert unauthorized.status_code == 401
+    assert unauthorized.json()["error"]["type"] == "authentication_error"

@@ -20,7 +20,8 @@ from gateway.api.auth import authenticate
 from gateway.doors.messages import errors
 from gateway.doors.messages.door import MessagesDoor
 from gateway.doors.messages.request import parse_count_tokens_body
-from gateway.errors import GatewayError, ModelNotFound, NoMemberAvailable
+from gateway.errors import GatewayError, InternalError, ModelNotFound, NoMemberAvailable
+from gateway.observability.record import RequestRecord
 from gateway.pipeline.headers import gateway_headers, new_record
 from gateway.routing.policies import order_pool
 from gateway.runtime import Gateway
@@ -127,7 +128,14 @@ class CountTokensEndpoint:
             out = [*gateway_headers(record), (b"x-gateway-token-count", b"estimate")]
             await send_bytes(send, 200, body, out)
         except GatewayError as exc:
-            out = gateway_headers(record) + header_list(exc.headers.items())
-            await send_bytes(send, errors.error_status(exc), errors.error_body(exc), out)
+            await self._send_error(send, exc, record)
+        except Exception:
+            log.exception("unhandled error", request_id=record.request_id)
+            await self._send_error(send, InternalError("the gateway failed to count"), record)
         finally:
             leases.release()
+
+    @staticmethod
+    async def _send_error(send: Any, error: GatewayError, record: RequestRecord) -> None:
+        out = gateway_headers(record) + header_list(error.headers.items())
+        await send_bytes(send, errors.error_status(error), errors.error_body(error), out)

@@ -24,7 +24,7 @@ _ERROR_MARKERS = (b'"type":"error"', b'"type": "error"')
 
 
 def _event_type(event: bytes) -> tuple[str, dict[str, Any] | None]:
-    """The event's type (its ``event:`` name, else its data's ``type``) and its data."""
+    """The event's type (its data's ``type``, else its ``event:`` name) and its data."""
     name, data = event_data(event)
     try:
         payload = orjson.loads(data) if data else None
