@@ -230,3 +230,19 @@ def machine_info() -> dict[str, Any]:
     except OSError:
         pass
     return {"cpu": model, "cores": os.cpu_count(), "python": sys.version.split()[0]}
+
+
+def start_mock(workdir: Path, module: str, cpu: int | None) -> Service:
+    """An instant mock upstream (``python -m <module> --port N``) on a free port."""
+    port = free_port()
+    name = module.rsplit(".", 1)[-1]
+    mock = Service(
+        name,
+        [PYTHON, "-m", module, "--port", str(port)],
+        port,
+        cpu=cpu,
+        ready_path="/",
+        log=workdir / f"{name}.log",
+    )
+    mock.wait_ready(method="TCP")
+    return mock

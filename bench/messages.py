@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bench.harness import PYTHON, Service, free_port
+from bench.harness import start_mock
 
 if TYPE_CHECKING:
     from bench.run import Bench
@@ -38,18 +38,10 @@ def messages_config(config: dict[str, Any], anthropic_port: int) -> dict[str, An
 
 
 def run_messages(bench: Bench, chat_config: dict[str, Any], load_cpu: int) -> None:
-    port = free_port()
-    mock = Service(
-        "anthropic-mock",
-        [PYTHON, "-m", "bench.mock_anthropic", "--port", str(port)],
-        port,
-        cpu=load_cpu,
-        log=bench.workdir / "anthropic-mock.log",
-    )
-    mock.wait_ready(method="TCP")
+    mock = start_mock(bench.workdir, "bench.mock_anthropic", load_cpu)
     print("gateway, /v1/messages", flush=True)
     try:
-        gw = bench.start_gateway("gateway-messages", messages_config(chat_config, port))
+        gw = bench.start_gateway("gateway-messages", messages_config(chat_config, mock.port))
         try:
             bench.load("messages_native_c64", gw.port, MESSAGES, 64, path=PATH)
             bench.load(

@@ -31,6 +31,7 @@ from bench.harness import (
     machine_info,
     redis_commands,
     run_wrk,
+    start_mock,
 )
 from bench.messages import run_messages
 from bench.report import render_table, targets
@@ -97,17 +98,7 @@ def gateway_config(
 
 
 def start_upstream(workdir: Path) -> Service:
-    port = free_port()
-    upstream = Service(
-        "upstream",
-        [PYTHON, "-m", "bench.mock_upstream", "--port", str(port)],
-        port,
-        cpu=LOAD_CPU,
-        ready_path="/",
-        log=workdir / "upstream.log",
-    )
-    upstream.wait_ready(method="TCP")
-    return upstream
+    return start_mock(workdir, "bench.mock_upstream", LOAD_CPU)
 
 
 class Bench:

@@ -46,10 +46,10 @@ OPENAI_CALL = {
 BETA = "interleaved-thinking-2025-05-14,fine-grained-tool-streaming-2025-05-14"
 
 
-def log_line(gateway: GatewayProcess, request_id: str) -> dict[str, Any]:
+def log_line(messages_gateway: GatewayProcess, request_id: str) -> dict[str, Any]:
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        lines = [r for r in gateway.log_lines() if r.get("request_id") == request_id]
+        lines = [r for r in messages_gateway.log_lines() if r.get("request_id") == request_id]
         if lines:
             return lines[-1]
         time.sleep(0.05)
@@ -62,10 +62,9 @@ def log_line(gateway: GatewayProcess, request_id: str) -> dict[str, Any]:
 def test_create_through_an_anthropic_member_is_byte_exact(
     messages_gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
 ) -> None:
-    gateway = messages_gateway
     claude, _ = fakes
     claude.set("claude-sonnet-4-5", message("Bonjour", tool_uses=[CALL]))
-    raw = sdk(gateway).messages.with_raw_response.create(
+    raw = sdk(messages_gateway).messages.with_raw_response.create(
         model="sonnet",
         max_tokens=512,
         system=[{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}],
@@ -99,7 +98,6 @@ def test_create_through_an_anthropic_member_is_byte_exact(
 def test_stream_through_an_anthropic_member_is_byte_exact(
     messages_gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
 ) -> None:
-    gateway = messages_gateway
     claude, _ = fakes
     behavior = message("It is sunny", thinking="Paris weather needs a tool", tool_uses=[CALL])
     behavior.piece_size = 7  # events split anywhere
@@ -111,12 +109,14 @@ def test_stream_through_an_anthropic_member_is_byte_exact(
         "messages": HELLO,
         "tools": [WEATHER_TOOL],
     }
-    with sdk(gateway).messages.with_streaming_response.create(stream=True, **params) as raw:
+    with sdk(messages_gateway).messages.with_streaming_response.create(
+        stream=True, **params
+    ) as raw:
         body = b"".join(raw.http_response.iter_bytes())
     assert body == claude.answers[-1]
 
     claude.set("claude-sonnet-4-5", behavior)
-    with sdk(gateway).messages.stream(**params) as stream:
+    with sdk(messages_gateway).messages.stream(**params) as stream:
         final = stream.get_final_message()
     thinking, text, tool = final.content
     assert thinking.type == "thinking"
@@ -134,10 +134,9 @@ def test_stream_through_an_anthropic_member_is_byte_exact(
 def test_create_through_an_openai_member_is_translated(
     messages_gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
 ) -> None:
-    gateway = messages_gateway
     _, upstream = fakes
     upstream.set("gpt-x", ok(tool_calls=[OPENAI_CALL], reasoning="Needs the tool"))
-    answer = sdk(gateway).messages.create(
+    answer = sdk(messages_gateway).messages.create(
         model="gpt-route",
         max_tokens=300,
         system="Be brief.",
@@ -191,7 +190,6 @@ OPENAI_CALL_ARGS = json.dumps(CALL["input"], separators=(",", ":"))
 def test_stream_through_an_openai_member_assembles_in_the_sdk(
     messages_gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
 ) -> None:
-    gateway = messages_gateway
     _, upstream = fakes
     upstream.set(
         "gpt-x",
@@ -203,7 +201,7 @@ def test_stream_through_an_openai_member_assembles_in_the_sdk(
         ),
     )
     events: list[str] = []
-    with sdk(gateway).messages.stream(
+    with sdk(messages_gateway).messages.stream(
         model="gpt-route", max_tokens=300, messages=HELLO, tools=[WEATHER_TOOL]
     ) as stream:
         for event in stream:
@@ -227,11 +225,12 @@ def test_stream_through_an_openai_member_assembles_in_the_sdk(
 def test_an_overloaded_anthropic_member_falls_over_inside_one_stream(
     messages_gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
 ) -> None:
-    gateway = messages_gateway
     claude, upstream = fakes
     claude.set("claude-flaky", overloaded_after_start())
     upstream.set("gpt-backup", ok("served by the backup"))
-    with sdk(gateway).messages.stream(model="resilient", max_tokens=200, messages=HELLO) as s:
+    with sdk(messages_gateway).messages.stream(
+        model="resilient", max_tokens=200, messages=HELLO
+    ) as s:
         text = "".join(s.text_stream)
         final = s.get_final_message()
         headers = s.response.headers
@@ -241,7 +240,9 @@ def test_an_overloaded_anthropic_member_falls_over_inside_one_stream(
     assert headers["x-gateway-provider"] == "fake"
     assert [h.body["model"] for h in claude.hits()] == ["claude-flaky"]
     # Parked by the overload: the next request goes straight to the backup.
-    with sdk(gateway).messages.stream(model="resilient", max_tokens=200, messages=HELLO) as s:
+    with sdk(messages_gateway).messages.stream(
+        model="resilient", max_tokens=200, messages=HELLO
+    ) as s:
         assert "".join(s.text_stream) == "served by the backup"
     assert len(claude.hits()) == 1
 
@@ -252,9 +253,8 @@ def test_an_overloaded_anthropic_member_falls_over_inside_one_stream(
 def test_count_tokens_is_forwarded_to_an_anthropic_member(
     messages_gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
 ) -> None:
-    gateway = messages_gateway
     claude, _ = fakes
-    counted = sdk(gateway).messages.count_tokens(
+    counted = sdk(messages_gateway).messages.count_tokens(
         model="sonnet", messages=HELLO, tools=[WEATHER_TOOL], system="Be brief."
     )
     assert counted.input_tokens == counted_tokens({"messages": HELLO})
@@ -266,10 +266,9 @@ def test_count_tokens_is_forwarded_to_an_anthropic_member(
 def test_count_tokens_without_an_anthropic_member_is_an_estimate(
     messages_gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
 ) -> None:
-    gateway = messages_gateway
     claude, upstream = fakes
     text = "word " * 400  # 2,000 characters: about 500 tokens
-    raw = sdk(gateway).messages.with_raw_response.count_tokens(
+    raw = sdk(messages_gateway).messages.with_raw_response.count_tokens(
         model="gpt-route", messages=[{"role": "user", "content": text}]
     )
     assert raw.headers["x-gateway-token-count"] == "estimate"
@@ -280,8 +279,9 @@ def test_count_tokens_without_an_anthropic_member_is_an_estimate(
 def test_bearer_auth_is_accepted_too(
     messages_gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
 ) -> None:
-    gateway = messages_gateway
-    client = anthropic.Anthropic(base_url=gateway.url, auth_token=CLIENT_KEY, max_retries=0)
+    client = anthropic.Anthropic(
+        base_url=messages_gateway.url, auth_token=CLIENT_KEY, max_retries=0
+    )
     answer = client.messages.create(model="sonnet", max_tokens=10, messages=HELLO)
     assert answer.content[0].type == "text"
 
@@ -289,11 +289,10 @@ def test_bearer_auth_is_accepted_too(
 def test_models_list_in_anthropic_shape(
     messages_gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
 ) -> None:
-    gateway = messages_gateway
-    ids = [m.id for m in sdk(gateway).models.list()]
+    ids = [m.id for m in sdk(messages_gateway).models.list()]
     assert {"sonnet", "gpt-route", "resilient", "claude"} <= set(ids)
     openai_shape = httpx.get(
-        gateway.base_url + "/models", headers={"Authorization": f"Bearer {CLIENT_KEY}"}
+        messages_gateway.base_url + "/models", headers={"Authorization": f"Bearer {CLIENT_KEY}"}
     ).json()
     assert openai_shape["object"] == "list"
 
@@ -305,9 +304,7 @@ def test_models_list_in_anthropic_shape(
 def test_usage_and_cost_are_exact_on_both_paths(
     messages_gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream], stream: bool
 ) -> None:
-    gateway = messages_gateway
-    gateway = messages_gateway
-    client = sdk(gateway)
+    client = sdk(messages_gateway)
     kw: Any = {"max_tokens": 100, "messages": HELLO}
     for route, price, usage in (
         ("sonnet", CLAUDE_PRICE, DEFAULT_USAGE),
@@ -326,7 +323,7 @@ def test_usage_and_cost_are_exact_on_both_paths(
             request_id = raw.headers["x-request-id"]
             micro = expected_micro_usd(price, usage)
             assert raw.headers["x-gateway-cost-usd"] == f"{micro / 1_000_000:.6f}"
-        line = log_line(gateway, request_id)
+        line = log_line(messages_gateway, request_id)
         read = usage.get("cache_read_input_tokens", 0)
         written = usage.get("cache_creation_input_tokens", 0)
         assert line["api"] == "messages"

@@ -22,12 +22,13 @@ HELLO: list[Any] = [{"role": "user", "content": "hello"}]
 def test_every_member_overloaded_is_a_529_overloaded_error(
     messages_gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
 ) -> None:
-    gateway = messages_gateway
     claude, _ = fakes
     claude.set("claude-busy-1", overloaded())
     claude.set("claude-busy-2", overloaded_after_start())
     with pytest.raises(anthropic.APIStatusError) as caught:
-        with sdk(gateway).messages.stream(model="busy", max_tokens=50, messages=HELLO) as s:
+        with sdk(messages_gateway).messages.stream(
+            model="busy", max_tokens=50, messages=HELLO
+        ) as s:
             s.get_final_message()
     error = caught.value
     assert error.status_code == 529
@@ -40,15 +41,16 @@ def test_every_member_overloaded_is_a_529_overloaded_error(
 def test_errors_are_the_sdks_typed_exceptions(
     messages_gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
 ) -> None:
-    gateway = messages_gateway
     with pytest.raises(anthropic.NotFoundError) as missing:
-        sdk(gateway).messages.create(model="no-such-route", max_tokens=10, messages=HELLO)
+        sdk(messages_gateway).messages.create(model="no-such-route", max_tokens=10, messages=HELLO)
     assert missing.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
     with pytest.raises(anthropic.AuthenticationError):
-        sdk(gateway, api_key="wrong").messages.create(model="sonnet", max_tokens=10, messages=HELLO)
+        sdk(messages_gateway, api_key="wrong").messages.create(
+            model="sonnet", max_tokens=10, messages=HELLO
+        )
     # The upstream's own refusal passes through, typed as well.
     with pytest.raises(anthropic.BadRequestError) as refused:
-        sdk(gateway).messages.create(
+        sdk(messages_gateway).messages.create(
             model="sonnet",
             max_tokens=2000,
             thinking={"type": "enabled", "budget_tokens": 4000},
@@ -57,7 +59,7 @@ def test_errors_are_the_sdks_typed_exceptions(
     assert "budget_tokens" in refused.value.message
     # The gateway's own check, in Anthropic's shape.
     response = httpx.post(
-        gateway.base_url + "/messages",
+        messages_gateway.base_url + "/messages",
         headers={"x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01"},
         json={"model": "sonnet", "messages": HELLO},
     )
@@ -93,17 +95,29 @@ def request_body(**changes: Any) -> bytes:
     return json.dumps(body).encode()
 
 
+MESSAGES = "/messages"
+COUNT = "/messages/count_tokens"
+
+
 @pytest.mark.parametrize(
-    ("body", "status", "error_type"),
+    ("path", "body", "status", "error_type"),
     [
-        (b"{not json", 400, "invalid_request_error"),
-        (b"[1, 2]", 400, "invalid_request_error"),
-        (request_body(messages=[{"role": "system", "content": "x"}]), 400, "invalid_request_error"),
-        (request_body(max_tokens="5"), 400, "invalid_request_error"),
-        (request_body(messages=[]), 400, "invalid_request_error"),
-        (request_body(stream="yes"), 400, "invalid_request_error"),
-        (request_body(model="nope"), 404, "not_found_error"),
-        (request_body(system="x" * 21_000_000), 413, "request_too_large"),
+        (MESSAGES, b"{not json", 400, "invalid_request_error"),
+        (MESSAGES, b"[1, 2]", 400, "invalid_request_error"),
+        (
+            MESSAGES,
+            request_body(messages=[{"role": "system", "content": "x"}]),
+            400,
+            "invalid_request_error",
+        ),
+        (MESSAGES, request_body(max_tokens="5"), 400, "invalid_request_error"),
+        (MESSAGES, request_body(messages=[]), 400, "invalid_request_error"),
+        (MESSAGES, request_body(stream="yes"), 400, "invalid_request_error"),
+        (MESSAGES, request_body(model="nope"), 404, "not_found_error"),
+        (MESSAGES, request_body(system="x" * 21_000_000), 413, "request_too_large"),
+        (COUNT, b"{", 400, "invalid_request_error"),
+        (COUNT, json.dumps({"model": "sonnet"}).encode(), 400, "invalid_request_error"),
+        (COUNT, json.dumps({"model": "nope", "messages": HELLO}).encode(), 404, "not_found_error"),
     ],
     ids=[
         "not-json",
@@ -114,49 +128,29 @@ def request_body(**changes: Any) -> bytes:
         "stream-type",
         "unknown-model",
         "too-large",
+        "count-not-json",
+        "count-no-messages",
+        "count-unknown-model",
     ],
 )
 def test_bad_input_gets_an_anthropic_error_and_the_gateway_keeps_serving(
     messages_gateway: GatewayProcess,
     fakes: tuple[FakeAnthropic, FakeUpstream],
+    path: str,
     body: bytes,
     status: int,
     error_type: str,
 ) -> None:
+    url = messages_gateway.base_url + path
     headers = {"x-api-key": CLIENT_KEY, "content-type": "application/json"}
-    response = httpx.post(messages_gateway.base_url + "/messages", content=body, headers=headers)
+    response = httpx.post(url, content=body, headers=headers)
     assert response.status_code == status
     payload = response.json()
     assert payload["type"] == "error" and payload["error"]["type"] == error_type
     assert payload["error"]["message"]
     assert response.headers["x-request-id"]
-    answer = sdk(messages_gateway).messages.create(model="sonnet", max_tokens=5, messages=HELLO)
-    assert answer.content
-
-
-@pytest.mark.parametrize(
-    ("body", "status", "error_type"),
-    [
-        (b"{", 400, "invalid_request_error"),
-        (json.dumps({"model": "sonnet"}).encode(), 400, "invalid_request_error"),
-        (json.dumps({"model": "nope", "messages": HELLO}).encode(), 404, "not_found_error"),
-    ],
-    ids=["not-json", "no-messages", "unknown-model"],
-)
-def test_count_tokens_bad_input_gets_an_anthropic_error(
-    messages_gateway: GatewayProcess,
-    fakes: tuple[FakeAnthropic, FakeUpstream],
-    body: bytes,
-    status: int,
-    error_type: str,
-) -> None:
-    response = httpx.post(
-        messages_gateway.base_url + "/messages/count_tokens",
-        content=body,
-        headers={"x-api-key": CLIENT_KEY},
-    )
-    assert response.status_code == status
-    assert response.json()["error"]["type"] == error_type
-    unauthorized = httpx.post(messages_gateway.base_url + "/messages/count_tokens", content=body)
+    unauthorized = httpx.post(url, content=body[:1000])
     assert unauthorized.status_code == 401
     assert unauthorized.json()["error"]["type"] == "authentication_error"
+    answer = sdk(messages_gateway).messages.create(model="sonnet", max_tokens=5, messages=HELLO)
+    assert answer.content

@@ -84,6 +84,21 @@ def overloaded_after_start() -> Behavior:
     )
 
 
+def providers_section(anthropic: FakeAnthropic, openai_base: str) -> dict[str, Any]:
+    """Config providers: ``claude`` (kind anthropic, on this fake, its key in
+    ``ANTHROPIC_TEST_KEY``) and ``fake`` (an OpenAI-compatible upstream)."""
+    return {
+        "claude": {
+            "kind": "anthropic",
+            "base_url": anthropic.base_url,
+            "api_key_env": "ANTHROPIC_TEST_KEY",
+            "timeout_s": 5,
+            "connect_timeout_s": 1,
+        },
+        "fake": {"kind": "openai", "base_url": openai_base, "timeout_s": 5},
+    }
+
+
 def signature_of(thinking: str) -> str:
     return "sig_" + hashlib.sha256(thinking.encode()).hexdigest()[:24]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import anthropic
 
-from tests.support.fake_anthropic import FakeAnthropic
+from tests.support.fake_anthropic import FakeAnthropic, providers_section
 from tests.support.gateway_process import GatewayProcess
 
 CLIENT_KEY = "client-key-123"
@@ -23,16 +23,7 @@ def messages_config(anthropic: FakeAnthropic, openai_base: str) -> dict[str, Any
 
     return {
         "server": {"api_keys_env": None, "api_keys": [CLIENT_KEY]},
-        "providers": {
-            "claude": {
-                "kind": "anthropic",
-                "base_url": anthropic.base_url,
-                "api_key_env": "ANTHROPIC_TEST_KEY",
-                "timeout_s": 5,
-                "connect_timeout_s": 1,
-            },
-            "fake": {"kind": "openai", "base_url": openai_base, "timeout_s": 5},
-        },
+        "providers": providers_section(anthropic, openai_base),
         "models": {
             "claude": claude("claude-sonnet-4-5"),
             "claude-flaky": claude("claude-flaky"),
