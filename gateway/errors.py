@@ -13,6 +13,7 @@ OpenAI-shaped body, so no handler builds error JSON by hand::
      ├── NotFound              404 invalid_request_error / not_found
      ├── PayloadTooLarge       413 invalid_request_error / request_too_large
      ├── NoMemberAvailable     503/429 service_unavailable / rate_limit_exceeded
+     ├── ShuttingDown          503 service_unavailable / server_shutting_down
      └── InternalError         500 server_error
 """
 
@@ -90,6 +91,8 @@ class PayloadTooLarge(GatewayError):
     status = 413
     type = "invalid_request_error"
     code = "request_too_large"
+    # The client is still sending: the answer reads the rest first (gateway.api.oversize).
+    body_unread = False
 
 
 class NoMemberAvailable(GatewayError):
@@ -115,6 +118,14 @@ class NoMemberAvailable(GatewayError):
             self.status = 429
             self.type = "rate_limit_error"
             self.code = "rate_limit_exceeded"
+
+
+class ShuttingDown(GatewayError):
+    """The shutdown grace ran out before the answer came (gateway.lifecycle.shutdown)."""
+
+    status = 503
+    type = "service_unavailable"
+    code = "server_shutting_down"
 
 
 class InternalError(GatewayError):
