@@ -40,6 +40,19 @@ def charge(record: RequestRecord, price: Price | None, usage: Usage) -> None:
     record.cost_usd = micro / 1_000_000
 
 
+async def send_door_error(
+    door: Door, send: Any, error: GatewayError, record: RequestRecord, receive: Any = None
+) -> None:
+    """The gateway's error in the door's shape, with the ``x-gateway-*`` headers; a body
+    still arriving (too large) is read and dropped after the answer."""
+    headers = gateway_headers(record) + header_list(error.headers.items())
+    status, body = door.error_status(error), door.error_body(error)
+    if receive is not None and isinstance(error, PayloadTooLarge) and error.body_unread:
+        await answer_then_discard(receive, send, status, body, headers)
+        return
+    await send_bytes(send, status, body, headers)
+
+
 class DoorEndpoint:
     def __init__(self, gateway: Gateway, door: Door, pipeline: RequestPipeline) -> None:
         self.gateway = gateway
@@ -120,13 +133,7 @@ class DoorEndpoint:
     async def _send_error(
         self, send: Any, error: GatewayError, record: RequestRecord, receive: Any = None
     ) -> None:
-        door = self.door
-        headers = gateway_headers(record) + header_list(error.headers.items())
-        status, body = door.error_status(error), door.error_body(error)
-        if receive is not None and isinstance(error, PayloadTooLarge) and error.body_unread:
-            await answer_then_discard(receive, send, status, body, headers)
-            return
-        await send_bytes(send, status, body, headers)
+        await send_door_error(self.door, send, error, record, receive)
 
     async def _send_body(
         self,

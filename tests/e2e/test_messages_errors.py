@@ -118,6 +118,7 @@ COUNT = "/messages/count_tokens"
         (COUNT, b"{", 400, "invalid_request_error"),
         (COUNT, json.dumps({"model": "sonnet"}).encode(), 400, "invalid_request_error"),
         (COUNT, json.dumps({"model": "nope", "messages": HELLO}).encode(), 404, "not_found_error"),
+        (COUNT, request_body(system="x" * 21_000_000), 413, "request_too_large"),
     ],
     ids=[
         "not-json",
@@ -131,6 +132,7 @@ COUNT = "/messages/count_tokens"
         "count-not-json",
         "count-no-messages",
         "count-unknown-model",
+        "count-too-large",
     ],
 )
 def test_bad_input_gets_an_anthropic_error_and_the_gateway_keeps_serving(

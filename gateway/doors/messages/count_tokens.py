@@ -15,13 +15,17 @@ from typing import Any
 import orjson
 import structlog
 
-from gateway.api.asgi import Scope, header_list, read_body, request_headers, send_bytes
+from gateway.api.asgi import Scope, read_body, request_headers, send_bytes
 from gateway.api.auth import authenticate
-from gateway.doors.messages import errors
 from gateway.doors.messages.door import MessagesDoor
 from gateway.doors.messages.request import parse_count_tokens_body
-from gateway.errors import GatewayError, InternalError, ModelNotFound, NoMemberAvailable
-from gateway.observability.record import RequestRecord
+from gateway.errors import (
+    GatewayError,
+    InternalError,
+    ModelNotFound,
+    NoMemberAvailable,
+)
+from gateway.pipeline.endpoint import send_door_error
 from gateway.pipeline.headers import gateway_headers, new_record
 from gateway.routing.policies import order_pool
 from gateway.runtime import Gateway
@@ -128,14 +132,10 @@ class CountTokensEndpoint:
             out = [*gateway_headers(record), (b"x-gateway-token-count", b"estimate")]
             await send_bytes(send, 200, body, out)
         except GatewayError as exc:
-            await self._send_error(send, exc, record)
+            await send_door_error(self.door, send, exc, record, receive)
         except Exception:
             log.exception("unhandled error", request_id=record.request_id)
-            await self._send_error(send, InternalError("the gateway failed to count"), record)
+            error = InternalError("the gateway failed to count")
+            await send_door_error(self.door, send, error, record)
         finally:
             leases.release()
-
-    @staticmethod
-    async def _send_error(send: Any, error: GatewayError, record: RequestRecord) -> None:
-        out = gateway_headers(record) + header_list(error.headers.items())
-        await send_bytes(send, errors.error_status(error), errors.error_body(error), out)
