@@ -7,6 +7,7 @@ from typing import Any
 from bench.adaptive import adaptive_targets
 from bench.cache import cache_targets
 from bench.endpoints import endpoint_targets
+from bench.messages import messages_targets
 from bench.tracing import tracing_targets
 from bench.triage import triage_targets
 
@@ -81,6 +82,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     adaptive_targets(results, check)
     for target in endpoint_targets(results):
         check(*target)
+    messages_targets(results, check)
     cache_targets(results, check)
     provider_targets(results, check)
     if "soak_rss_growth_pct" in results:

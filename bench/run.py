@@ -35,6 +35,7 @@ from bench.harness import (
     run_wrk,
     start_mock,
 )
+from bench.messages import run_messages
 from bench.providers import provider_kinds
 from bench.report import render_table, targets
 from bench.streams import held_streams
@@ -121,8 +122,9 @@ class Bench:
         connections: int,
         duration: float | None = None,
         headers: dict[str, str] | None = None,
+        path: str = "/v1/chat/completions",
     ) -> LoadResult:
-        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        url = f"http://127.0.0.1:{port}{path}"
         run_wrk(
             url,
             body,
@@ -224,6 +226,7 @@ class Bench:
                 self.passthrough_streams(upstream_env)
             run_triage(self, upstream_port, gateway_config(upstream_port))
             compare_policies(self, gateway_config(upstream_port), CHAT)
+            run_messages(self, gateway_config(upstream_port), LOAD_CPU)
 
             print("gateway, memory state, response cache hits", flush=True)
             cache_hits(self, gateway_config(upstream_port), "memory")

@@ -22,13 +22,15 @@ from gateway.accounting.ledger import UsageLedger
 from gateway.api.admin import AdminEndpoints, error_response
 from gateway.api.cache import CacheEndpoints
 from gateway.api.cooldowns import CooldownsEndpoint
-from gateway.api.dispatch import HotPathDispatcher
+from gateway.api.dispatch import ASGIApp, HotPathDispatcher
 from gateway.api.usage import UsageEndpoints
 from gateway.cache.stage import ResponseCacheStage
 from gateway.config.loader import ConfigError, load_config
 from gateway.config.schema import CacheStoreSection, GatewayConfig
 from gateway.doors.chat import ChatDoor
 from gateway.doors.embeddings import EmbeddingsDoor
+from gateway.doors.messages import MessagesDoor
+from gateway.doors.messages.count_tokens import CountTokensEndpoint
 from gateway.doors.responses import ResponsesDoor, StoredResponseDoor
 from gateway.doors.responses.stored import STORED_RESPONSE_CALLS
 from gateway.errors import GatewayError, InvalidRequest, MethodNotAllowed, NotFound
@@ -159,6 +161,7 @@ def front_doors() -> dict[str, Door]:
         "/v1/chat/completions": ChatDoor(),
         "/v1/embeddings": EmbeddingsDoor(),
         "/v1/responses": ResponsesDoor(),
+        "/v1/messages": MessagesDoor(),
     }
 
 
@@ -226,7 +229,10 @@ def create_app(
     for path, door in front_doors().items():
         served_on.setdefault(door.model_type, path)
     pipeline = RequestPipeline(gateway, stages, served_on=served_on)
-    doors = {path: DoorEndpoint(gateway, door, pipeline) for path, door in front_doors().items()}
+    doors: dict[str, ASGIApp] = {
+        path: DoorEndpoint(gateway, door, pipeline) for path, door in front_doors().items()
+    }
+    doors["/v1/messages/count_tokens"] = CountTokensEndpoint(gateway)
     resources = {
         key: DoorEndpoint(gateway, door, pipeline) for key, door in resource_doors().items()
     }

@@ -103,8 +103,18 @@ class NoMemberAvailable(GatewayError):
     type = "service_unavailable"
     code = "no_member_available"
 
-    def __init__(self, message: str, *, all_rate_limited: bool, headers: dict[str, str]) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        all_rate_limited: bool,
+        headers: dict[str, str],
+        all_overloaded: bool = False,
+    ) -> None:
         super().__init__(message, headers=headers)
+        # Every failure and every parking was an overload (529): a door whose API has
+        # a status for that (Anthropic's) says so.
+        self.all_overloaded = all_overloaded
         if all_rate_limited:
             self.status = 429
             self.type = "rate_limit_error"

@@ -53,16 +53,20 @@ class PicoPrice:
     input: int
     output: int
     cached_input: int
+    # Prompt tokens written to the provider's cache (Anthropic's cache_creation).
+    cache_write_input: int
 
     @classmethod
     def of(cls, price: Price | None) -> PicoPrice | None:
         if price is None:
             return None
         cached = price.cached_input if price.cached_input is not None else price.input
+        written = price.cache_write_input if price.cache_write_input is not None else price.input
         return cls(
             input=pico_per_token(price.input),
             output=pico_per_token(price.output),
             cached_input=pico_per_token(cached),
+            cache_write_input=pico_per_token(written),
         )
 
 
@@ -70,9 +74,11 @@ def cost_pico_usd(price: PicoPrice | None, usage: Usage) -> int:
     if price is None:
         return 0
     cached = min(usage.cached_tokens, usage.input_tokens)
+    written = min(usage.cache_write_tokens, usage.input_tokens - cached)
     return (
-        (usage.input_tokens - cached) * price.input
+        (usage.input_tokens - cached - written) * price.input
         + cached * price.cached_input
+        + written * price.cache_write_input
         + usage.output_tokens * price.output
     )
 

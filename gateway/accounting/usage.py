@@ -45,6 +45,25 @@ def usage_from_mapping(raw: Any) -> Usage | None:
     )
 
 
+def usage_from_messages(counts: dict[str, int]) -> Usage:
+    """Usage from the token counts of an Anthropic ``usage``. Anthropic's
+    ``input_tokens`` leaves out the tokens read from and written to the cache; the
+    gateway's ``input_tokens`` counts the whole prompt, as OpenAI's does."""
+
+    def count(name: str) -> int:
+        value = counts.get(name, 0)
+        return value if 0 <= value <= MAX_TOKENS else 0
+
+    read = count("cache_read_input_tokens")
+    written = count("cache_creation_input_tokens")
+    return Usage(
+        input_tokens=count("input_tokens") + read + written,
+        output_tokens=count("output_tokens"),
+        cached_tokens=read,
+        cache_write_tokens=written,
+    )
+
+
 def usage_from_body(body: bytes) -> Usage | None:
     if b'"usage"' not in body:
         return None

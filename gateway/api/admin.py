@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.api.auth import authenticate
+from gateway.doors.messages.models import anthropic_model_list, wants_anthropic_list
 from gateway.errors import GatewayError
 from gateway.routing.explain import explain_view
 from gateway.runtime import Gateway
@@ -30,8 +31,11 @@ class AdminEndpoints:
         self.gateway = gateway
 
     async def models(self, request: Request) -> Response:
-        authenticate(self.gateway.api_keys, dict(request.headers.raw))  # 401 via handler
+        headers = dict(request.headers.raw)
+        authenticate(self.gateway.api_keys, headers)  # 401 via handler
         table = self.gateway.snapshot.table
+        if wants_anthropic_list(headers):
+            return json_response(anthropic_model_list(table))
         data = [
             {
                 "id": name,

@@ -179,8 +179,11 @@ class Price(Strict):
     input: float = Field(default=0.0, ge=0, le=MAX_PRICE)
     output: float = Field(default=0.0, ge=0, le=MAX_PRICE)
     cached_input: float | None = Field(default=None, ge=0, le=MAX_PRICE)
+    # Prompt tokens written to the cache (Anthropic: 1.25× input for the 5-minute
+    # cache); the input price when unset.
+    cache_write_input: float | None = Field(default=None, ge=0, le=MAX_PRICE)
 
-    @field_validator("input", "output", "cached_input")
+    @field_validator("input", "output", "cached_input", "cache_write_input")
     @classmethod
     def _exact_in_pico(cls, value: float | None) -> float | None:
         if value is not None:

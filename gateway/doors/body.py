@@ -1,4 +1,4 @@
-"""What every OpenAI-shaped door checks in a body before routing it."""
+"""What every door checks of a JSON request body before it can route it."""
 
 from __future__ import annotations
 
@@ -50,3 +50,24 @@ def check_type(payload: dict[str, Any], name: str, kind: type, label: str) -> No
     # JSON's true/false are Python ints too: only a boolean field takes them.
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
         raise InvalidRequest(f"'{name}' must be {label}", param=name)
+
+
+def check_stream(payload: dict[str, Any]) -> bool:
+    stream = payload.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise InvalidRequest("'stream' must be a boolean", param="stream")
+    return stream is True
+
+
+def check_messages(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    if "messages" not in payload:
+        raise InvalidRequest("missing required parameter: 'messages'", param="messages")
+    messages = payload["messages"]
+    if not isinstance(messages, list):
+        raise InvalidRequest("'messages' must be an array of message objects", param="messages")
+    if not messages:
+        raise InvalidRequest("'messages' must contain at least one message", param="messages")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise InvalidRequest(f"'messages[{i}]' must be an object", param=f"messages[{i}]")
+    return messages

@@ -51,6 +51,7 @@ def request_fields(record: RequestRecord) -> dict[str, Any]:
     ttft = record.ttft_s
     fields: dict[str, Any] = {
         "request_id": record.request_id,
+        "api": record.api,
         "route": record.route,
         "profile": record.profile,
         "stream": record.stream,
@@ -72,6 +73,7 @@ def request_fields(record: RequestRecord) -> dict[str, Any]:
         "input_tokens": usage.input_tokens if usage else None,
         "output_tokens": usage.output_tokens if usage else None,
         "cached_tokens": usage.cached_tokens if usage else None,
+        "cache_write_tokens": usage.cache_write_tokens if usage else None,
         "cost_usd": record.cost_usd,
         "cost_pico_usd": record.cost_pico_usd,
     }

@@ -29,10 +29,6 @@ if TYPE_CHECKING:
     from gateway.routing.table import RouteTable
     from gateway.runtime import Snapshot
 
-# gen_ai.operation.name: a well-known value where one applies (the semantic conventions
-# say it must be used), so Responses API calls count as `chat`; calls on a stored
-# response keep their own names.
-GENAI_OPERATION = {"responses": "chat"}
 # gen_ai.client.operation.duration (seconds)
 OPERATION_DURATION_BUCKETS = (
     0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
@@ -276,7 +272,7 @@ class GatewayMetrics:
             _status_class(record.status),
             record.error_type or "",
             (record.profile or "none") if routed else None,
-            record.operation,
+            record.gen_ai_operation,
         )
         series = self._series.get(key)
         if series is None:
@@ -364,7 +360,7 @@ class GatewayMetrics:
     def _new_series(self, key: tuple[str, str, str, str, str, str | None, str]) -> _Series:
         route, provider, model, status_class, error_type, profile, operation = key
         genai = (
-            GENAI_OPERATION.get(operation, operation),
+            operation,
             provider,
             route,
             model,

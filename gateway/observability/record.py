@@ -28,6 +28,9 @@ class Usage:
     cached_tokens: int = 0
     # Part of output_tokens (priced as output); reported on its own in the log line.
     reasoning_tokens: int = 0
+    # Prompt tokens written to the provider's cache (Anthropic's cache_creation), a
+    # share of input_tokens like cached_tokens, priced at the model's cache_write_input.
+    cache_write_tokens: int = 0
 
 
 @dataclass(slots=True)
@@ -35,8 +38,10 @@ class RequestRecord:
     request_id: str
     started: float
     client_request_id: str | None = None
-    # The GenAI operation (``chat``, ``embeddings``) and the door it came through.
+    # The operation the members serve (``chat``, ``messages``...), the GenAI operation
+    # metrics report (``chat``, ``embeddings``), and the door it came through.
     operation: str = "chat"
+    gen_ai_operation: str = "chat"
     api: str = "chat"
     route: str | None = None
     route_label: str = "unknown"

@@ -76,7 +76,8 @@ class ResponseAffinity:
                 record,
                 call.prompt_estimate,
                 user_keys,
-                exchange.door.stream_head,
+                exchange.door.wire,
+                exchange.door.upstream_headers(exchange.headers),
             )
         except NoMemberAvailable as exc:
             raise HolderUnavailable(

@@ -14,8 +14,8 @@ from typing import Any, Protocol
 from gateway.errors import GatewayError
 from gateway.observability.record import Usage
 from gateway.pipeline.call import Call
-from gateway.providers.sse import StreamHead, first_event_head
 from gateway.resilience.attempts import Served
+from gateway.resilience.wire import CHAT_WIRE, ForwardedHeaders, WireFormat
 
 RawHeaders = list[tuple[bytes, bytes]]
 
@@ -70,12 +70,19 @@ class AnswerCodec(Protocol):
 
 
 class Door(abc.ABC):
-    #: The operation the plan's members must serve (``chat``, ``embeddings``, ...).
+    #: The operation the plan's members must serve (``chat``, ``embeddings``, ...),
+    #: natively or through one of the ``wire``'s bridges.
     operation: str
+    #: The OpenTelemetry GenAI operation name metrics and spans report: a well-known
+    #: value where one applies (the semantic conventions say it must be used), so
+    #: Responses and Messages calls are `chat`.
+    gen_ai_operation: str = "chat"
     #: The value of the ``api`` log field and metric label.
     api: str
     #: The catalog ``type`` of the models this door serves (``chat``, ``embeddings``).
     model_type: str = "chat"
+    #: Where a stream's opening ends, and the bridges to members of other operations.
+    wire: WireFormat = CHAT_WIRE
     #: How the response cache keeps this door's answers; ``None``: never cached.
     cache_codec: AnswerCodec | None = None
     #: The same request always gets the same answer (embeddings): cacheable under
@@ -104,11 +111,6 @@ class Door(abc.ABC):
     def relay(self, served: Served, call: Call) -> StreamRelay:
         """A relay for the committed stream ``served``."""
 
-    def stream_head(self, head: bytes) -> StreamHead:
-        """Whether the stream's first events (``head``: whole events, at least one)
-        commit to the member, fail over, or need more events to tell."""
-        return first_event_head(head)
-
     def created_id(self, relay: StreamRelay) -> str | None:
         """The ``Answer.created_id`` of a relayed stream, once it has ended."""
         return None
@@ -128,6 +130,10 @@ class Door(abc.ABC):
 
     def error_status(self, error: GatewayError) -> int:
         return error.status
+
+    def upstream_headers(self, headers: dict[bytes, bytes]) -> ForwardedHeaders | None:
+        """Client headers to forward to members that serve the operation natively."""
+        return None
 
     def content(self, call: Call) -> Any:
         """What ``logging.include_content`` records of the request."""

@@ -22,7 +22,7 @@ from gateway.lifecycle.streams import StreamCut
 from gateway.observability.record import RequestRecord, Usage
 from gateway.pipeline.call import Call
 from gateway.pipeline.door import Door
-from gateway.pipeline.headers import client_request_id, gateway_headers, new_request_id
+from gateway.pipeline.headers import gateway_headers, new_record
 from gateway.pipeline.pipeline import AnswerRecorder, Exchange, RequestPipeline
 from gateway.providers.base import UpstreamError
 from gateway.resilience.attempts import Served
@@ -37,6 +37,19 @@ def charge(record: RequestRecord, price: PicoPrice | None, usage: Usage) -> None
     record.usage = usage
     record.cost_pico_usd = pico
     record.cost_usd = pico_to_usd(pico)
+
+
+async def send_door_error(
+    door: Door, send: Any, error: GatewayError, record: RequestRecord, receive: Any = None
+) -> None:
+    """The gateway's error in the door's shape, with the ``x-gateway-*`` headers; a body
+    still arriving (too large) is read and dropped after the answer."""
+    headers = gateway_headers(record) + header_list(error.headers.items())
+    status, body = door.error_status(error), door.error_body(error)
+    if receive is not None and isinstance(error, PayloadTooLarge) and error.body_unread:
+        await answer_then_discard(receive, send, status, body, headers)
+        return
+    await send_bytes(send, status, body, headers)
 
 
 class DoorEndpoint:
@@ -54,14 +67,7 @@ class DoorEndpoint:
         leases = snapshot.leases
         leases.acquire()
         headers = request_headers(scope)
-        client_id = client_request_id(headers.get(b"x-request-id"))
-        record = RequestRecord(
-            request_id=client_id or new_request_id(),
-            started=time.perf_counter(),
-            client_request_id=client_id,
-            operation=door.operation,
-            api=door.api,
-        )
+        record = new_record(headers, door.operation, door.api, door.gen_ai_operation)
         tracing = gateway.tracing
         if tracing is not None:
             tracing.begin(record, headers)
@@ -132,13 +138,7 @@ class DoorEndpoint:
     async def _send_error(
         self, send: Any, error: GatewayError, record: RequestRecord, receive: Any = None
     ) -> None:
-        door = self.door
-        headers = gateway_headers(record) + header_list(error.headers.items())
-        status, body = door.error_status(error), door.error_body(error)
-        if receive is not None and isinstance(error, PayloadTooLarge) and error.body_unread:
-            await answer_then_discard(receive, send, status, body, headers)
-            return
-        await send_bytes(send, status, body, headers)
+        await send_door_error(self.door, send, error, record, receive)
 
     async def _send_body(
         self,

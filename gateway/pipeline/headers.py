@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 
 from gateway.observability.record import RequestRecord
 from gateway.routing.triage.headers import tier_headers
@@ -21,6 +22,22 @@ def new_request_id() -> str:
 
 def client_request_id(raw: bytes | None) -> str | None:
     return raw.decode("ascii") if raw and _CLIENT_ID.fullmatch(raw) else None
+
+
+def new_record(
+    headers: dict[bytes, bytes], operation: str, api: str, gen_ai_operation: str = "chat"
+) -> RequestRecord:
+    """The record of a request that has just arrived, under the client's id if it sent
+    a usable one."""
+    client_id = client_request_id(headers.get(b"x-request-id"))
+    return RequestRecord(
+        request_id=client_id or new_request_id(),
+        started=time.perf_counter(),
+        client_request_id=client_id,
+        operation=operation,
+        gen_ai_operation=gen_ai_operation,
+        api=api,
+    )
 
 
 def gateway_headers(record: RequestRecord) -> RawHeaders:

@@ -107,16 +107,24 @@ class RequestPipeline:
             assert call.affinity_id is not None
             served = await self.affinity.serve(exchange, call.affinity_id, holder, user_keys)
             return self._served(record, served)
-        stream_head = exchange.door.stream_head
+        door = exchange.door
+        forwarded = door.upstream_headers(exchange.headers)
         if route.triage is not None and snapshot.triage is not None:
             served = await snapshot.triage.serve(
-                route, profile, call.body, record, call.prompt_estimate, user_keys, stream_head
+                route,
+                profile,
+                call.body,
+                record,
+                call.prompt_estimate,
+                user_keys,
+                door.wire,
+                forwarded,
             )
         else:
             members = route.members_for(profile)
             plan = snapshot.planner.plan(route, members, call.body, call.prompt_estimate, record)
             served = await snapshot.runner.run(
-                plan, call.body, record, call.prompt_estimate, user_keys, stream_head
+                plan, call.body, record, call.prompt_estimate, user_keys, door.wire, forwarded
             )
         return self._served(record, served)
 

@@ -41,7 +41,10 @@ class UpstreamRequest:
     # A user's own key for this provider (BYOK), used instead of the gateway's for
     # this one request; never logged, never kept.
     api_key: str | None = None
-    headers: Mapping[str, str] | None = None  # sent besides the provider's own (traceparent)
+    # Sent besides the provider's own: the trace context, and client headers the door
+    # forwards to a member serving its operation natively (``anthropic-version``,
+    # ``anthropic-beta``); never credentials.
+    headers: Mapping[str, str] | None = None
 
 
 class UpstreamResponse(abc.ABC):

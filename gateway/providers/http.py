@@ -31,27 +31,29 @@ def env_key(section: ProviderSection) -> str | None:
     return key or None
 
 
-def with_request_id(headers: dict[str, str], request_id: str) -> Mapping[str, str]:
+def with_user_key(
+    headers: Mapping[str, str], upstream: UpstreamRequest, key_header: str, key_prefix: str = ""
+) -> Mapping[str, str]:
+    """``headers`` with the request id and, when the request brought one, the user's
+    key replacing the gateway's."""
+    if upstream.api_key is not None:
+        lowered = key_header.lower()
+        headers = {k: v for k, v in headers.items() if k.lower() != lowered}
+        headers[key_header] = key_prefix + upstream.api_key
+    request_id = upstream.request_id
     return {**headers, "X-Request-Id": request_id} if request_id else headers
 
 
 def request_headers(
     headers: dict[str, str], upstream: UpstreamRequest, key_header: str, key_prefix: str = ""
 ) -> Mapping[str, str]:
-    """The headers of one upstream request: the provider's, the trace context, the
-    request id and, when the request brought one, the user's key replacing the
-    gateway's."""
+    """The headers of one upstream request: the provider's, those the request carries
+    (the trace context), the request id and, when the request brought one, the user's
+    key replacing the gateway's."""
     extra = upstream.headers
-    if upstream.api_key is None and not extra:
-        return with_request_id(headers, upstream.request_id)
-    out = {**headers, **extra} if extra else dict(headers)
-    if upstream.api_key is not None:
-        lowered = key_header.lower()
-        out = {k: v for k, v in out.items() if k.lower() != lowered}
-        out[key_header] = key_prefix + upstream.api_key
-    if upstream.request_id:
-        out["X-Request-Id"] = upstream.request_id
-    return out
+    return with_user_key(
+        {**headers, **extra} if extra else headers, upstream, key_header, key_prefix
+    )
 
 
 def provider_sections(

@@ -1,7 +1,8 @@
-"""What the translating kinds (``anthropic``, ``gemini``) share: an upstream answer in
-another wire format that reads as an OpenAI one.
+"""An upstream answer in another wire format, read in the one its caller speaks:
+Anthropic's and Gemini's as OpenAI's (the ``anthropic`` and ``gemini`` kinds), OpenAI's
+as Anthropic's (the ``/v1/messages`` door's chat bridge).
 
-A kind supplies a ``Codec`` (whole bodies and error bodies) and, for streams, a
+A translation supplies a ``Codec`` (whole bodies and error bodies) and, for streams, a
 ``StreamTranslator`` (a function of each piece of bytes plus its own state).
 """
 
@@ -39,12 +40,12 @@ class Codec(Protocol):
     name: str
 
     def answer(self, status: int, body: bytes) -> tuple[int, bytes]:
-        """A 2xx body as an OpenAI completion; may turn it into a client error."""
+        """A 2xx body in the caller's format; may turn it into a client error."""
         ...
 
     def error(self, status: int, body: bytes) -> tuple[int, bytes, dict[str, str]]:
-        """An error body as OpenAI's, its status (a kind may correct it) and headers
-        to add (a ``Retry-After`` read from the body)."""
+        """An error body in the caller's format, its status (a translation may correct
+        it) and headers to add (a ``Retry-After`` read from the body)."""
         ...
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 import random
 import time
 from collections.abc import Mapping, Sequence
@@ -11,18 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.config.schema import ResilienceSection
-from gateway.errors import InvalidRequest, NoMemberAvailable
+from gateway.errors import InvalidRequest
 from gateway.observability.record import AttemptRecord, RequestRecord
 from gateway.providers.base import Provider, UpstreamError, UpstreamRequest, UpstreamResponse
 from gateway.providers.byok import key_required, scrub
-from gateway.providers.sse import (
-    END_OVERLAP,
-    HeadCheck,
-    StreamHead,
-    first_event_head,
-    has_event_end,
-    last_event_end,
-)
 from gateway.resilience.classify import (
     AVAILABILITY_FAILURES,
     Outcome,
@@ -30,15 +21,15 @@ from gateway.resilience.classify import (
     classify_status,
     retry_after_seconds,
 )
+from gateway.resilience.exhausted import exhausted_error
 from gateway.resilience.recovery import Recovery
+from gateway.resilience.wire import CHAT_WIRE, Bridge, ForwardedHeaders, WireFormat, read_opening
 from gateway.routing.options import merge_body
 from gateway.routing.signals import SignalBoard
 from gateway.routing.table import Member
 from gateway.state.base import StateStore
 
-# Honouring a Retry-After longer than this on a client-facing call means we'd
-# rather fall over to the next member than keep the client waiting.
-SHOULD_RETRY_HORIZON_S = 60.0
+OVERLOADED = 529
 # Under a user's own key these are that user's (their key, their quota): returned to
 # them, and the member stays up for everyone else.
 USER_KEY_FAILURES = frozenset({Outcome.BAD_CREDENTIALS, Outcome.RATE_LIMITED})
@@ -88,12 +79,15 @@ class AttemptRunner:
         record: RequestRecord,
         prompt_estimate: int,
         user_keys: Mapping[str, str] | None = None,
-        stream_head: HeadCheck = first_event_head,
+        wire: WireFormat = CHAT_WIRE,
+        headers: ForwardedHeaders | None = None,
     ) -> Served:
         """Serve ``client_body`` from the first member of ``plan`` that answers.
 
-        ``stream_head`` is the door's rule for when a stream's first events commit to
-        a member (see ``gateway.providers.sse.StreamHead``).
+        ``user_keys`` are the request's own provider keys (BYOK), by provider name.
+        ``wire`` is the door's: where a stream's opening ends, and the bridges to
+        members that serve the operation through another one. ``headers`` go to
+        members that serve the operation natively, not through a bridge.
         """
         settings = self.settings
         stream = record.stream
@@ -110,15 +104,19 @@ class AttemptRunner:
         larger_unavailable = False
         capped = False
         keyless: list[str] = []  # providers skipped for want of the user's key
+        overloaded_only = True
         for member in plan:
             if len(attempts) >= settings.max_attempts:
                 capped = True
                 break
             provider = self.providers[member.provider]
+            bridge: Bridge | None = None
             if operation not in provider.operations:
-                record.skipped.append(f"{member.alias}:unsupported")
-                unsupported += 1
-                continue
+                bridge = wire.bridge_to(provider.operations)
+                if bridge is None:
+                    record.skipped.append(f"{member.alias}:unsupported")
+                    unsupported += 1
+                    continue
             window = member.context_window
             if context_floor is not None and (window is None or window <= context_floor):
                 record.skipped.append(f"{member.alias}:smaller_context")
@@ -147,7 +145,21 @@ class AttemptRunner:
                     larger_unavailable = True
                 continue
             signals = self.signals
-            body = merge_body(member.defaults, client_body, member.forced, member.upstream_model)
+            if bridge is None:
+                body = merge_body(
+                    member.defaults, client_body, member.forced, member.upstream_model
+                )
+                upstream = UpstreamRequest(
+                    body, stream, record.request_id, operation, api_key=user_key, headers=headers
+                )
+            else:
+                # Options are written in the member's own format: merged after the
+                # translation, so none is lost to it.
+                translated = bridge.request(client_body, stream)
+                body = merge_body(member.defaults, translated, member.forced, member.upstream_model)
+                upstream = UpstreamRequest(
+                    body, stream, record.request_id, bridge.operation, api_key=user_key
+                )
             record.byok = user_key is not None
             retries = 0
             while True:
@@ -155,13 +167,7 @@ class AttemptRunner:
                 if signals is not None:
                     signals.started(key)
                 try:
-                    result = await self._attempt(
-                        provider,
-                        member,
-                        UpstreamRequest(body, stream, record.request_id, operation, user_key),
-                        record,
-                        stream_head,
-                    )
+                    result = await self._attempt(provider, member, upstream, record, wire, bridge)
                 except asyncio.CancelledError:
                     if signals is not None:
                         signals.finished(key)
@@ -220,6 +226,8 @@ class AttemptRunner:
                         context_floor = max(context_floor or 0, window)
                     break
                 failures.append(outcome)
+                if result.status != OVERLOADED:
+                    overloaded_only = False
                 if context_floor is not None:
                     larger_unavailable = True
                 if probe is None and self._should_retry(retries, result, len(attempts)):
@@ -246,7 +254,9 @@ class AttemptRunner:
                 param="model",
                 code="unsupported_operation",
             )
-        raise self._exhausted(plan, record, failures, capped)
+        raise exhausted_error(
+            self.state, self.settings, plan, record, failures, capped, overloaded_only
+        )
 
     def _should_retry(self, retries: int, result: AttemptResult, attempts: int) -> bool:
         settings = self.settings
@@ -275,7 +285,8 @@ class AttemptRunner:
             probe.failed(member.cooldown_key, seconds)
         if seconds > 0:
             now = self.state.cooldowns.now()
-            self.state.park(member.cooldown_key, now + seconds, result.outcome.value)
+            reason = "overloaded" if result.status == OVERLOADED else result.outcome.value
+            self.state.park(member.cooldown_key, now + seconds, reason)
 
     async def _attempt(
         self,
@@ -283,7 +294,8 @@ class AttemptRunner:
         member: Member,
         request: UpstreamRequest,
         record: RequestRecord,
-        stream_head: HeadCheck,
+        wire: WireFormat,
+        bridge: Bridge | None,
     ) -> AttemptResult:
         """One call to one member (``record`` is for subclasses: the traced one)."""
         response: UpstreamResponse | None = None
@@ -292,14 +304,18 @@ class AttemptRunner:
                 try:
                     async with asyncio.timeout(self.settings.ttft_timeout_s):
                         response = await provider.send(request)
+                        if bridge is not None:
+                            response = bridge.response(response, True)
                         if response.status < 400:
-                            return await self._stream_head(member, response, stream_head)
+                            return await self._opening(member, response, wire)
                 except TimeoutError:
                     if response is not None:
                         response.close()
                     return AttemptResult(Outcome.TTFT_TIMEOUT)
             else:
                 response = await provider.send(request)
+                if bridge is not None:
+                    response = bridge.response(response, False)
             data = await response.read()
         except UpstreamError as exc:
             if response is not None:
@@ -318,14 +334,14 @@ class AttemptRunner:
             retry_after = retry_after_seconds(response.headers, self.state.cooldowns.now())
         return AttemptResult(outcome, served, status, retry_after)
 
-    async def _stream_head(
-        self, member: Member, response: UpstreamResponse, stream_head: HeadCheck
+    async def _opening(
+        self, member: Member, response: UpstreamResponse, wire: WireFormat
     ) -> AttemptResult:
-        # Nothing is forwarded before the door commits to the events received so far,
-        # so until then the stream can still fail over (spec §5); ttft_timeout_s bounds
-        # the wait.
+        # Nothing is forwarded before the stream's opening (one whole event, for chat)
+        # has arrived, so until then the stream can still fail over (spec §5);
+        # ttft_timeout_s bounds the wait.
         try:
-            head = await _read_head(response, stream_head)
+            opening = await read_opening(response, wire.opening)
         except UpstreamError as exc:
             response.close()
             return AttemptResult(classify_exception(exc), status=response.status)
@@ -333,95 +349,25 @@ class AttemptRunner:
             # A translating kind read a refusal in the stream's first event (a blocked
             # prompt): an error answer, as it would be without streaming.
             response.close()
-            body = head if isinstance(head, bytes) else b""
-            served = Served(member, response.status, response.headers, body=body)
+            served = Served(member, response.status, response.headers, body=opening)
             return AttemptResult(classify_status(response.status), served, response.status)
-        if head is None:
-            # The body ended before the door could commit: nothing the client could use.
+        if not opening:
+            # The body ended before the opening did: nothing the client could use.
             response.close()
             return AttemptResult(Outcome.CONNECT_ERROR, status=response.status)
-        if isinstance(head, StreamHead):
+        error_status = wire.opening.error_status(opening)
+        if error_status is not None:
             # An error event before any content is still a failover point.
             response.close()
-            return AttemptResult(Outcome.UPSTREAM_5XX, status=response.status)
+            outcome = classify_status(error_status)
+            if outcome is Outcome.SUCCESS or outcome is Outcome.CLIENT_ERROR:
+                outcome = Outcome.UPSTREAM_5XX
+            return AttemptResult(outcome, status=error_status)
         served = Served(
             member,
             response.status,
             response.headers,
             response=response,
-            first_chunk=head,
+            first_chunk=opening,
         )
         return AttemptResult(Outcome.SUCCESS, served, response.status)
-
-    def _exhausted(
-        self,
-        plan: Sequence[Member],
-        record: RequestRecord,
-        failures: list[Outcome],
-        capped: bool = False,
-    ) -> NoMemberAvailable:
-        now = self.state.cooldowns.now()
-        soonest = self.state.cooldowns.soonest((m.cooldown_key for m in plan), now)
-        wait = max(1, math.ceil(soonest - now)) if soonest is not None else 1
-        parts = [
-            f"{a.alias} → {a.outcome}" + (f" ({a.status})" if a.status else "")
-            for a in record.attempts
-        ]
-        # Then the members never called: parked, or too small for this prompt.
-        parts += [" → ".join(s.rsplit(":", 1)) for s in record.skipped]
-        listed = "; ".join(parts) or "no member was eligible"
-        if capped:
-            listed += f"; stopped after max_attempts={self.settings.max_attempts}"
-        # 429 only when everything between the client and an answer is a rate limit:
-        # this request's failures, and the reasons members it skipped were parked.
-        skipped = set(record.skipped)
-        parked_reasons = [
-            self.state.cooldowns.reason(m.cooldown_key)
-            for m in plan
-            if f"{m.alias}:parked" in skipped
-        ]
-        all_rate_limited = (
-            bool(failures or parked_reasons)
-            and all(f is Outcome.RATE_LIMITED for f in failures)
-            and all(r == Outcome.RATE_LIMITED.value for r in parked_reasons)
-        )
-        headers = {"Retry-After": str(wait)}
-        if wait > SHOULD_RETRY_HORIZON_S:
-            headers["x-should-retry"] = "false"
-        return NoMemberAvailable(
-            f"no member of '{record.route}' could answer: {listed}",
-            all_rate_limited=all_rate_limited,
-            headers=headers,
-        )
-
-
-async def _read_head(
-    response: UpstreamResponse, stream_head: HeadCheck
-) -> bytes | StreamHead | None:
-    """Read until ``stream_head`` commits (the bytes read) or fails (``FAILED``);
-    ``None`` if the body ends first. Pieces are kept in a list and only each new piece
-    (with 3 bytes of overlap) is searched for an event end, so a giant first event
-    costs linear time, not quadratic; the head is joined only when an event ended."""
-    pieces: list[bytes] = []
-    tail = b""
-    while True:
-        piece = await response.read_chunk()
-        if response.status >= 400:
-            # A translating kind turned the stream into a refusal: hand its body on.
-            return b"".join([*pieces, piece])
-        if not piece:
-            return None
-        pieces.append(piece)
-        window = tail + piece
-        tail = window[-END_OVERLAP:]
-        if not has_event_end(window):
-            continue
-        head = pieces[0] if len(pieces) == 1 else b"".join(pieces)
-        # The door judges whole events only; a partial one after them waits its turn.
-        end = last_event_end(head)
-        verdict = stream_head(head if end == len(head) else head[:end])
-        if verdict is StreamHead.COMMIT:
-            return head
-        if verdict is StreamHead.FAILED:
-            return verdict
-        pieces = [head]

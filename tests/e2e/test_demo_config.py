@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -198,3 +199,16 @@ def test_serve_from_environment_settings_alone(tmp_path: Path) -> None:
             proc.kill()
             proc.wait(5)
         log.close()
+
+
+def test_the_anthropic_sdk_is_served_by_the_mock_through_the_messages_door(
+    demo: GatewayProcess,
+) -> None:
+    client = anthropic.Anthropic(base_url=demo.url, api_key="anything", max_retries=0)
+    answer = client.messages.create(model="chat", max_tokens=100, messages=MESSAGES)
+    assert answer.content[0].type == "text" and answer.content[0].text == REPLY
+    assert answer.model == "mock-small-1"
+    with client.messages.stream(model="chat", max_tokens=100, messages=MESSAGES) as stream:
+        assert "".join(stream.text_stream) == REPLY
+        final = stream.get_final_message()
+    assert final.stop_reason == "end_turn" and final.usage.output_tokens > 0

@@ -19,6 +19,7 @@ from tests.support.fake_anthropic import (
     message,
     overloaded,
     prompt_too_long,
+    providers_section,
     rate_limited,
     stream_error,
 )
@@ -50,19 +51,11 @@ def _anthropic_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def claude_config(anthropic: FakeAnthropic, openai_base: str, **provider: Any) -> dict[str, Any]:
+    providers = providers_section(anthropic, openai_base)
+    providers["claude"].update(provider)
     return {
         "server": {"api_keys_env": None},
-        "providers": {
-            "claude": {
-                "kind": "anthropic",
-                "base_url": anthropic.base_url,
-                "api_key_env": "ANTHROPIC_TEST_KEY",
-                "timeout_s": 5,
-                "connect_timeout_s": 1,
-                **provider,
-            },
-            "fake": {"kind": "openai", "base_url": openai_base, "timeout_s": 5},
-        },
+        "providers": providers,
         "models": {
             "sonnet": {"provider": "claude", "model": "claude-sonnet", "context_window": 8192},
             "opus": {"provider": "claude", "model": "claude-opus", "context_window": 200_000},

@@ -38,6 +38,8 @@ class Behavior:
     reply: str | None = None
     usage: dict[str, Any] | None = field(default_factory=lambda: dict(DEFAULT_USAGE))
     tool_calls: list[dict[str, Any]] | None = None
+    reasoning: str | None = None  # reasoning_content, as reasoning models send it
+    split_tool_arguments: bool = False  # streams: each call's arguments in pieces
     delay_s: float = 0.0  # before the response starts
     chunks: int = 4
     chunk_delay_s: float = 0.0
@@ -219,6 +221,8 @@ class FakeUpstream(ScriptedServer[Behavior]):
         if b.tool_calls is not None:
             message = {"role": "assistant", "content": None, "tool_calls": b.tool_calls}
             finish = "tool_calls"
+        if b.reasoning is not None:
+            message["reasoning_content"] = b.reasoning
         payload: dict[str, Any] = {
             "id": "chatcmpl-fake",
             "object": "chat.completion",
@@ -263,6 +267,11 @@ class FakeUpstream(ScriptedServer[Behavior]):
             return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
 
         events: list[bytes] = []
+        if b.reasoning is not None:
+            for word in b.reasoning.split(" "):
+                delta = {"role": "assistant", "content": None, "reasoning_content": word + " "}
+                choice = {"index": 0, "delta": delta, "finish_reason": None}
+                events.append(event({**base, "choices": [choice]}))
         for i, piece in enumerate(pieces):
             delta: dict[str, Any] = {"content": piece if i == 0 else " " + piece}
             if i == 0:
@@ -270,7 +279,21 @@ class FakeUpstream(ScriptedServer[Behavior]):
             events.append(
                 event({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
             )
-        if b.tool_calls is not None:
+        if b.tool_calls is not None and b.split_tool_arguments:
+            for i, call in enumerate(b.tool_calls):
+                arguments = call["function"]["arguments"]
+                half = len(arguments) // 2
+                head = {**call, "function": {**call["function"], "arguments": ""}}
+                parts = [{"index": i, **head}]
+                parts += [
+                    {"index": i, "function": {"arguments": piece}}
+                    for piece in (arguments[:half], arguments[half:])
+                ]
+                for part in parts:
+                    delta = {"tool_calls": [part]}
+                    choice = {"index": 0, "delta": delta, "finish_reason": None}
+                    events.append(event({**base, "choices": [choice]}))
+        elif b.tool_calls is not None:
             calls = [{"index": i, **c} for i, c in enumerate(b.tool_calls)]
             events.append(
                 event(

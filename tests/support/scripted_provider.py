@@ -70,6 +70,7 @@ class ScriptedProvider(Provider):
         self.calls: list[str] = []
         self.responses: list[CannedResponse] = []
         self.bodies: list[dict[str, Any]] = []
+        self.requests: list[UpstreamRequest] = []
 
     def set(self, model: str, *steps: Step) -> None:
         self.scripts[model] = list(steps)
@@ -78,6 +79,7 @@ class ScriptedProvider(Provider):
         model = str(request.body["model"])
         self.calls.append(model)
         self.bodies.append(request.body)
+        self.requests.append(request)
         script = self.scripts.get(model) or [Canned()]
         step = script.pop(0) if len(script) > 1 else script[0]
         if isinstance(step, UpstreamError):

@@ -8,10 +8,10 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway.providers.anthropic.errors import is_context_length_error, transform_error
-from gateway.providers.anthropic.request import to_anthropic
-from gateway.providers.anthropic.response import transform_response
-from gateway.providers.anthropic.stream import StreamTransformer
+from gateway.translate.anthropic.errors import is_context_length_error, transform_error
+from gateway.translate.anthropic.request_to_messages import to_anthropic
+from gateway.translate.anthropic.response_to_chat import transform_response
+from gateway.translate.anthropic.stream_to_chat import StreamTransformer
 from tests.support.fake_anthropic import message, sse, stream_events
 
 # -- request ---------------------------------------------------------------------

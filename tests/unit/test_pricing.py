@@ -56,7 +56,7 @@ models:
 
 def test_cost_is_an_exact_integer() -> None:
     price = PicoPrice.of(Price(input=0.15, output=0.6, cached_input=0.075))
-    assert price == PicoPrice(150_000, 600_000, 75_000)
+    assert price == PicoPrice(150_000, 600_000, 75_000, 150_000)
     # 10 tokens at $0.15 per 1M: 1.5 micro-USD, which the micro-USD ledger booked as 2.
     assert cost_pico_usd(price, Usage(input_tokens=10)) == 1_500_000
     assert cost_pico_usd(price, Usage(10, 3, 4)) == 6 * 150_000 + 4 * 75_000 + 3 * 600_000

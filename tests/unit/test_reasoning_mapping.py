@@ -7,11 +7,11 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway.providers.anthropic import request as anthropic_request
-from gateway.providers.anthropic.response import transform_response
-from gateway.providers.anthropic.stream import StreamTransformer
 from gateway.providers.gemini import request as gemini_request
 from gateway.providers.openai import request as openai_request
+from gateway.translate.anthropic import request_to_messages as anthropic_request
+from gateway.translate.anthropic.response_to_chat import transform_response
+from gateway.translate.anthropic.stream_to_chat import StreamTransformer
 from tests.support.fake_anthropic import message, stream_events, thinking_problem
 from tests.support.gemini_rules import check_request
 

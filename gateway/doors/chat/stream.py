@@ -1,6 +1,6 @@
 """Relaying an upstream SSE stream to the client.
 
-Bytes are forwarded as they arrive, in whole events, without decoding them. Only an
+Bytes are forwarded as they arrive, in whole events (``EventRelay``). Only an
 event that carries ``usage`` is parsed; when the gateway asked for usage on the
 client's behalf, that event (and the ``"usage":null`` fields it caused) is removed
 so the client sees exactly the stream it asked for.
@@ -12,16 +12,17 @@ import orjson
 
 from gateway.accounting.usage import usage_from_mapping
 from gateway.observability.record import Usage
-from gateway.providers.sse import EVENT_SPLIT, EventFramer, json_object
+from gateway.pipeline.relay import EventRelay
+from gateway.providers.sse import EVENT_SPLIT, json_object
 
 _USAGE_MARKERS = (b'"usage":{', b'"usage": {')
 
 
-class StreamRelay:
-    __slots__ = ("_framer", "saw_done", "strip_usage", "usage")
+class StreamRelay(EventRelay):
+    __slots__ = ("saw_done", "strip_usage", "usage")
 
     def __init__(self, strip_usage: bool) -> None:
-        self._framer = EventFramer()
+        super().__init__()
         self.strip_usage = strip_usage
         self.usage: Usage | None = None
         self.saw_done = False
@@ -30,22 +31,12 @@ class StreamRelay:
     def complete(self) -> bool:
         return self.saw_done
 
-    def feed(self, chunk: bytes) -> bytes:
-        """Bytes to forward now: the complete events received so far."""
-        chunk = self._framer.feed(chunk)
-        if not chunk:
-            return b""
-        if b"[DONE]" in chunk:
+    def inspect(self, events: bytes, final: bool) -> bytes:
+        if not final and b"[DONE]" in events:
             self.saw_done = True
-        if b'"usage"' in chunk:
-            chunk = self._scan_usage(chunk)
-        return chunk
-
-    def finish(self) -> bytes:
-        rest = self._framer.rest()
-        if rest and b'"usage"' in rest:
-            rest = self._scan_usage(rest)
-        return rest
+        if b'"usage"' in events:
+            events = self._scan_usage(events)
+        return events
 
     def _scan_usage(self, chunk: bytes) -> bytes:
         if self.strip_usage:

@@ -16,6 +16,7 @@ from gateway.resilience.attempts import Served
 
 class EmbeddingsDoor(Door):
     operation = "embeddings"
+    gen_ai_operation = "embeddings"
     api = "embeddings"
     model_type = "embeddings"
     cache_codec = EmbeddingsAnswerCodec()

@@ -16,13 +16,15 @@ from gateway.doors.responses.stream import ResponsesRelay, error_event, response
 from gateway.errors import GatewayError
 from gateway.pipeline.call import Call
 from gateway.pipeline.door import Answer, Door, StreamRelay
-from gateway.providers.sse import StreamHead
 from gateway.resilience.attempts import Served
+from gateway.resilience.wire import HeadCheckOpening, WireFormat
 
 
 class ResponsesDoor(Door):
     operation = "responses"
     api = "responses"
+    # The stream commits once its events say the response did not fail before output.
+    wire = WireFormat(HeadCheckOpening(responses_head))
 
     def parse(self, raw: bytes, route_header: str | None) -> Call:
         payload = parse_responses_body(raw, route_header is not None)
@@ -53,9 +55,6 @@ class ResponsesDoor(Door):
 
     def relay(self, served: Served, call: Call) -> ResponsesRelay:
         return ResponsesRelay(remember_id=_stored(call))
-
-    def stream_head(self, head: bytes) -> StreamHead:
-        return responses_head(head)
 
     def created_id(self, relay: StreamRelay) -> str | None:
         return relay.response_id if isinstance(relay, ResponsesRelay) else None

@@ -30,6 +30,8 @@ class StoredResponseDoor(Door):
 
     def __init__(self, operation: str) -> None:
         self.operation = operation
+        # No well-known GenAI name fits a call on a stored response: its own name.
+        self.gen_ai_operation = operation
 
     def parse(self, raw: bytes, route_header: str | None) -> NoReturn:
         raise AssertionError("a stored response is named by its path: see parse_request")

@@ -23,9 +23,9 @@ from gateway.observability.tracing.trace import (
     traceparent_headers,
 )
 from gateway.providers.base import Provider, UpstreamRequest, UpstreamResponse
-from gateway.providers.sse import HeadCheck
 from gateway.resilience.attempts import AttemptResult, AttemptRunner
 from gateway.resilience.classify import Outcome
+from gateway.resilience.wire import Bridge, WireFormat
 from gateway.routing.table import Member
 
 
@@ -40,15 +40,16 @@ class TracedAttemptRunner(AttemptRunner):
         member: Member,
         request: UpstreamRequest,
         record: RequestRecord,
-        stream_head: HeadCheck,
+        wire: WireFormat,
+        bridge: Bridge | None,
     ) -> AttemptResult:
         trace: RequestTrace | None = record.trace
         span = self.tracer.start_span(
-            f"{record.operation} {member.upstream_model}",
+            f"{record.gen_ai_operation} {member.upstream_model}",
             context=trace.context if trace is not None else None,
             kind=SpanKind.CLIENT,
             attributes={
-                "gen_ai.operation.name": record.operation,
+                "gen_ai.operation.name": record.gen_ai_operation,
                 "gen_ai.provider.name": provider_name(provider.kind),
                 "gen_ai.request.model": member.upstream_model,
                 "gateway.provider": member.provider,
@@ -56,9 +57,11 @@ class TracedAttemptRunner(AttemptRunner):
                 "gateway.attempt": len(record.attempts) + 1,
             },
         )
-        request.headers = traceparent_headers(span)
+        # Beside what the door forwards (anthropic-version...), never instead of it.
+        trace_headers = traceparent_headers(span)
+        request.headers = {**request.headers, **trace_headers} if request.headers else trace_headers
         try:
-            result = await super()._attempt(provider, member, request, record, stream_head)
+            result = await super()._attempt(provider, member, request, record, wire, bridge)
         except asyncio.CancelledError:
             _end(span, Outcome.CLIENT_DISCONNECT.value, None)
             raise

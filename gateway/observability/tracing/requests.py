@@ -34,7 +34,7 @@ class RequestTracer:
             if tracestate is not None:
                 carrier["tracestate"] = tracestate.decode("latin-1")
             parent = _PROPAGATOR.extract(carrier)  # a malformed header starts a new trace
-        span = self.tracer.start_span(record.operation, context=parent, kind=SpanKind.SERVER)
+        span = self.tracer.start_span(record.gen_ai_operation, context=parent, kind=SpanKind.SERVER)
         record.trace = RequestTrace(span, set_span_in_context(span), self.tracer)
 
     def on_request_start(self, record: RequestRecord) -> None:
@@ -46,7 +46,7 @@ class RequestTracer:
             return
         span = trace.span
         if span.is_recording():
-            operation = record.operation
+            operation = record.gen_ai_operation
             span.update_name(f"{operation} {record.route_label}" if record.route else operation)
             span.set_attributes(request_attributes(record, trace))
             if self.include_content and record.messages is not None:
@@ -65,7 +65,7 @@ def error_type(record: RequestRecord) -> str | None:
 
 def request_attributes(record: RequestRecord, trace: RequestTrace) -> dict[str, Any]:
     attributes: dict[str, Any] = {
-        "gen_ai.operation.name": record.operation,
+        "gen_ai.operation.name": record.gen_ai_operation,
         "http.response.status_code": record.status,
         "gateway.request_id": record.request_id,
         "gateway.stream": record.stream,

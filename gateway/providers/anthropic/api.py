@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from gateway.config.schema import ProviderSection
 from gateway.providers.http import env_key
 
@@ -14,6 +16,30 @@ def messages_url(base_url: str) -> str:
     take, appending ``/v1/messages`` themselves)."""
     base = base_url.split("?", 1)[0].rstrip("/")
     return base + ("/messages" if base.endswith("/v1") else "/v1/messages")
+
+
+def count_tokens_url(base_url: str) -> str:
+    return messages_url(base_url) + "/count_tokens"
+
+
+def with_client_headers(
+    headers: dict[str, str], client: Mapping[str, str] | None
+) -> dict[str, str]:
+    """The client's ``anthropic-version`` replaces ours; its ``anthropic-beta`` flags
+    join the configured ones (both sets of features were asked for)."""
+    if not client:
+        return headers
+    out = dict(headers)
+    for name, value in client.items():
+        configured = next((k for k in out if k.lower() == name), None)
+        if name == "anthropic-beta" and configured is not None:
+            flags = [f.strip() for f in f"{out[configured]},{value}".split(",") if f.strip()]
+            out[configured] = ",".join(dict.fromkeys(flags))
+        else:
+            if configured is not None:
+                del out[configured]
+            out[name] = value
+    return out
 
 
 def build_headers(section: ProviderSection) -> dict[str, str]:

@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gateway.observability.record import RequestRecord
-from gateway.providers.sse import HeadCheck, first_event_head
 from gateway.resilience.attempts import AttemptRunner, Served
+from gateway.resilience.wire import CHAT_WIRE, ForwardedHeaders, WireFormat
 from gateway.routing.policies import order_pool
 from gateway.routing.table import Member, Route
 from gateway.routing.triage.cache import DecisionCache
@@ -49,7 +49,8 @@ class TriageService:
         record: RequestRecord,
         prompt_estimate: int,
         user_keys: Mapping[str, str] | None = None,
-        stream_head: HeadCheck = first_event_head,
+        wire: WireFormat = CHAT_WIRE,
+        headers: ForwardedHeaders | None = None,
     ) -> Served:
         """Classify, then serve from the chosen tier up. Users' own keys (BYOK) serve
         the answer; the classifier is the gateway's call, made with its own keys."""
@@ -63,7 +64,7 @@ class TriageService:
         outcome.chosen = outcome.tier = triage.tiers[start].name
         plan = self.plan(triage, start, profile)
         served = await self.runner.run(
-            plan, payload, record, prompt_estimate, user_keys, stream_head
+            plan, payload, record, prompt_estimate, user_keys, wire, headers
         )
         answered = triage.tier_of(served.member, start)
         if answered != start:

@@ -40,17 +40,24 @@ def openai_error(status: int, error: Any) -> dict[str, Any]:
     return {"message": message, "type": type_, "param": None, "code": code}
 
 
-def transform_error(status: int, body: bytes) -> bytes:
+def inner_error(status: int, body: bytes, vendor: str) -> Any:
+    """The ``error`` object of an error body (both APIs put it there)."""
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError:
         parsed = None
     error = parsed.get("error") if isinstance(parsed, dict) else None
     if error is None:
-        # Not Anthropic's shape (a proxy's HTML page, say): keep a little of its text.
+        # Not the API's shape (a proxy's HTML page, say): keep a little of its text.
         text = body[:200].decode("utf-8", "replace").strip()
-        error = {"message": f"anthropic upstream error (HTTP {status}): {text}".rstrip(": ")}
-    return orjson.dumps({"error": openai_error(status, error)})
+        error = {"message": f"{vendor} error (HTTP {status}): {text}".rstrip(": ")}
+    return error
+
+
+def transform_error(status: int, body: bytes) -> bytes:
+    return orjson.dumps(
+        {"error": openai_error(status, inner_error(status, body, "anthropic upstream"))}
+    )
 
 
 def _mentions_context(message: str) -> bool:
@@ -66,3 +73,37 @@ def is_context_length_error(status: int, body: bytes) -> bool:
     return _CONTEXT_CODE.encode() in lowered or any(
         marker.encode() in lowered for marker in _CONTEXT_MARKERS
     )
+
+
+# The other direction: an HTTP status (and OpenAI's error) → Anthropic's error.
+# Anthropic's documented table; other 4xx are invalid_request_error, other 5xx api_error.
+MESSAGES_ERROR_TYPES: dict[int, str] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
+}
+ERROR_STATUSES = {kind: status for status, kind in MESSAGES_ERROR_TYPES.items()}
+
+
+def messages_error_type(status: int) -> str:
+    kind = MESSAGES_ERROR_TYPES.get(status)
+    if kind is not None:
+        return kind
+    return "invalid_request_error" if 400 <= status < 500 else "api_error"
+
+
+def messages_error(status: int, error: Any) -> dict[str, Any]:
+    """Anthropic's error object for OpenAI's inner ``error`` (or anything else)."""
+    message = error.get("message") if isinstance(error, dict) else None
+    if not isinstance(message, str) or not message:
+        message = f"upstream error (HTTP {status})"
+    return {"type": "error", "error": {"type": messages_error_type(status), "message": message}}
+
+
+def to_messages_error(status: int, body: bytes) -> bytes:
+    return orjson.dumps(messages_error(status, inner_error(status, body, "upstream")))

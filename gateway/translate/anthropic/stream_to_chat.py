@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.providers.anthropic.errors import openai_error
-from gateway.providers.anthropic.response import (
+from gateway.providers.sse import DONE_EVENT, data_event
+from gateway.providers.translated import ChunkWriter, delta_choice
+from gateway.translate.anthropic.errors import openai_error
+from gateway.translate.anthropic.response_to_chat import (
     finish_reason,
     openai_usage,
     usage_counts,
 )
-from gateway.providers.sse import DONE_EVENT, data_event
-from gateway.providers.translated import ChunkWriter, delta_choice
 
 
 class StreamTransformer(ChunkWriter):
