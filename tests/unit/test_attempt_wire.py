@@ -83,7 +83,9 @@ async def test_the_opening_waits_past_message_start_and_fails_over_on_overload()
     provider.set("b", Canned(chunks=[START, PING, BLOCK]))
     record = new_record(stream=True)
     record.operation = "chat"  # the scripted provider serves chat natively
-    served = await runner.run(members("a", "b"), BODY, record, 10, wire=WireFormat(MessagesOpening()))
+    served = await runner.run(
+        members("a", "b"), BODY, record, 10, wire=WireFormat(MessagesOpening())
+    )
     assert served.member.alias == "b"
     assert served.first_chunk == START + PING + BLOCK
     assert outcomes(record) == [("a", "upstream_5xx"), ("b", "success")]
