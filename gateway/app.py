@@ -26,6 +26,8 @@ from gateway.api.usage import UsageEndpoints
 from gateway.config.loader import load_config
 from gateway.config.schema import GatewayConfig
 from gateway.errors import GatewayError, InvalidRequest, MethodNotAllowed, NotFound
+from gateway.governance.admin import KeysEndpoints
+from gateway.governance.governor import Governor
 from gateway.observability.exposition import metrics_endpoint
 from gateway.observability.logging import RequestLogger, configure_logging
 from gateway.observability.metrics import GatewayMetrics
@@ -70,14 +72,16 @@ def build_state(config: GatewayConfig, options: AppOptions) -> StateStore:
 def build_gateway(config: GatewayConfig, options: AppOptions) -> Gateway:
     state = build_state(config, options)
     profile = options.profile or os.environ.get("GATEWAY_PROFILE") or None
-    snapshot = build_snapshot(config, state, profile)
+    server = config.server
+    env_keys = _keys(options.api_keys, server.api_keys_env, [])
+    governor = Governor(config, state, env_keys | frozenset(server.api_keys))
+    snapshot = build_snapshot(config, state, profile, quotas=governor.provider_quotas)
     observers: list[RequestObserver] = [
+        governor,
         RequestLogger(config.logging.include_content),
         GatewayMetrics(state, snapshot),
         UsageLedger(state),
     ]
-    server = config.server
-    env_keys = _keys(options.api_keys, server.api_keys_env, [])
     return Gateway(
         snapshot=snapshot,
         state=state,
@@ -85,6 +89,7 @@ def build_gateway(config: GatewayConfig, options: AppOptions) -> Gateway:
         api_keys=env_keys | frozenset(server.api_keys),
         env_api_keys=env_keys,
         admin_keys=_keys(options.admin_keys, server.admin_keys_env, []),
+        governor=governor,
     )
 
 
@@ -124,12 +129,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await gateway.state.start()
+        await gateway.governor.start()
         reloader.install()
         # Config, route table and imports live for the whole process: moving them out
         # of the collector's reach keeps GC pauses (and so tail latency) short.
         gc.collect()
         gc.freeze()
-        if not gateway.api_keys:
+        if gateway.governor.ring.open:
             log.warning("no inbound API keys configured: the gateway is open to any caller")
         log.info(
             "gateway ready",
@@ -161,6 +167,7 @@ def create_app(
             Route("/v1/gateway/cooldowns", CooldownsEndpoint(gateway).list, methods=["GET"]),
             Route("/v1/gateway/usage", UsageEndpoints(gateway).read, methods=["GET"]),
             Route("/v1/gateway/usage", UsageEndpoints(gateway).reset, methods=["DELETE"]),
+            *KeysEndpoints(gateway).routes(),
             Route("/healthz", admin.healthz, methods=["GET"]),
             Route("/readyz", admin.readyz, methods=["GET"]),
             Route("/metrics", metrics_endpoint(gateway), methods=["GET"]),

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from gateway.config.schema import GatewayConfig
 from gateway.errors import UnknownProfile
+from gateway.governance.governor import Governor
+from gateway.governance.provider_quota import ProviderQuotas
 from gateway.observability.record import RequestObserver
 from gateway.providers.base import Provider
 from gateway.providers.registry import build_providers
@@ -75,6 +77,7 @@ def build_snapshot(
     profile_override: str | None = None,
     rng: random.Random | None = None,
     previous: Snapshot | None = None,
+    quotas: ProviderQuotas | None = None,
 ) -> Snapshot:
     """Derive everything from ``config``; providers whose section did not change
     since ``previous`` are reused, so their connection pools survive a reload."""
@@ -89,7 +92,9 @@ def build_snapshot(
             if name not in providers:
                 providers[name] = previous.providers[name]
         providers = {name: providers[name] for name in config.providers}
-    runner = AttemptRunner(providers, state, config.resilience, rng)
+    if quotas is None and previous is not None:
+        quotas = previous.runner.quotas
+    runner = AttemptRunner(providers, state, config.resilience, rng, quotas)
     return Snapshot(config=config, table=table, providers=providers, runner=runner, profile=profile)
 
 
@@ -109,6 +114,7 @@ class Gateway:
         admin_keys: frozenset[str],
         rng: random.Random | None = None,
         env_api_keys: frozenset[str] = frozenset(),
+        governor: Governor | None = None,
     ) -> None:
         self.snapshot = snapshot
         self.state = state
@@ -120,14 +126,17 @@ class Gateway:
         self.admin_keys = admin_keys
         self.rng = rng or random.Random()
         self.draining = False
+        self.governor = governor or Governor(snapshot.config, state, api_keys)
 
     def swap(self, snapshot: Snapshot) -> Snapshot:
         """Serve new requests from ``snapshot``; returns the one it replaces."""
         old, self.snapshot = self.snapshot, snapshot
         self.api_keys = self.env_api_keys | frozenset(snapshot.config.server.api_keys)
+        self.governor.configure(snapshot.config, self.api_keys)
         return old
 
     async def aclose(self) -> None:
+        await self.governor.aclose()
         for provider in self.snapshot.providers.values():
             await provider.aclose()
         await self.state.aclose()

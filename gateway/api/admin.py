@@ -6,7 +6,6 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api.auth import authenticate
 from gateway.errors import GatewayError
 from gateway.routing.explain import explain_view
 from gateway.runtime import Gateway
@@ -30,7 +29,7 @@ class AdminEndpoints:
         self.gateway = gateway
 
     async def models(self, request: Request) -> Response:
-        authenticate(self.gateway.api_keys, dict(request.headers.raw))  # 401 via handler
+        self.gateway.governor.caller(dict(request.headers.raw))  # 401 via handler
         table = self.gateway.snapshot.table
         data = [
             {"id": name, "object": "model", "created": 0, "owned_by": "gateway"}
@@ -43,7 +42,7 @@ class AdminEndpoints:
         return json_response({"object": "list", "data": data})
 
     async def routes(self, request: Request) -> Response:
-        authenticate(self.gateway.api_keys, dict(request.headers.raw))  # 401 via handler
+        self.gateway.governor.caller(dict(request.headers.raw))  # 401 via handler
         snapshot = self.gateway.snapshot
         try:
             profile = snapshot.pick_profile(request.query_params.get("profile"), from_header=False)

@@ -17,12 +17,12 @@ import structlog
 from gateway.accounting.pricing import cost_micro_usd
 from gateway.accounting.usage import usage_from_body
 from gateway.api.asgi import RawHeaders, Scope, read_body, request_headers, send_error
-from gateway.api.auth import authenticate
 from gateway.api.disconnect import DisconnectWatch
 from gateway.api.payload import parse_chat_body
 from gateway.api.streaming import StreamRelay, error_event
 from gateway.config.schema import Price
 from gateway.errors import GatewayError, InternalError, ModelNotFound
+from gateway.governance.keys import Caller
 from gateway.observability.record import RequestRecord, Usage
 from gateway.providers.base import UpstreamError
 from gateway.resilience.attempts import Served
@@ -58,6 +58,7 @@ def gateway_headers(record: RequestRecord) -> RawHeaders:
         (b"x-gateway-provider", (record.provider or "").encode("latin-1", "replace")),
         (b"x-gateway-model", (record.alias or "").encode("latin-1", "replace")),
         (b"x-gateway-attempts", str(len(record.attempts)).encode()),
+        *(record.limit_headers or ()),
     ]
 
 
@@ -89,10 +90,10 @@ class ChatCompletionsEndpoint:
         )
         watch: DisconnectWatch | None = None
         try:
-            record.api_key_id = authenticate(gateway.api_keys, headers)
+            caller = gateway.governor.authenticate(headers, record)
             raw = await read_body(receive, headers, snapshot.config.server.max_body_bytes)
             watch = DisconnectWatch(receive)
-            served, strip_usage = await self._serve(snapshot, headers, raw, record)
+            served, strip_usage = await self._serve(snapshot, headers, raw, record, caller)
             # The request is upstream now: a stream can run for minutes, and must not
             # hold the client's prompt (raw, parsed and merged) in memory all along.
             del raw, headers
@@ -135,6 +136,7 @@ class ChatCompletionsEndpoint:
         headers: dict[bytes, bytes],
         raw: bytes,
         record: RequestRecord,
+        caller: Caller | None,
     ) -> tuple[Served, bool]:
         """Resolve the route and run its plan: the answer, and whether the stream's
         usage event is the gateway's own (to strip before the client sees it)."""
@@ -157,6 +159,7 @@ class ChatCompletionsEndpoint:
             profile_header.decode("utf-8", "replace") if profile_header else None
         )
         record.profile = profile
+        self.gateway.governor.admit(record, caller, route.name, profile, payload, len(raw) // 4)
         stream = payload.get("stream") is True
         record.stream = stream
         if snapshot.config.logging.include_content:

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.accounting.counters import RETENTION_BUCKETS, WINDOWS, parse_group_by
-from gateway.api.auth import authenticate, authorize_admin
+from gateway.api.auth import authorize_admin
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.runtime import Gateway
 
@@ -53,7 +53,7 @@ class UsageEndpoints:
     async def read(self, request: Request) -> Response:
         gateway = self.gateway
         try:
-            authenticate(gateway.api_keys, dict(request.headers.raw))
+            gateway.governor.caller(dict(request.headers.raw))
             window, last, group_by = _query(request)
             try:
                 rows, totals = await gateway.state.read_usage(window, last, group_by)

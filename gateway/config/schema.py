@@ -12,6 +12,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from gateway.governance.config import GovernanceSection, KeySection, ModelLimits, TeamSection
 from gateway.transport.target import parse_target
 
 POLICIES = ("priority", "weighted")
@@ -132,6 +133,7 @@ class ModelSection(Strict):
     context_window: int | None = Field(default=None, gt=0)
     price: Price | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+    limits: ModelLimits | None = None
 
     _options_are_json = field_validator("options")(_json_options)
 
@@ -195,6 +197,9 @@ class GatewayConfig(Strict):
     profile: str | None = None
     resilience: ResilienceSection = Field(default_factory=ResilienceSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
+    teams: dict[str, TeamSection] = Field(default_factory=dict)
+    keys: dict[str, KeySection] = Field(default_factory=dict)
+    governance: GovernanceSection = Field(default_factory=GovernanceSection)
 
     def route_profiles(self) -> frozenset[str]:
         """The profiles some route has a pool for."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.config.schema import POLICIES, GatewayConfig, PoolEntry
+from gateway.governance.validate import check_governance
 
 
 def _check_pool(
@@ -66,4 +67,5 @@ def check_references(config: GatewayConfig) -> list[str]:
         )
     if config.resilience.cooldown_s > config.resilience.max_cooldown_s:
         problems.append("resilience.cooldown_s: larger than resilience.max_cooldown_s")
+    problems += check_governance(config)
     return problems

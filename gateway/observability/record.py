@@ -46,6 +46,13 @@ class RequestRecord:
     cost_usd: float | None = None
     cost_micro_usd: int = 0
     api_key_id: str | None = None
+    # Governance: the key's name and team (usage dimensions), what admission took (given
+    # back at the end), the x-ratelimit-* headers of a limited key, provider quota charges.
+    key_name: str | None = None
+    team: str | None = None
+    admission: Any = None
+    limit_headers: list[tuple[bytes, bytes]] | None = None
+    quota_charges: list[Any] | None = None
     response_started: bool = False
     # Only with logging.include_content: the request's messages and the non-stream answer.
     messages: Any = None

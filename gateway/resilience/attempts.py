@@ -8,7 +8,7 @@ import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.config.schema import ResilienceSection
 from gateway.errors import InvalidRequest, NoMemberAvailable
@@ -25,6 +25,9 @@ from gateway.resilience.classify import (
 from gateway.routing.options import merge_body
 from gateway.routing.table import Member
 from gateway.state.base import StateStore
+
+if TYPE_CHECKING:
+    from gateway.governance.provider_quota import ProviderQuotas
 
 # Honouring a Retry-After longer than this on a client-facing call means we'd
 # rather fall over to the next member than keep the client waiting.
@@ -59,11 +62,13 @@ class AttemptRunner:
         state: StateStore,
         settings: ResilienceSection,
         rng: random.Random | None = None,
+        quotas: ProviderQuotas | None = None,
     ) -> None:
         self.providers = providers
         self.state = state
         self.settings = settings
         self.rng = rng or random.Random()
+        self.quotas = quotas
 
     async def run(
         self,
@@ -99,6 +104,13 @@ class AttemptRunner:
             candidates += 1
             if self.state.is_parked(member.cooldown_key, self.state.cooldowns.now()):
                 record.skipped.append(f"{member.alias}:parked")
+                if context_floor is not None:
+                    larger_unavailable = True
+                continue
+            if member.limits is not None and not self._within_quota(
+                member, record, client_body, prompt_estimate
+            ):
+                record.skipped.append(f"{member.alias}:at_limit")
                 if context_floor is not None:
                     larger_unavailable = True
                 continue
@@ -162,6 +174,13 @@ class AttemptRunner:
                 code="context_length_exceeded",
             )
         raise self._exhausted(plan, record, failures, capped)
+
+    def _within_quota(
+        self, member: Member, record: RequestRecord, body: dict[str, Any], estimate: int
+    ) -> bool:
+        assert member.limits is not None
+        quotas = self.quotas
+        return quotas is None or quotas.take(member.alias, member.limits, record, body, estimate)
 
     def _should_retry(self, retries: int, result: _Result, attempts: int) -> bool:
         settings = self.settings
@@ -266,6 +285,12 @@ class AttemptRunner:
         now = self.state.cooldowns.now()
         soonest = self.state.cooldowns.soonest((m.cooldown_key for m in plan), now)
         wait = max(1, math.ceil(soonest - now)) if soonest is not None else 1
+        # Members at their provider quota come back when their window resets.
+        skipped = set(record.skipped)
+        at_limit = any(f"{m.alias}:at_limit" in skipped for m in plan)
+        if at_limit and self.quotas is not None:
+            reset = max(1, math.ceil(self.quotas.reset_s()))
+            wait = min(wait, reset) if soonest is not None else reset
         parts = [
             f"{a.alias} → {a.outcome}" + (f" ({a.status})" if a.status else "")
             for a in record.attempts
@@ -277,14 +302,13 @@ class AttemptRunner:
             listed += f"; stopped after max_attempts={self.settings.max_attempts}"
         # 429 only when everything between the client and an answer is a rate limit:
         # this request's failures, and the reasons members it skipped were parked.
-        skipped = set(record.skipped)
         parked_reasons = [
             self.state.cooldowns.reason(m.cooldown_key)
             for m in plan
             if f"{m.alias}:parked" in skipped
         ]
         all_rate_limited = (
-            bool(failures or parked_reasons)
+            bool(failures or parked_reasons or at_limit)
             and all(f is Outcome.RATE_LIMITED for f in failures)
             and all(r == Outcome.RATE_LIMITED.value for r in parked_reasons)
         )

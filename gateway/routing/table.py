@@ -8,6 +8,7 @@ from typing import Any
 
 from gateway.config.loader import ConfigError
 from gateway.config.schema import GatewayConfig, PoolEntry, Price, RouteSection
+from gateway.governance.config import ModelLimits
 from gateway.routing.options import deep_merge, flatten_extra_body
 
 
@@ -23,6 +24,7 @@ class Member:
     price: Price | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)
     forced: Mapping[str, Any] = field(default_factory=dict)
+    limits: ModelLimits | None = None  # the deployment's quota (provider quotas)
 
     @property
     def cooldown_key(self) -> str:
@@ -72,6 +74,7 @@ class _MemberBuilder:
                 context_window=model.context_window,
                 price=model.price,
                 defaults=flatten_extra_body(model.options),
+                limits=model.limits,
             )
             self._plain[alias] = member
         return member

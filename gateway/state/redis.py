@@ -162,6 +162,11 @@ class RedisStateStore(StateStore):
         return "ok" if self._up.is_set() else "degraded"
 
     @property
+    def client(self) -> Redis:
+        """The connection pool, for other shared state kept under ``prefix``."""
+        return self._client
+
+    @property
     def _safe_url(self) -> str:
         scheme, sep, rest = self.url.partition("://")
         return f"{scheme}{sep}{rest.rpartition('@')[2]}"

@@ -1,0 +1,80 @@
+"""Spend against budgets per UTC day and month, as one replica sees it.
+
+Spend is counted in the cost ledger's integer unit (``SPEND_UNITS_PER_USD``). Each
+replica adds what its requests cost at once and queues it for the shared store; the
+background sync pushes the queue and reads back the totals of all replicas, so a
+replica sees the others' spend within two sync intervals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.governance.config import Budget
+from gateway.governance.windows import day_name, month_name
+from gateway.observability.record import RequestRecord
+
+SPEND_UNITS_PER_USD = 1_000_000  # micro-USD: the unit of RequestRecord.cost_micro_usd
+
+
+def spend_of(record: RequestRecord) -> int:
+    return record.cost_micro_usd
+
+
+def usd_to_units(usd: float | None) -> int | None:
+    return None if usd is None else round(usd * SPEND_UNITS_PER_USD)
+
+
+@dataclass(slots=True)
+class SpendWindow:
+    """One subject's spend in one day or month."""
+
+    name: str  # day:<YYYYMMDD> or month:<YYYYMM>
+    spent: int = 0  # every replica's, as last read, plus this one's since
+    pending: int = 0  # this replica's, not yet in the shared store
+
+
+class Spend:
+    __slots__ = ("subject", "day", "month", "active_at")
+
+    def __init__(self, subject: str) -> None:
+        self.subject = subject
+        self.day = SpendWindow("")
+        self.month = SpendWindow("")
+        self.active_at = 0.0
+
+    def roll(self, now: float) -> None:
+        day = "day:" + day_name(now)
+        if self.day.name != day:
+            self.day = SpendWindow(day)
+        month = "month:" + month_name(now)
+        if self.month.name != month:
+            self.month = SpendWindow(month)
+
+    def add(self, amount: int) -> None:
+        for window in (self.day, self.month):
+            window.spent += amount
+            window.pending += amount
+
+    def over(self, budget: Budget) -> str | None:
+        """``day`` or ``month`` when that budget is spent, else ``None``."""
+        daily = usd_to_units(budget.daily_usd)
+        if daily is not None and self.day.spent >= daily:
+            return "day"
+        monthly = usd_to_units(budget.monthly_usd)
+        if monthly is not None and self.month.spent >= monthly:
+            return "month"
+        return None
+
+
+class SpendBook:
+    def __init__(self) -> None:
+        self.subjects: dict[str, Spend] = {}
+
+    def get(self, subject: str, now: float) -> Spend:
+        spend = self.subjects.get(subject)
+        if spend is None:
+            spend = self.subjects[subject] = Spend(subject)
+        spend.roll(now)
+        spend.active_at = now
+        return spend
