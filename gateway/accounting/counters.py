@@ -1,9 +1,11 @@
 """Usage counters: what one request adds, where it is kept, and how it is read back.
 
 Counters live in one hash per time bucket (``<prefix>:usage:minute:202611212340``,
-``<prefix>:usage:day:20261121``). A hash field is ``<metric>|<dimensions as JSON>``,
-with the dimensions ``route, profile, provider, model, api_key`` at full detail, so
-any ``group_by`` is a sum at read time.
+``<prefix>:usage:day:20261121``, ``<prefix>:usage:month:202611``). A hash field is
+``<metric>|<dimensions as JSON>``, with the dimensions ``route, profile, provider,
+model, api_key, key, team`` at full detail, so any ``group_by`` is a sum at read time.
+Dimensions are only ever appended: a field written before one existed reads as ``""``
+for it. The month window is the UTC calendar month (budgets count in it).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 import orjson
 
-DIMENSIONS = ("route", "profile", "provider", "model", "api_key")
+DIMENSIONS = ("route", "profile", "provider", "model", "api_key", "key", "team")
 METRICS = (
     "requests",
     "errors",
@@ -25,10 +27,11 @@ METRICS = (
     "cached_tokens",
     "cost_micro_usd",
 )
-WINDOWS = {"minute": 60, "day": 86_400}
+# Seconds per bucket; a month is a calendar month (31 days is its longest).
+WINDOWS = {"minute": 60, "day": 86_400, "month": 31 * 86_400}
 # How long a bucket is kept, and so how many buckets back a read may go.
-RETENTION_BUCKETS = {"minute": 180, "day": 35}
-_FORMATS = {"minute": "%Y%m%d%H%M", "day": "%Y%m%d"}
+RETENTION_BUCKETS = {"minute": 180, "day": 35, "month": 13}
+_FORMATS = {"minute": "%Y%m%d%H%M", "day": "%Y%m%d", "month": "%Y%m"}
 
 Increments = dict[str, dict[str, int]]  # bucket key -> field -> amount
 
@@ -43,6 +46,8 @@ class UsageEvent:
     model: str
     api_key: str
     error: bool
+    key: str = ""
+    team: str = ""
     input_tokens: int = 0
     output_tokens: int = 0
     cached_tokens: int = 0
@@ -52,8 +57,20 @@ class UsageEvent:
 
 @functools.lru_cache(maxsize=1024)
 def _bucket_name(window: str, index: int) -> str:
+    if window == "month":
+        year, month = divmod(index, 12)
+        return f"usage:month:{year:04d}{month + 1:02d}"
     start = index * WINDOWS[window]
     return f"usage:{window}:{time.strftime(_FORMATS[window], time.gmtime(start))}"
+
+
+def bucket_index(window: str, at: float) -> int:
+    """Which bucket of ``window`` holds ``at``: fixed-length windows count from the
+    epoch, months as ``year * 12 + month - 1``."""
+    if window == "month":
+        t = time.gmtime(at)
+        return t.tm_year * 12 + t.tm_mon - 1
+    return int(at // WINDOWS[window])
 
 
 @functools.lru_cache(maxsize=4096)
@@ -62,14 +79,14 @@ def _dims_json(dims: tuple[str, ...]) -> str:
 
 
 def bucket_key(window: str, at: float) -> str:
-    return _bucket_name(window, int(at // WINDOWS[window]))
+    return _bucket_name(window, bucket_index(window, at))
 
 
 def bucket_keys(window: str, last: int, now: float | None = None) -> list[str]:
     """The current bucket and the ``last - 1`` before it, newest first."""
     now = time.time() if now is None else now
-    seconds = WINDOWS[window]
-    return [bucket_key(window, now - i * seconds) for i in range(last)]
+    index = bucket_index(window, now)
+    return [_bucket_name(window, index - i) for i in range(last)]
 
 
 def bucket_ttl_s(window: str) -> int:
@@ -94,9 +111,12 @@ class UsageRows:
 
     def add(self, event: UsageEvent, limit: int | None = None) -> bool:
         """Adds ``event``; with ``limit``, refuses (returns False) to grow past it."""
-        dims = (event.route, event.profile, event.provider, event.model, event.api_key)
+        dims = (
+            event.route, event.profile, event.provider, event.model, event.api_key,
+            event.key, event.team,
+        )  # fmt: skip
         at = event.at
-        keys = [(window, int(at // seconds), dims) for window, seconds in WINDOWS.items()]
+        keys = [(window, bucket_index(window, at), dims) for window in WINDOWS]
         rows = self.rows
         if limit is not None and len(rows) + len(keys) > limit:
             if any(key not in rows for key in keys):
@@ -130,7 +150,7 @@ class UsageRows:
 
     def prune(self, now: float) -> None:
         """Drops buckets older than their window's retention."""
-        oldest = {w: int(now // s) - RETENTION_BUCKETS[w] for w, s in WINDOWS.items()}
+        oldest = {w: bucket_index(w, now) - RETENTION_BUCKETS[w] for w in WINDOWS}
         for key in [k for k in self.rows if k[1] <= oldest[k[0]]]:
             del self.rows[key]
 
@@ -151,7 +171,7 @@ def aggregate(
             if metric not in totals:
                 continue
             dims = orjson.loads(dims_json)
-            group = tuple(str(dims[i]) for i in indexes)
+            group = tuple(str(dims[i]) if i < len(dims) else "" for i in indexes)
             row = rows.get(group)
             if row is None:
                 row = rows[group] = dict.fromkeys(METRICS, 0)

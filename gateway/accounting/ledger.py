@@ -33,6 +33,8 @@ class UsageLedger:
                 provider=record.provider or "",
                 model=record.alias or "",
                 api_key=record.api_key_id or "",
+                key=record.key_name or "",
+                team=record.team or "",
                 error=record.status >= 400 or record.error_type is not None,
                 input_tokens=usage.input_tokens if usage else 0,
                 output_tokens=usage.output_tokens if usage else 0,

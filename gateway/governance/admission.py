@@ -69,7 +69,6 @@ class Admitter:
             raise PermissionDenied(
                 f"this key may not use the profile '{profile}'", param="X-Gateway-Profile"
             )
-        key = caller.key
         now = time.time()
         subjects = self._subjects(caller)
         tokens = estimate_tokens(payload, prompt_estimate, self.default_max_tokens)
@@ -84,15 +83,13 @@ class Admitter:
             raise RateLimited(refused[0], headers={"Retry-After": refused[1], **_str(headers)})
         spends = self._check_budgets(caller, now, requests, token_limits, shared)
         for quota in requests:
-            self._take(quota, 1, shared)
+            self._take(quota, 1, shared, now)
         for quota in token_limits:
-            self._take(quota, tokens, shared)
+            self._take(quota, tokens, shared, now)
         for slots in parallel:
             slots.in_flight += 1
             if shared and slots.wants_refill():
                 self.quotas.want(slots)
-        record.key_name = key.id
-        record.team = key.team
         record.admission = Admission(window, tokens, token_limits, parallel, spends)
         if caller.limited:
             # Remaining counts after this request.
@@ -103,7 +100,8 @@ class Admitter:
     def _subjects(self, caller: Caller) -> list[SubjectQuotas]:
         key = caller.key
         out = []
-        for name, limits in ((f"key:{key.id}", key.limits), (f"team:{key.team}", caller.team_limits)):
+        pairs = ((f"key:{key.id}", key.limits), (f"team:{key.team}", caller.team_limits))
+        for name, limits in pairs:
             if limits is not None and (limits.rpm or limits.tpm or limits.max_parallel):
                 out.append(self.quotas.subject(name, limits.rpm, limits.tpm, limits.max_parallel))
         return out
@@ -142,8 +140,8 @@ class Admitter:
             quota.tried_at = now
             self.quotas.want(quota)
 
-    def _take(self, quota: WindowQuota, amount: int, shared: bool) -> None:
-        quota.take(amount)
+    def _take(self, quota: WindowQuota, amount: int, shared: bool, now: float) -> None:
+        quota.take(amount, now)
         if shared and quota.wants_refill():
             self.quotas.want(quota)
 
@@ -181,8 +179,7 @@ def _budget_error(
     else:
         usd, reset = budget.monthly_usd, month_reset_s(now)
     return InsufficientQuota(
-        f"this {scope}'s {'daily' if window == 'day' else 'monthly'} budget of "
-        f"${usd:g} is spent",
+        f"this {scope}'s {'daily' if window == 'day' else 'monthly'} budget of ${usd:g} is spent",
         headers={"Retry-After": retry_after(reset), **_str(headers)},
     )
 

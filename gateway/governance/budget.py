@@ -35,7 +35,7 @@ class SpendWindow:
 
 
 class Spend:
-    __slots__ = ("subject", "day", "month", "active_at")
+    __slots__ = ("active_at", "day", "month", "subject")
 
     def __init__(self, subject: str) -> None:
         self.subject = subject

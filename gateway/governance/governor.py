@@ -73,6 +73,8 @@ class Governor:
         caller = self.caller(headers)
         if caller is not None:
             record.api_key_id = caller.api_key_id
+            record.key_name = caller.key.id
+            record.team = caller.key.team
         return caller
 
     def caller(self, headers: dict[bytes, bytes]) -> Caller | None:

@@ -126,13 +126,13 @@ def _epoch(value: datetime | None) -> float | None:
 
 def _caller(key: KeyPolicy, teams: Mapping[str, TeamSection]) -> Caller:
     team = teams.get(key.team) if key.team is not None else None
-    team_limits = Limits(
-        rpm=team.rpm, tpm=team.tpm, max_parallel=team.max_parallel, budget=team.budget
-    ) if team is not None else None
-    rate = (key.limits, team_limits)
-    limited = any(
-        lim is not None and (lim.rpm or lim.tpm or lim.max_parallel) for lim in rate
+    team_limits = (
+        Limits(rpm=team.rpm, tpm=team.tpm, max_parallel=team.max_parallel, budget=team.budget)
+        if team is not None
+        else None
     )
+    rate = (key.limits, team_limits)
+    limited = any(lim is not None and (lim.rpm or lim.tpm or lim.max_parallel) for lim in rate)
     governed = (
         has_limits(key.limits)
         or has_limits(team_limits)

@@ -50,7 +50,7 @@ class ProviderQuotas:
                     self.book.want(quota)
                 return False
         for quota, need in needs:
-            quota.take(need)
+            quota.take(need, now)
             if shared and quota.wants_refill():
                 self.book.want(quota)
         if record.quota_charges is None:

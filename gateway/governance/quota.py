@@ -24,8 +24,8 @@ class WindowQuota:
     """One rpm or tpm limit of a key, a team or a catalog model."""
 
     __slots__ = (
-        "name", "limit", "lease", "window", "left", "debt", "used", "seen",
-        "exhausted", "queued", "tried_at", "taken_at",
+        "debt", "exhausted", "lease", "left", "limit", "name", "queued", "seen",
+        "taken_at", "tried_at", "used", "window",
     )  # fmt: skip
 
     def __init__(self, name: str, limit: int, fraction: float) -> None:
@@ -55,7 +55,9 @@ class WindowQuota:
             return True
         return not self.exhausted and self.debt + need - self.left <= self.lease
 
-    def take(self, need: int) -> None:
+    def take(self, need: int, now: float = 0.0) -> None:
+        if now:
+            self.taken_at = now
         self.used += need
         if self.left >= need:
             self.left -= need
@@ -95,7 +97,7 @@ class ParallelQuota:
     """A ``max_parallel`` limit: slots held in the shared store, per replica."""
 
     __slots__ = (
-        "name", "limit", "lease", "in_flight", "held", "exhausted", "queued", "tried_at",
+        "exhausted", "held", "in_flight", "lease", "limit", "name", "queued", "tried_at",
     )  # fmt: skip
 
     def __init__(self, name: str, limit: int, fraction: float) -> None:
@@ -172,7 +174,9 @@ class QuotaBook:
             subject.parallel = fresh
         return subject
 
-    def _window(self, current: WindowQuota | None, name: str, limit: int | None) -> WindowQuota | None:
+    def _window(
+        self, current: WindowQuota | None, name: str, limit: int | None
+    ) -> WindowQuota | None:
         if limit is None:
             return None
         if current is None:

@@ -100,9 +100,7 @@ class RedisGovernanceStore:
             replies: list[list[int]] = await pipe.execute()
         return [[int(v) for v in reply] for reply in replies]
 
-    async def holds(
-        self, replica: str, calls: Sequence[tuple[str, int, int]]
-    ) -> list[list[int]]:
+    async def holds(self, replica: str, calls: Sequence[tuple[str, int, int]]) -> list[list[int]]:
         """Each call: (hash key, slots wanted, limit)."""
         async with self.client.pipeline(transaction=False) as pipe:
             for name, want, limit in calls:
@@ -128,7 +126,7 @@ class RedisGovernanceStore:
 
     # -- runtime keys ---------------------------------------------------------------
     async def load_keys(self) -> list[dict[str, Any]]:
-        raw: dict[str, str] = await self.client.hgetall(self.key("keys"))
+        raw = await self.client.hgetall(self.key("keys"))
         return [orjson.loads(value) for value in raw.values()]
 
     async def put_key(self, data: dict[str, Any]) -> None:

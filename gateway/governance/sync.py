@@ -142,9 +142,8 @@ class GovernanceSync:
         windows = [q for q in pending if isinstance(q, WindowQuota) and q.window == window]
         if windows:
             asks = [(q, q.debt, q.lease) for q in windows]
-            replies = await self.store.leases(
-                [(f"win:{q.name}:{window}", debt, want, q.limit, ttl_ms, 0) for q, debt, want in asks]
-            )
+            calls = [(f"win:{q.name}:{window}", d, w, q.limit, ttl_ms, 0) for q, d, w in asks]
+            replies = await self.store.leases(calls)
             for (quota, debt, want), (grant, used) in zip(asks, replies, strict=True):
                 quota.granted(window, debt, grant, used, want)
         slots = [q for q in pending if isinstance(q, ParallelQuota)]
@@ -153,9 +152,8 @@ class GovernanceSync:
 
     async def _hold(self, slots: list[ParallelQuota]) -> None:
         wants = [q.desired() if q.in_flight > 0 else 0 for q in slots]
-        replies = await self.store.holds(
-            self.replica, [(f"par:{q.name}", want, q.limit) for q, want in zip(slots, wants, strict=True)]
-        )
+        calls = [(f"par:{q.name}", want, q.limit) for q, want in zip(slots, wants, strict=True)]
+        replies = await self.store.holds(self.replica, calls)
         for quota, want, (grant, _others) in zip(slots, wants, replies, strict=True):
             quota.granted(grant, want)
 
@@ -178,7 +176,9 @@ class GovernanceSync:
                 if quota is None or quota.window != window or quota.left <= 0:
                     continue
                 if now - quota.taken_at >= idle_s:
-                    calls.append((f"win:{quota.name}:{window}", 0, 0, quota.limit, ttl_ms, quota.left))
+                    name = f"win:{quota.name}:{window}"
+                    calls.append((name, 0, 0, quota.limit, ttl_ms, quota.left))
+                    quota.seen -= quota.left
                     quota.left = 0
         if calls:
             await self.store.leases(calls)
