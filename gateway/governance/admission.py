@@ -25,7 +25,7 @@ from gateway.observability.record import RequestRecord
 
 # A refused request asks the shared store again at most this often per limit, in
 # case another replica gave units back.
-RETRY_REFILL_S = 0.25
+RETRY_REFILL_S = 1.0
 
 
 def estimate_tokens(payload: dict[str, Any], prompt_estimate: int, default_max: int) -> int:

@@ -15,46 +15,59 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-# Charges the debt (uncapped), then grants up to ``want`` within the limit; or, with
-# ``give`` > 0, returns unused units. Returns {granted, leased out in the window}.
+# Per counter (KEYS[i], five ARGV each): charges the debt (uncapped), then grants up to
+# ``want`` within the limit; or, with ``give`` > 0, returns unused units. Returns, per
+# counter, {granted, units leased out in the window}.
 _LEASE = """
-local used = tonumber(redis.call('GET', KEYS[1]) or '0')
-local give = tonumber(ARGV[5])
-if give > 0 then
-  if used <= 0 then return {0, 0} end
-  used = redis.call('DECRBY', KEYS[1], math.min(give, used))
-  return {0, used}
+local out = {}
+for i = 1, #KEYS do
+  local a = (i - 1) * 5
+  local used = tonumber(redis.call('GET', KEYS[i]) or '0')
+  local give = tonumber(ARGV[a + 5])
+  if give > 0 then
+    if used > 0 then used = redis.call('DECRBY', KEYS[i], math.min(give, used)) end
+    out[i] = {0, used}
+  else
+    used = used + tonumber(ARGV[a + 1])
+    local grant = math.min(tonumber(ARGV[a + 2]), math.max(0, tonumber(ARGV[a + 3]) - used))
+    used = used + grant
+    if used > 0 then redis.call('SET', KEYS[i], used, 'PX', ARGV[a + 4]) end
+    out[i] = {grant, used}
+  end
 end
-used = used + tonumber(ARGV[1])
-local grant = math.min(tonumber(ARGV[2]), math.max(0, tonumber(ARGV[3]) - used))
-used = used + grant
-if used > 0 then redis.call('SET', KEYS[1], used, 'PX', ARGV[4]) end
-return {grant, used}
+return out
 """
-# Slots held per replica in one hash; a replica's entry lapses unless renewed.
+# Slots held per replica, one hash per limit (KEYS[i]; ARGV: replica, ttl ms, then
+# wanted and limit per hash); an entry lapses unless renewed. Returns the grants.
 _HOLD = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local others = 0
-local entries = redis.call('HGETALL', KEYS[1])
-for i = 1, #entries, 2 do
-  if entries[i] ~= ARGV[1] then
-    local count, expires = string.match(entries[i + 1], '(%d+):(%d+)')
-    if tonumber(expires) < now then
-      redis.call('HDEL', KEYS[1], entries[i])
-    else
-      others = others + tonumber(count)
+local replica, ttl = ARGV[1], tonumber(ARGV[2])
+local out = {}
+for i = 1, #KEYS do
+  local others = 0
+  local entries = redis.call('HGETALL', KEYS[i])
+  for j = 1, #entries, 2 do
+    if entries[j] ~= replica then
+      local count, expires = string.match(entries[j + 1], '(%d+):(%d+)')
+      if tonumber(expires) < now then
+        redis.call('HDEL', KEYS[i], entries[j])
+      else
+        others = others + tonumber(count)
+      end
     end
   end
+  local want, limit = tonumber(ARGV[i * 2 + 1]), tonumber(ARGV[i * 2 + 2])
+  local grant = math.min(want, math.max(0, limit - others))
+  if grant > 0 then
+    redis.call('HSET', KEYS[i], replica, grant .. ':' .. (now + ttl))
+    redis.call('PEXPIRE', KEYS[i], ttl * 2)
+  elseif #entries > 0 then
+    redis.call('HDEL', KEYS[i], replica)
+  end
+  out[i] = grant
 end
-local grant = math.min(tonumber(ARGV[2]), math.max(0, tonumber(ARGV[3]) - others))
-if grant > 0 then
-  redis.call('HSET', KEYS[1], ARGV[1], grant .. ':' .. (now + tonumber(ARGV[4])))
-  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]) * 2)
-else
-  redis.call('HDEL', KEYS[1], ARGV[1])
-end
-return {grant, others}
+return out
 """
 # Adds each amount at most once per batch id, returns every counter's total.
 # ARGV: marker ttl, then per key: ttl, amount.
@@ -91,24 +104,21 @@ class RedisGovernanceStore:
         return self.prefix + name
 
     async def leases(self, calls: Sequence[tuple[str, int, int, int, int, int]]) -> list[list[int]]:
-        """Each call: (counter key, charge, want, limit, ttl ms, give back)."""
-        async with self.client.pipeline(transaction=False) as pipe:
-            for name, charge, want, limit, ttl_ms, give in calls:
-                await self._lease(
-                    keys=[self.key(name)], args=[charge, want, limit, ttl_ms, give], client=pipe
-                )
-            replies: list[list[int]] = await pipe.execute()
+        """One script call for all counters; each call: (counter key, charge, want,
+        limit, ttl ms, give back). Returns [granted, leased out] per counter."""
+        args: list[Any] = []
+        for _, charge, want, limit, ttl_ms, give in calls:
+            args += [charge, want, limit, ttl_ms, give]
+        replies = await self._lease(keys=[self.key(c[0]) for c in calls], args=args)
         return [[int(v) for v in reply] for reply in replies]
 
-    async def holds(self, replica: str, calls: Sequence[tuple[str, int, int]]) -> list[list[int]]:
-        """Each call: (hash key, slots wanted, limit)."""
-        async with self.client.pipeline(transaction=False) as pipe:
-            for name, want, limit in calls:
-                await self._hold(
-                    keys=[self.key(name)], args=[replica, want, limit, HOLD_TTL_MS], client=pipe
-                )
-            replies: list[list[int]] = await pipe.execute()
-        return [[int(v) for v in reply] for reply in replies]
+    async def holds(self, replica: str, calls: Sequence[tuple[str, int, int]]) -> list[int]:
+        """One script call for all slot hashes; each call: (hash key, wanted, limit)."""
+        args: list[Any] = [replica, HOLD_TTL_MS]
+        for _, want, limit in calls:
+            args += [want, limit]
+        replies = await self._hold(keys=[self.key(c[0]) for c in calls], args=args)
+        return [int(v) for v in replies]
 
     async def spend(self, batch: str, entries: Sequence[tuple[str, int, int]]) -> list[int]:
         """Each entry: (counter key, ttl s, amount to add); returns the totals."""

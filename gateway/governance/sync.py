@@ -154,7 +154,7 @@ class GovernanceSync:
         wants = [q.desired() if q.in_flight > 0 else 0 for q in slots]
         calls = [(f"par:{q.name}", want, q.limit) for q, want in zip(slots, wants, strict=True)]
         replies = await self.store.holds(self.replica, calls)
-        for quota, want, (grant, _others) in zip(slots, wants, replies, strict=True):
+        for quota, want, grant in zip(slots, wants, replies, strict=True):
             quota.granted(grant, want)
 
     async def _renew_slots(self) -> None:

@@ -38,7 +38,12 @@ def governed_config(upstream: FakeUpstream) -> dict[str, Any]:
         "rpm": {"secret": "sk-rpm", "rpm": 2, "tpm": 1_000_000},
         "tpm": {"secret": "sk-tpm", "rpm": 100, "tpm": 1000},
         "parallel": {"secret": "sk-parallel", "max_parallel": 1, "rpm": 100, "tpm": 100_000},
-        "budget": {"secret": "sk-budget", "rpm": 100, "tpm": 100_000, "budget": {"daily_usd": 0.01}},
+        "budget": {
+            "secret": "sk-budget",
+            "rpm": 100,
+            "tpm": 100_000,
+            "budget": {"daily_usd": 0.01},
+        },
         "expired": {"secret": "sk-expired", "expires_at": "2020-01-01T00:00:00Z"},
         "r1": {"secret": "sk-r1", "team": "research"},
         "r2": {"secret": "sk-r2", "team": "research"},
@@ -51,7 +56,9 @@ def gateway(fake_upstream: FakeUpstream, inprocess_gateway: InProcessFactory) ->
     return inprocess_gateway(governed_config(fake_upstream))
 
 
-def post(gw: Any, key: str | None, body: dict[str, Any] | None = None, **headers: str) -> httpx.Response:
+def post(
+    gw: Any, key: str | None, body: dict[str, Any] | None = None, **headers: str
+) -> httpx.Response:
     sent = {"Authorization": f"Bearer {key}"} if key else {}
     sent.update(headers)
     return httpx.post(
