@@ -46,13 +46,13 @@ class UsageEvent:
     model: str
     api_key: str
     error: bool
-    key: str = ""
-    team: str = ""
     input_tokens: int = 0
     output_tokens: int = 0
     cached_tokens: int = 0
     cost_micro_usd: int = 0
     at: float = 0.0
+    key: str = ""
+    team: str = ""
 
 
 @functools.lru_cache(maxsize=1024)
