@@ -1,4 +1,4 @@
-"""The ``gateway`` command: serve, check-config, routes."""
+"""The ``gateway`` command: serve, check-config, routes, usage, keys."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 from gateway.accounting.report import add_usage_command, cmd_usage
 from gateway.config.loader import ConfigError, load_config
 from gateway.config.settings import DEFAULT_CONFIG, DEFAULT_HOST, DEFAULT_PORT, EnvSettings
+from gateway.governance.cli import add_keys_command, cmd_keys
 from gateway.routing.explain import explain_routes, explain_view, format_table
 from gateway.routing.table import RouteTable, check_profile
 
@@ -36,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     routes.add_argument("--profile", help="profile to resolve (default: the active one)")
     routes.add_argument("--json", action="store_true", help="print JSON instead of a table")
     add_usage_command(commands)
+    add_keys_command(commands)
     return parser
 
 
@@ -148,6 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = {"serve": cmd_serve, "check-config": cmd_check_config, "routes": cmd_routes}
     handlers["usage"] = cmd_usage
+    handlers["keys"] = cmd_keys
     return handlers[args.command](args)
 
 

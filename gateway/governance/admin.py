@@ -138,7 +138,7 @@ class KeysEndpoints:
 
     async def _view(self, caller: Caller) -> dict[str, Any]:
         status = await self.gateway.governor.status(caller)
-        return {"object": "gateway.key", **caller.key.describe(), **status}
+        return {"object": "gateway.key", **caller.key.describe(), "status": status}
 
     async def create(self, request: Request, actor: str) -> Response:
         spec = _parse(KeySpec, await request.body())

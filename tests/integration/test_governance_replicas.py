@@ -162,8 +162,8 @@ def test_budget_crossed_through_both_replicas_refuses_within_2s(
     status = httpx.get(
         b.url + "/v1/gateway/keys/spender", headers={"Authorization": f"Bearer {ADMIN}"}
     ).json()
-    assert status["key"]["spend"]["day_usd"] >= 0.054
-    assert status["key"]["spend"]["daily_budget_usd"] == 0.05
+    assert status["status"]["key"]["spend"]["day_usd"] >= 0.054
+    assert status["status"]["key"]["spend"]["daily_budget_usd"] == 0.05
 
 
 def test_runtime_key_created_on_a_works_on_b_and_revoked_on_b_fails_on_a_within_1s(
@@ -185,7 +185,7 @@ def test_runtime_key_created_on_a_works_on_b_and_revoked_on_b_fails_on_a_within_
         listing = client.get(b.url + "/v1/gateway/keys", headers=admin).json()["data"]
         [row] = [k for k in listing if k["id"] == key_id]
         assert "secret" not in row and "digest" not in row
-        assert row["key"]["usage"]["rpm"] == 100
+        assert row["status"]["key"]["usage"]["rpm"] == 100
 
         assert client.delete(b.url + f"/v1/gateway/keys/{key_id}", headers=admin).status_code == 200
         revoked = time.monotonic()
