@@ -35,13 +35,14 @@ class SpendWindow:
 
 
 class Spend:
-    __slots__ = ("active_at", "day", "month", "subject")
+    __slots__ = ("active_at", "day", "month", "pinned", "subject")
 
     def __init__(self, subject: str) -> None:
         self.subject = subject
         self.day = SpendWindow("")
         self.month = SpendWindow("")
         self.active_at = 0.0
+        self.pinned = False  # kept in step with the shared store even when idle
 
     def roll(self, now: float) -> None:
         day = "day:" + day_name(now)
@@ -71,10 +72,18 @@ class SpendBook:
     def __init__(self) -> None:
         self.subjects: dict[str, Spend] = {}
 
-    def get(self, subject: str, now: float) -> Spend:
+    def get(self, subject: str, now: float, *, touch: bool = True) -> Spend:
         spend = self.subjects.get(subject)
         if spend is None:
             spend = self.subjects[subject] = Spend(subject)
         spend.roll(now)
-        spend.active_at = now
+        if touch:
+            spend.active_at = now
         return spend
+
+    def pin(self, subjects: set[str], now: float) -> None:
+        """Subjects whose spend is always read back (teams with a budget, for metrics)."""
+        for spend in self.subjects.values():
+            spend.pinned = spend.subject in subjects
+        for subject in subjects:
+            self.get(subject, now, touch=False).pinned = True

@@ -59,6 +59,8 @@ class Governor:
         self.admitter.default_max_tokens = settings.default_max_tokens
         self.provider_quotas.default_max_tokens = settings.default_max_tokens
         self.ring.configure(flat_keys, config.keys, config.teams)
+        budgeted = {f"team:{name}" for name, team in config.teams.items() if team.budget}
+        self.spend.pin(budgeted, time.time())
 
     async def start(self) -> None:
         if self.sync is not None:

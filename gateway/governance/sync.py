@@ -189,9 +189,8 @@ class GovernanceSync:
             now = time.time()
             entries: list[tuple[SpendWindow, str, int]] = []
             for spend in self.spend.subjects.values():
-                if now - spend.active_at > SPEND_ACTIVE_S and not (
-                    spend.day.pending or spend.month.pending
-                ):
+                idle = now - spend.active_at > SPEND_ACTIVE_S and not spend.pinned
+                if idle and not (spend.day.pending or spend.month.pending):
                     continue
                 spend.roll(now)
                 for window in (spend.day, spend.month):

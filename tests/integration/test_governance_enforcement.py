@@ -32,7 +32,7 @@ def governed_config(upstream: FakeUpstream) -> dict[str, Any]:
     config["routes"]["chat"]["profiles"] = {"premium": ["m1"], "byok": ["m2"]}
     config["routes"]["other"] = {"pool": ["m2"]}
     config["server"] = {"api_keys": ["sk-flat"], "api_keys_env": None}
-    config["teams"] = {"research": {"rpm": 3}}
+    config["teams"] = {"research": {"rpm": 3, "budget": {"monthly_usd": 100}}}
     config["keys"] = {
         "scoped": {"secret": "sk-scoped", "routes": ["ch*"], "profiles": ["premium"]},
         "rpm": {"secret": "sk-rpm", "rpm": 2, "tpm": 1_000_000},
@@ -215,3 +215,7 @@ def test_usage_by_key_and_team(gateway: Any) -> None:
     assert set(rows) == {("research", "r1"), ("research", "r2"), ("", "budget")}
     assert rows[("", "budget")]["cost_micro_usd"] == 18_000
     assert rows[("research", "r1")]["requests"] == 1
+    # Spend per team against budget, as the Grafana panel reads it.
+    metrics = httpx.get(gateway.url + "/metrics").text
+    assert 'gateway_team_budget_usd{team="research",window="month"} 100.0' in metrics
+    assert 'gateway_team_spend_usd{team="research",window="month"} 0.036' in metrics
