@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.governance import governance_targets
+
 
 def _run(results: dict[str, Any], name: str) -> dict[str, Any] | None:
     run: dict[str, Any] | None = results["runs"].get(name)
@@ -64,6 +66,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     if "redis_commands_per_s" in results:
         value = results["redis_commands_per_s"]
         check("Redis commands/s at full load", value, "<= 100", value <= 100)
+    governance_targets(results, check)
     if "large_config_ready_s" in results:
         value = results["large_config_ready_s"]
         check("10k routes: time to ready (s)", value, "< 3", value < 3)

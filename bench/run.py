@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from bench.governance import run_governance
 from bench.harness import (
     PYTHON,
     ROOT,
@@ -233,6 +234,9 @@ class Bench:
                 (redis_commands(redis_port) - before - 1) / elapsed, 1
             )
             gw.stop()
+            run_governance(
+                self, gateway_config(upstream_port, redis_port=redis_port), redis_port, CHAT
+            )
 
             if not self.smoke:
                 print("gateway, 10,000 routes and models", flush=True)

@@ -1,6 +1,11 @@
 """The admission stage: after the key is known and the route resolved, before any
 upstream call. Route and profile rules, then rpm/tpm/max_parallel, then budgets; all
-read local memory only (``QuotaBook``, ``SpendBook``)."""
+read local memory only (``QuotaBook``, ``SpendBook``).
+
+What a caller's limits resolve to (its quota objects, its budgets in spend units) is
+worked out once per caller and kept until the set of keys changes, so a request does
+a few comparisons per limit.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.errors import InsufficientQuota, PermissionDenied, RateLimited
-from gateway.governance.budget import Spend, SpendBook
-from gateway.governance.config import Budget, Limits
+from gateway.governance.budget import Spend, SpendBook, usd_to_units
 from gateway.governance.headers import RawHeaders, ratelimit_headers
 from gateway.governance.keys import Caller
-from gateway.governance.quota import ParallelQuota, QuotaBook, SubjectQuotas, WindowQuota
-from gateway.governance.windows import (
-    day_reset_s,
-    minute,
-    minute_reset_s,
-    month_reset_s,
-    retry_after,
-)
+from gateway.governance.quota import ParallelQuota, QuotaBook, WindowQuota
+from gateway.governance.windows import day_reset_s, minute_reset_s, month_reset_s, retry_after
 from gateway.observability.record import RequestRecord
 
 # A refused request asks the shared store again at most this often per limit, in
@@ -48,11 +46,75 @@ class Admission:
     spend: list[Spend]
 
 
+@dataclass(frozen=True, slots=True)
+class BudgetRule:
+    scope: str  # key | team
+    spend: Spend
+    daily: int | None  # spend units
+    monthly: int | None
+    daily_usd: float | None
+    monthly_usd: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """One caller's limits, resolved."""
+
+    caller: Caller
+    requests: list[WindowQuota]
+    tokens: list[WindowQuota]
+    parallel: list[ParallelQuota]
+    budgets: list[BudgetRule]
+
+
 class Admitter:
     def __init__(self, quotas: QuotaBook, spend: SpendBook, default_max_tokens: int) -> None:
         self.quotas = quotas
         self.spend = spend
         self.default_max_tokens = default_max_tokens
+        self._plans: dict[int, Plan] = {}
+
+    def forget_plans(self) -> None:
+        """The keys changed: resolve every caller's limits again on its next request."""
+        self._plans = {}
+
+    def plan(self, caller: Caller) -> Plan:
+        plan = self._plans.get(id(caller))
+        if plan is not None and plan.caller is caller:
+            return plan
+        key = caller.key
+        requests, tokens, parallel, budgets = [], [], [], []
+        now = time.time()
+        for scope, name, limits in (
+            ("key", f"key:{key.id}", key.limits),
+            ("team", f"team:{key.team}", caller.team_limits),
+        ):
+            if limits is None:
+                continue
+            if limits.rpm or limits.tpm or limits.max_parallel:
+                subject = self.quotas.subject(name, limits.rpm, limits.tpm, limits.max_parallel)
+                requests += [subject.rpm] if subject.rpm is not None else []
+                tokens += [subject.tpm] if subject.tpm is not None else []
+                parallel += [subject.parallel] if subject.parallel is not None else []
+            budget = limits.budget
+            if budget is not None and (
+                budget.daily_usd is not None or budget.monthly_usd is not None
+            ):
+                budgets.append(
+                    BudgetRule(
+                        scope,
+                        self.spend.get(name, now),
+                        usd_to_units(budget.daily_usd),
+                        usd_to_units(budget.monthly_usd),
+                        budget.daily_usd,
+                        budget.monthly_usd,
+                    )
+                )
+        plan = Plan(caller, requests, tokens, parallel, budgets)
+        if len(self._plans) > 10_000:
+            self._plans = {}
+        self._plans[id(caller)] = plan
+        return plan
 
     def admit(
         self,
@@ -69,124 +131,90 @@ class Admitter:
             raise PermissionDenied(
                 f"this key may not use the profile '{profile}'", param="X-Gateway-Profile"
             )
+        plan = self.plan(caller)
         now = time.time()
-        subjects = self._subjects(caller)
-        tokens = estimate_tokens(payload, prompt_estimate, self.default_max_tokens)
-        window = minute(now)
-        requests = [s.rpm for s in subjects if s.rpm is not None]
-        token_limits = [s.tpm for s in subjects if s.tpm is not None]
-        parallel = [s.parallel for s in subjects if s.parallel is not None]
+        window = int(now // 60)
         shared = self.quotas.leasing
-        refused = self._refusal(requests, token_limits, parallel, window, tokens, shared, now)
-        if refused is not None:
-            headers = ratelimit_headers(requests, token_limits, shared, minute_reset_s(now))
-            raise RateLimited(refused[0], headers={"Retry-After": refused[1], **_str(headers)})
-        spends = self._check_budgets(caller, now, requests, token_limits, shared)
-        for quota in requests:
-            self._take(quota, 1, shared, now)
-        for quota in token_limits:
-            self._take(quota, tokens, shared, now)
-        for slots in parallel:
+        tokens = estimate_tokens(payload, prompt_estimate, self.default_max_tokens)
+        self._check_rates(plan, window, tokens, shared, now)
+        spends = self._check_budgets(plan, shared, now) if plan.budgets else []
+        for quota in plan.requests:
+            quota.take(1, now)
+            if shared and quota.wants_refill():
+                self.quotas.want(quota)
+        for quota in plan.tokens:
+            quota.take(tokens, now)
+            if shared and quota.wants_refill():
+                self.quotas.want(quota)
+        for slots in plan.parallel:
             slots.in_flight += 1
             if shared and slots.wants_refill():
                 self.quotas.want(slots)
-        record.admission = Admission(window, tokens, token_limits, parallel, spends)
+        record.admission = Admission(window, tokens, plan.tokens, plan.parallel, spends)
         if caller.limited:
             # Remaining counts after this request.
             record.limit_headers = ratelimit_headers(
-                requests, token_limits, shared, minute_reset_s(now)
+                plan.requests, plan.tokens, shared, minute_reset_s(now)
             )
 
-    def _subjects(self, caller: Caller) -> list[SubjectQuotas]:
-        key = caller.key
-        out = []
-        pairs = ((f"key:{key.id}", key.limits), (f"team:{key.team}", caller.team_limits))
-        for name, limits in pairs:
-            if limits is not None and (limits.rpm or limits.tpm or limits.max_parallel):
-                out.append(self.quotas.subject(name, limits.rpm, limits.tpm, limits.max_parallel))
-        return out
+    def _check_rates(self, plan: Plan, window: int, need: int, shared: bool, now: float) -> None:
+        for quota in plan.requests:
+            quota.roll(window)
+            if not quota.allows(1, shared):
+                self._refuse(plan, quota, "requests per minute", shared, now)
+        for quota in plan.tokens:
+            quota.roll(window)
+            if not quota.allows(need, shared):
+                self._refuse(plan, quota, "tokens per minute", shared, now)
+        for slots in plan.parallel:
+            if not slots.allows(shared):
+                self._refuse(plan, slots, "parallel requests", shared, now)
 
-    def _refusal(
+    def _refuse(
         self,
-        requests: list[WindowQuota],
-        tokens: list[WindowQuota],
-        parallel: list[ParallelQuota],
-        window: int,
-        need: int,
+        plan: Plan,
+        quota: WindowQuota | ParallelQuota,
+        what: str,
         shared: bool,
         now: float,
-    ) -> tuple[str, str] | None:
-        reset = retry_after(minute_reset_s(now))
-        for quota, amount, what in [(q, 1, "requests") for q in requests] + [
-            (q, need, "tokens") for q in tokens
-        ]:
-            quota.roll(window)
-            if not quota.allows(amount, shared):
-                self._retry_later(quota, shared, now)
-                scope = quota.name.rsplit(":", 1)[0].split(":", 1)[0]
-                return (
-                    f"this {scope}'s limit of {quota.limit} {what} per minute is reached",
-                    reset,
-                )
-        for slots in parallel:
-            if not slots.allows(shared):
-                self._retry_later(slots, shared, now)
-                scope = slots.name.split(":", 1)[0]
-                return (f"this {scope}'s limit of {slots.limit} parallel requests is reached", "1")
-        return None
-
-    def _retry_later(self, quota: WindowQuota | ParallelQuota, shared: bool, now: float) -> None:
+    ) -> None:
         if shared and now - quota.tried_at >= RETRY_REFILL_S:
             quota.tried_at = now
             self.quotas.want(quota)
+        wait = "1" if isinstance(quota, ParallelQuota) else retry_after(minute_reset_s(now))
+        headers = ratelimit_headers(plan.requests, plan.tokens, shared, minute_reset_s(now))
+        scope = quota.name.split(":", 1)[0]
+        raise RateLimited(
+            f"this {scope}'s limit of {quota.limit} {what} is reached",
+            headers={"Retry-After": wait, **_str(headers)},
+        )
 
-    def _take(self, quota: WindowQuota, amount: int, shared: bool, now: float) -> None:
-        quota.take(amount, now)
-        if shared and quota.wants_refill():
-            self.quotas.want(quota)
-
-    def _check_budgets(
-        self,
-        caller: Caller,
-        now: float,
-        requests: list[WindowQuota],
-        tokens: list[WindowQuota],
-        shared: bool,
-    ) -> list[Spend]:
-        key = caller.key
+    def _check_budgets(self, plan: Plan, shared: bool, now: float) -> list[Spend]:
         spends = []
-        for scope, name, limits in (
-            ("key", f"key:{key.id}", key.limits),
-            ("team", f"team:{key.team}", caller.team_limits),
-        ):
-            budget = limits.budget if limits is not None else None
-            if budget is None or (budget.daily_usd is None and budget.monthly_usd is None):
-                continue
-            spend = self.spend.get(name, now)
-            over = spend.over(budget)
+        for rule in plan.budgets:
+            spend = rule.spend
+            spend.roll(now)
+            spend.active_at = now
+            over = spend.over(rule.daily, rule.monthly)
             if over is not None:
-                headers = ratelimit_headers(requests, tokens, shared, minute_reset_s(now))
-                raise _budget_error(scope, over, budget, now, headers)
+                headers = ratelimit_headers(plan.requests, plan.tokens, shared, minute_reset_s(now))
+                raise _budget_error(rule, over, now, headers)
             spends.append(spend)
         return spends
 
 
 def _budget_error(
-    scope: str, window: str, budget: Budget, now: float, headers: RawHeaders
+    rule: BudgetRule, window: str, now: float, headers: RawHeaders
 ) -> InsufficientQuota:
     if window == "day":
-        usd, reset = budget.daily_usd, day_reset_s(now)
+        usd, reset, name = rule.daily_usd, day_reset_s(now), "daily"
     else:
-        usd, reset = budget.monthly_usd, month_reset_s(now)
+        usd, reset, name = rule.monthly_usd, month_reset_s(now), "monthly"
     return InsufficientQuota(
-        f"this {scope}'s {'daily' if window == 'day' else 'monthly'} budget of ${usd:g} is spent",
+        f"this {rule.scope}'s {name} budget of ${usd:g} is spent",
         headers={"Retry-After": retry_after(reset), **_str(headers)},
     )
 
 
 def _str(headers: RawHeaders) -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in headers}
-
-
-def has_rate_limits(limits: Limits | None) -> bool:
-    return limits is not None and bool(limits.rpm or limits.tpm or limits.max_parallel)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.governance.config import Budget
 from gateway.governance.windows import day_name, month_name
 from gateway.observability.record import RequestRecord
 
@@ -35,16 +34,21 @@ class SpendWindow:
 
 
 class Spend:
-    __slots__ = ("active_at", "day", "month", "pinned", "subject")
+    __slots__ = ("active_at", "day", "day_index", "month", "pinned", "subject")
 
     def __init__(self, subject: str) -> None:
         self.subject = subject
         self.day = SpendWindow("")
         self.month = SpendWindow("")
+        self.day_index = -1
         self.active_at = 0.0
         self.pinned = False  # kept in step with the shared store even when idle
 
     def roll(self, now: float) -> None:
+        index = int(now // 86_400)
+        if index == self.day_index:
+            return  # a month only turns when a day does
+        self.day_index = index
         day = "day:" + day_name(now)
         if self.day.name != day:
             self.day = SpendWindow(day)
@@ -57,12 +61,10 @@ class Spend:
             window.spent += amount
             window.pending += amount
 
-    def over(self, budget: Budget) -> str | None:
-        """``day`` or ``month`` when that budget is spent, else ``None``."""
-        daily = usd_to_units(budget.daily_usd)
+    def over(self, daily: int | None, monthly: int | None) -> str | None:
+        """``day`` or ``month`` when that budget (in spend units) is spent, else ``None``."""
         if daily is not None and self.day.spent >= daily:
             return "day"
-        monthly = usd_to_units(budget.monthly_usd)
         if monthly is not None and self.month.spent >= monthly:
             return "month"
         return None

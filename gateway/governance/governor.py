@@ -59,6 +59,7 @@ class Governor:
         self.admitter.default_max_tokens = settings.default_max_tokens
         self.provider_quotas.default_max_tokens = settings.default_max_tokens
         self.ring.configure(flat_keys, config.keys, config.teams)
+        self.admitter.forget_plans()
         budgeted = {f"team:{name}" for name, team in config.teams.items() if team.budget}
         self.spend.pin(budgeted, time.time())
 

@@ -18,13 +18,16 @@ def duration(seconds: float) -> str:
     return f"{minutes}m{rest}s" if minutes else f"{rest}s"
 
 
-def _tightest(quotas: list[WindowQuota], shared: bool) -> tuple[WindowQuota, int] | None:
-    best: tuple[WindowQuota, int] | None = None
-    for quota in quotas:
-        remaining = quota.remaining(shared)
-        if best is None or remaining < best[1]:
-            best = (quota, remaining)
-    return best
+# Resets of one-minute windows, by whole seconds: built once, not per answer.
+_RESETS = [duration(s).encode() for s in range(61)]
+_NAMES = {
+    kind: tuple(f"x-ratelimit-{part}-{kind}".encode() for part in ("limit", "remaining", "reset"))
+    for kind in ("requests", "tokens")
+}
+
+
+def _reset(seconds: float) -> bytes:
+    return _RESETS[math.ceil(seconds)] if 1 <= seconds <= 60 else duration(seconds).encode()
 
 
 def ratelimit_headers(
@@ -32,15 +35,18 @@ def ratelimit_headers(
 ) -> RawHeaders:
     """The tightest of the caller's request and token limits (key's or team's)."""
     out: RawHeaders = []
-    reset = duration(reset_s).encode()
+    reset = _reset(reset_s)
     for kind, quotas in (("requests", requests), ("tokens", tokens)):
-        tightest = _tightest(quotas, shared)
-        if tightest is None:
+        if not quotas:
             continue
-        quota, remaining = tightest
-        out += [
-            (f"x-ratelimit-limit-{kind}".encode(), str(quota.limit).encode()),
-            (f"x-ratelimit-remaining-{kind}".encode(), str(remaining).encode()),
-            (f"x-ratelimit-reset-{kind}".encode(), reset),
-        ]
+        best = quotas[0]
+        remaining = best.remaining(shared)
+        for quota in quotas[1:]:
+            left = quota.remaining(shared)
+            if left < remaining:
+                best, remaining = quota, left
+        limit_name, remaining_name, reset_name = _NAMES[kind]
+        out.append((limit_name, best.limit_header))
+        out.append((remaining_name, str(remaining).encode()))
+        out.append((reset_name, reset))
     return out

@@ -24,14 +24,13 @@ class WindowQuota:
     """One rpm or tpm limit of a key, a team or a catalog model."""
 
     __slots__ = (
-        "debt", "exhausted", "lease", "left", "limit", "name", "queued", "seen",
-        "taken_at", "tried_at", "used", "window",
+        "debt", "exhausted", "lease", "left", "limit", "limit_header", "name", "queued",
+        "seen", "taken_at", "tried_at", "used", "window",
     )  # fmt: skip
 
     def __init__(self, name: str, limit: int, fraction: float) -> None:
         self.name = name
-        self.limit = limit
-        self.lease = lease_size(limit, fraction)
+        self.set_limit(limit, fraction)
         self.window = -1
         self.left = 0  # leased to this replica, not used yet
         self.debt = 0  # admitted beyond the leases; the next refill charges it
@@ -41,6 +40,11 @@ class WindowQuota:
         self.queued = False
         self.tried_at = 0.0
         self.taken_at = 0.0
+
+    def set_limit(self, limit: int, fraction: float) -> None:
+        self.limit = limit
+        self.limit_header = str(limit).encode()
+        self.lease = lease_size(limit, fraction)
 
     def roll(self, window: int) -> None:
         if window != self.window:
@@ -182,8 +186,7 @@ class QuotaBook:
         if current is None:
             return WindowQuota(name, limit, self.fraction)
         if current.limit != limit:
-            current.limit = limit
-            current.lease = lease_size(limit, self.fraction)
+            current.set_limit(limit, self.fraction)
             current.exhausted = False
         return current
 

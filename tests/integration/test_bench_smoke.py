@@ -37,13 +37,17 @@ def test_bench_harness_smoke(tmp_path: Path, redis_url: str) -> None:
         "gateway_memory_c64",
         "gateway_memory_stream_c64",
         "gateway_redis_c64",
+        "gateway_redis_limited_c64",
     ):
         assert runs[name]["requests"] > 0, name
         assert runs[name]["errors"] == 0 and runs[name]["non_2xx"] == 0, (name, runs[name])
     assert results["ready_s"] > 0
     assert results["redis_commands_per_s"] >= 0
+    assert results["governance_redis_commands_per_s"] >= 0
     assert {t["target"] for t in results["targets"]} >= {
         "non-streaming req/s, 64 connections",
         "redis / memory throughput",
+        "redis + limited key / memory",
+        "Redis commands/s, limited key",
     }
     assert "| gateway_memory_c64 |" in proc.stdout
