@@ -1,4 +1,6 @@
-"""Inbound API keys. Keys are compared, never logged; a request is known by a key id."""
+"""Inbound API keys. Keys are compared, never logged; a request is known by a key id.
+
+Which keys a request may present, and what they may do, is ``gateway.governance``."""
 
 from __future__ import annotations
 
@@ -22,16 +24,6 @@ def presented_key(headers: dict[bytes, bytes]) -> str | None:
             return token.strip()
     api_key = headers.get(b"x-api-key") or headers.get(b"api-key")
     return api_key.decode("latin-1").strip() if api_key else None
-
-
-def authenticate(keys: frozenset[str], headers: dict[bytes, bytes]) -> str | None:
-    """The caller's key id, ``None`` when the gateway is open; raises on a bad key."""
-    if not keys:
-        return None
-    key = presented_key(headers)
-    if key is None or key not in keys:
-        raise Unauthorized("invalid or missing API key for this gateway")
-    return key_id(key)
 
 
 def authorize_admin(

@@ -95,7 +95,7 @@ def test_bad_key_specs_are_400(gateway: Any, body: Any, param: str | None) -> No
     )
 
 
-def test_create_use_patch_and_revoke(gateway: Any) -> None:
+def test_create_use_patch_and_revoke(gateway: Any, fake_upstream: FakeUpstream) -> None:
     created = keys(gateway, "POST", body={"name": "bot", "team": "ops", "rpm": 5})
     assert created.status_code == 201
     body = created.json()
@@ -129,8 +129,10 @@ def test_create_use_patch_and_revoke(gateway: Any) -> None:
     assert keys(gateway, "PATCH", "/cfg", body={"rpm": 1}).status_code == 400
     assert keys(gateway, "DELETE", "/cfg").status_code == 400
     assert keys(gateway, "DELETE", f"/{key_id}").status_code == 200
+    hits = len(fake_upstream.hits())
     refused = chat(gateway, secret)
     assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_api_key"
+    assert len(fake_upstream.hits()) == hits  # a revoked key reaches no upstream
     assert keys(gateway, "DELETE", f"/{key_id}").status_code == 404
     assert keys(gateway, "GET", "/rk_nope").status_code == 404
 
