@@ -19,19 +19,23 @@ from starlette.routing import Route
 
 from gateway.accounting.ledger import UsageLedger
 from gateway.api.admin import AdminEndpoints, error_response
-from gateway.api.chat import ChatCompletionsEndpoint
 from gateway.api.cooldowns import CooldownsEndpoint
 from gateway.api.dispatch import HotPathDispatcher
 from gateway.api.usage import UsageEndpoints
 from gateway.config.loader import load_config
 from gateway.config.schema import GatewayConfig
+from gateway.doors.chat import ChatDoor
 from gateway.errors import GatewayError, InvalidRequest, MethodNotAllowed, NotFound
 from gateway.governance.admin import KeysEndpoints
 from gateway.governance.governor import Governor
+from gateway.governance.stage import AdmissionStage
 from gateway.observability.exposition import metrics_endpoint
 from gateway.observability.logging import RequestLogger, configure_logging
 from gateway.observability.metrics import GatewayMetrics
 from gateway.observability.record import RequestObserver
+from gateway.pipeline.door import Door
+from gateway.pipeline.endpoint import DoorEndpoint
+from gateway.pipeline.pipeline import RequestPipeline
 from gateway.reload import Reloader
 from gateway.runtime import Gateway, build_snapshot
 from gateway.state.base import StateStore
@@ -113,6 +117,13 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return error_response(InvalidRequest(str(exc)))
 
 
+def front_doors() -> dict[str, Door]:
+    """Every wire format the gateway serves, by the path it is served on."""
+    return {
+        "/v1/chat/completions": ChatDoor(),
+    }
+
+
 def create_app(
     config: GatewayConfig | None = None, options: AppOptions | None = None
 ) -> HotPathDispatcher:
@@ -152,14 +163,15 @@ def create_app(
             await gateway.aclose()
 
     admin = AdminEndpoints(gateway)
-    chat = ChatCompletionsEndpoint(gateway)
+    pipeline = RequestPipeline(gateway, [AdmissionStage(gateway.governor)])
+    doors = {path: DoorEndpoint(gateway, door, pipeline) for path, door in front_doors().items()}
     app = FastAPI(
         title="LLM gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
     app.state.gateway = gateway
     app.router.routes.extend(
         [
-            Route("/v1/chat/completions", chat, methods=["POST"]),
+            *(Route(path, endpoint, methods=["POST"]) for path, endpoint in doors.items()),
             Route("/v1/models", admin.models, methods=["GET"]),
             Route("/v1/gateway/routes", admin.routes, methods=["GET"]),
             Route("/v1/gateway/reload", reloader.post, methods=["POST"]),
@@ -176,7 +188,7 @@ def create_app(
     app.add_exception_handler(GatewayError, _gateway_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    return HotPathDispatcher(app, {("POST", "/v1/chat/completions"): chat})
+    return HotPathDispatcher(app, {("POST", path): endpoint for path, endpoint in doors.items()})
 
 
 def app_from_env() -> HotPathDispatcher:

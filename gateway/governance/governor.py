@@ -94,18 +94,6 @@ class Governor:
             raise Unauthorized("this API key has expired")
         return caller
 
-    def admit(
-        self,
-        record: RequestRecord,
-        caller: Caller | None,
-        route: str,
-        profile: str | None,
-        payload: dict[str, Any],
-        prompt_estimate: int,
-    ) -> None:
-        if caller is not None and caller.governed:
-            self.admitter.admit(record, caller, route, profile, payload, prompt_estimate)
-
     # -- runtime keys and status (admin API) ----------------------------------------------
     async def save_key(self, key: KeyPolicy) -> None:
         """Store a new or changed runtime key; every replica has it within 1 s."""

@@ -44,7 +44,6 @@ OVERHEAD_BUCKETS = (
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
 )  # fmt: skip
 
-OPERATION = "chat"
 GENAI_LABELS = (
     "gen_ai_operation_name",
     "gen_ai_provider_name",
@@ -169,7 +168,7 @@ class GatewayMetrics:
                 ["provider", "model"], "livemax",
             )  # fmt: skip
             _mark_dead_workers()
-        self._series: dict[tuple[str, str, str, str, str, str | None], _Series] = {}
+        self._series: dict[tuple[str, str, str, str, str, str | None, str], _Series] = {}
         self._attempt_children: dict[tuple[str, str, str, str], Any] = {}
         self._fallback_children: dict[tuple[str, str, str], Any] = {}
         self._in_flight_children: dict[str, Any] = {}
@@ -241,6 +240,7 @@ class GatewayMetrics:
             _status_class(record.status),
             record.error_type or "",
             (record.profile or "none") if routed else None,
+            record.operation,
         )
         series = self._series.get(key)
         if series is None:
@@ -290,9 +290,9 @@ class GatewayMetrics:
                 fallback.inc()
             previous = member
 
-    def _new_series(self, key: tuple[str, str, str, str, str, str | None]) -> _Series:
-        route, provider, model, status_class, error_type, profile = key
-        genai = (OPERATION, provider, route, model, route, error_type)
+    def _new_series(self, key: tuple[str, str, str, str, str, str | None, str]) -> _Series:
+        route, provider, model, status_class, error_type, profile, operation = key
+        genai = (operation, provider, route, model, route, error_type)
         return _Series(
             genai=genai,
             requests=self.requests.labels(route, status_class),

@@ -28,6 +28,9 @@ class RequestRecord:
     request_id: str
     started: float
     client_request_id: str | None = None
+    # The GenAI operation (``chat``, ``embeddings``) and the door it came through.
+    operation: str = "chat"
+    api: str = "chat"
     route: str | None = None
     route_label: str = "unknown"
     profile: str | None = None

@@ -35,6 +35,9 @@ class UpstreamRequest:
     body: dict[str, Any]
     stream: bool
     request_id: str
+    # What the door asks of the member: ``chat`` (an OpenAI chat body), or another
+    # operation the provider lists in ``Provider.operations``.
+    operation: str = "chat"
 
 
 class UpstreamResponse(abc.ABC):
@@ -68,6 +71,9 @@ class UpstreamResponse(abc.ABC):
 
 class Provider(abc.ABC):
     kind: str
+    #: The operations this kind can serve; the plan skips a member whose provider
+    #: cannot serve the request's operation, as it skips a parked one.
+    operations: frozenset[str] = frozenset({"chat"})
 
     def __init__(self, name: str) -> None:
         self.name = name

@@ -79,6 +79,7 @@ class AttemptRunner:
     ) -> Served:
         settings = self.settings
         stream = record.stream
+        operation = record.operation
         attempts = record.attempts
         failures: list[Outcome] = []
         context_floor: int | None = None
@@ -93,6 +94,10 @@ class AttemptRunner:
             if len(attempts) >= settings.max_attempts:
                 capped = True
                 break
+            provider = self.providers[member.provider]
+            if operation not in provider.operations:
+                record.skipped.append(f"{member.alias}:unsupported")
+                continue
             window = member.context_window
             if context_floor is not None and (window is None or window <= context_floor):
                 record.skipped.append(f"{member.alias}:smaller_context")
@@ -114,13 +119,16 @@ class AttemptRunner:
                 if context_floor is not None:
                     larger_unavailable = True
                 continue
-            provider = self.providers[member.provider]
             body = merge_body(member.defaults, client_body, member.forced, member.upstream_model)
             retries = 0
             while True:
                 started = time.perf_counter()
                 try:
-                    result = await self._attempt(provider, member, body, stream, record.request_id)
+                    result = await self._attempt(
+                        provider,
+                        member,
+                        UpstreamRequest(body, stream, record.request_id, operation),
+                    )
                 except asyncio.CancelledError:
                     # The client went away: the plan ends here, no further attempts.
                     attempts.append(
@@ -212,16 +220,14 @@ class AttemptRunner:
         self,
         provider: Provider,
         member: Member,
-        body: dict[str, Any],
-        stream: bool,
-        request_id: str,
+        request: UpstreamRequest,
     ) -> _Result:
         response: UpstreamResponse | None = None
         try:
-            if stream:
+            if request.stream:
                 try:
                     async with asyncio.timeout(self.settings.ttft_timeout_s):
-                        response = await provider.send(UpstreamRequest(body, True, request_id))
+                        response = await provider.send(request)
                         if response.status < 400:
                             return await self._first_chunk(member, response)
                 except TimeoutError:
@@ -229,7 +235,7 @@ class AttemptRunner:
                         response.close()
                     return _Result(Outcome.TTFT_TIMEOUT)
             else:
-                response = await provider.send(UpstreamRequest(body, False, request_id))
+                response = await provider.send(request)
             data = await response.read()
         except UpstreamError as exc:
             if response is not None:

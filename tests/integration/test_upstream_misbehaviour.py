@@ -635,7 +635,7 @@ def test_secrets_never_reach_clients_logs_or_metrics(tmp_path: Path) -> None:
 def test_relay_output_does_not_depend_on_chunking(
     events: list[bytes], tail: bytes, cuts: list[int], bytewise: bool
 ) -> None:
-    from gateway.api.streaming import StreamRelay
+    from gateway.doors.chat.stream import StreamRelay
     from gateway.providers.sse import last_event_end
 
     data = b"".join(events) + tail

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from gateway.api.streaming import StreamRelay, error_event
+from gateway.doors.chat.stream import StreamRelay, error_event
 from gateway.observability.record import Usage
 from gateway.providers.sse import has_event_end, last_event_end
 

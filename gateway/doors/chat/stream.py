@@ -28,6 +28,10 @@ class StreamRelay:
         self.usage: Usage | None = None
         self.saw_done = False
 
+    @property
+    def complete(self) -> bool:
+        return self.saw_done
+
     def feed(self, chunk: bytes) -> bytes:
         """Bytes to forward now: the complete events received so far."""
         if self._tail:

@@ -1,0 +1,85 @@
+"""The seam between a wire format and the pipeline.
+
+A door parses and checks a request, renders answers, streams and errors in its own
+shape, and knows where usage sits in its answers. It knows nothing of keys, routes,
+cooldowns or metrics: those are the pipeline's stages.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from gateway.errors import GatewayError
+from gateway.observability.record import Usage
+from gateway.pipeline.call import Call
+from gateway.resilience.attempts import Served
+
+RawHeaders = list[tuple[bytes, bytes]]
+
+
+@dataclass(slots=True)
+class Answer:
+    """A buffered answer as the client gets it, and the usage to charge for it."""
+
+    body: bytes
+    content_type: bytes
+    usage: Usage | None = None
+
+
+class StreamRelay(Protocol):
+    """Forwards an upstream stream to the client, event by event.
+
+    ``feed`` returns the bytes to send now; ``finish`` what is left at the end.
+    ``usage`` is set once a usage event went past; ``complete`` once the stream's
+    own end marker did (a stream that ends without it was cut short).
+    """
+
+    usage: Usage | None
+
+    @property
+    def complete(self) -> bool: ...
+
+    def feed(self, chunk: bytes) -> bytes: ...
+
+    def finish(self) -> bytes: ...
+
+
+class Door(abc.ABC):
+    #: The operation the plan's members must serve (``chat``, ``embeddings``, ...).
+    operation: str
+    #: The value of the ``api`` log field and metric label.
+    api: str
+    stream_headers: RawHeaders = [
+        (b"content-type", b"text/event-stream; charset=utf-8"),
+        (b"cache-control", b"no-cache"),
+        (b"x-accel-buffering", b"no"),
+    ]
+
+    @abc.abstractmethod
+    def parse(self, raw: bytes, route_header: str | None) -> Call:
+        """Check the body just enough to route it; raise ``InvalidRequest`` if not."""
+
+    @abc.abstractmethod
+    def answer(self, served: Served, call: Call) -> Answer:
+        """The buffered upstream answer as this door's client expects it."""
+
+    @abc.abstractmethod
+    def relay(self, served: Served, call: Call) -> StreamRelay:
+        """A relay for the committed stream ``served``."""
+
+    @abc.abstractmethod
+    def stream_error(self, message: str, code: str) -> bytes:
+        """The event that ends a stream broken after its first byte."""
+
+    @abc.abstractmethod
+    def error_body(self, error: GatewayError) -> bytes:
+        """The gateway's own error in this door's error shape."""
+
+    def error_status(self, error: GatewayError) -> int:
+        return error.status
+
+    def content(self, call: Call) -> Any:
+        """What ``logging.include_content`` records of the request."""
+        return call.body.get("messages")

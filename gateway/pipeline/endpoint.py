@@ -1,0 +1,178 @@
+"""A front door as a raw ASGI endpoint: bytes in, the pipeline, the door's bytes out.
+
+Raw ASGI rather than the framework, because these are the hot paths. Every door runs
+the same flow; only parsing and rendering are the door's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import structlog
+
+from gateway.accounting.pricing import cost_micro_usd
+from gateway.api.asgi import Scope, header_list, read_body, request_headers, send_bytes
+from gateway.api.disconnect import DisconnectWatch
+from gateway.config.schema import Price
+from gateway.errors import GatewayError, InternalError
+from gateway.observability.record import RequestRecord, Usage
+from gateway.pipeline.call import Call
+from gateway.pipeline.door import Door
+from gateway.pipeline.headers import client_request_id, gateway_headers, new_request_id
+from gateway.pipeline.pipeline import Exchange, RequestPipeline
+from gateway.providers.base import UpstreamError
+from gateway.resilience.attempts import Served
+from gateway.runtime import Gateway
+
+log = structlog.get_logger("gateway.request")
+
+
+def charge(record: RequestRecord, price: Price | None, usage: Usage) -> None:
+    """Put the upstream's usage and its cost on the request's record."""
+    micro = cost_micro_usd(price, usage)
+    record.usage = usage
+    record.cost_micro_usd = micro
+    record.cost_usd = micro / 1_000_000
+
+
+class DoorEndpoint:
+    def __init__(self, gateway: Gateway, door: Door, pipeline: RequestPipeline) -> None:
+        self.gateway = gateway
+        self.door = door
+        self.pipeline = pipeline
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        gateway = self.gateway
+        door = self.door
+        # The snapshot is read before the first await and leased for the whole
+        # request: a reload waits for it before it closes the old providers.
+        snapshot = gateway.snapshot
+        leases = snapshot.leases
+        leases.acquire()
+        headers = request_headers(scope)
+        client_id = client_request_id(headers.get(b"x-request-id"))
+        record = RequestRecord(
+            request_id=client_id or new_request_id(),
+            started=time.perf_counter(),
+            client_request_id=client_id,
+            operation=door.operation,
+            api=door.api,
+        )
+        watch: DisconnectWatch | None = None
+        try:
+            caller = gateway.governor.authenticate(headers, record)
+            raw = await read_body(receive, headers, snapshot.config.server.max_body_bytes)
+            watch = DisconnectWatch(receive)
+            # An empty header names no route: the body's model decides (and is then
+            # required).
+            route_header = headers.get(b"x-gateway-route") or None
+            call = door.parse(
+                raw, route_header.decode("utf-8", "replace") if route_header else None
+            )
+            del raw
+            record.stream = call.stream
+            if snapshot.config.logging.include_content:
+                record.messages = door.content(call)
+            exchange = Exchange(snapshot, door, headers, call, record, caller=caller)
+            served = await self.pipeline.serve(exchange)
+            # The request is upstream now: a stream can run for minutes, and must not
+            # hold the client's prompt (raw, parsed and merged) in memory all along.
+            del exchange, headers
+            if served.response is not None:
+                await self._relay_stream(served, call, record, send)
+            else:
+                await self._send_body(served, call, record, send)
+        except GatewayError as exc:
+            record.status = door.error_status(exc)
+            record.error_type = exc.code or exc.type
+            await self._send_error(send, exc, record)
+        except asyncio.CancelledError:
+            if watch is None or not watch.disconnected:
+                raise
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            record.status = 499
+            record.error_type = "client_disconnect"
+        except Exception:
+            log.exception("unhandled error", request_id=record.request_id)
+            error = InternalError("the gateway failed to handle this request")
+            record.status = error.status
+            record.error_type = "internal_error"
+            if not record.response_started:
+                await self._send_error(send, error, record)
+        finally:
+            if watch is not None:
+                watch.stop()
+            record.latency_s = time.perf_counter() - record.started
+            try:
+                for observer in gateway.observers:
+                    observer.on_request_done(record)
+            finally:
+                leases.release()
+
+    async def _send_error(self, send: Any, error: GatewayError, record: RequestRecord) -> None:
+        door = self.door
+        headers = gateway_headers(record) + header_list(error.headers.items())
+        await send_bytes(send, door.error_status(error), door.error_body(error), headers)
+
+    async def _send_body(
+        self, served: Served, call: Call, record: RequestRecord, send: Any
+    ) -> None:
+        answer = self.door.answer(served, call)
+        out = gateway_headers(record)
+        if served.status < 400:
+            if answer.usage is not None:
+                charge(record, served.member.price, answer.usage)
+                out.append((b"x-gateway-cost-usd", f"{record.cost_usd:.6f}".encode()))
+        else:
+            record.error_type = record.attempts[-1].outcome if record.attempts else None
+        if self.gateway.snapshot.config.logging.include_content:
+            record.response_body = answer.body
+        record.response_started = True
+        await send_bytes(send, served.status, answer.body, out, answer.content_type)
+
+    async def _relay_stream(
+        self, served: Served, call: Call, record: RequestRecord, send: Any
+    ) -> None:
+        response = served.response
+        assert response is not None
+        door = self.door
+        relay = door.relay(served, call)
+        try:
+            record.response_started = True
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": served.status,
+                    "headers": door.stream_headers + gateway_headers(record),
+                }
+            )
+            out = relay.feed(served.first_chunk)
+            record.ttft_s = time.perf_counter() - record.started
+            if out:
+                await send({"type": "http.response.body", "body": out, "more_body": True})
+            try:
+                while chunk := await response.read_chunk():
+                    out = relay.feed(chunk)
+                    if out:
+                        await send({"type": "http.response.body", "body": out, "more_body": True})
+                tail = relay.finish()
+                if not relay.complete:
+                    # An upstream that ends without its end marker is a truncation, not
+                    # an answer. An unterminated last event is dropped (as an SSE client
+                    # would), so the error event starts on a line of its own.
+                    tail = door.stream_error("upstream stream ended early", "stream_truncated")
+                    record.error_type = "stream_truncated"
+            except UpstreamError as exc:
+                # What is left is a fragment of an event: never glue it to the error event.
+                relay.finish()
+                tail = door.stream_error(str(exc), "upstream_stream_error")
+                record.error_type = "upstream_stream_error"
+            await send({"type": "http.response.body", "body": tail, "more_body": False})
+        finally:
+            response.close()
+            if relay.usage is not None:
+                charge(record, served.member.price, relay.usage)
