@@ -11,6 +11,7 @@ import asyncio
 import random
 from dataclasses import dataclass, field
 
+from gateway.api.auth import authorize_admin
 from gateway.config.schema import GatewayConfig
 from gateway.errors import UnknownProfile
 from gateway.governance.governor import Governor
@@ -134,6 +135,10 @@ class Gateway:
         self.api_keys = self.env_api_keys | frozenset(snapshot.config.server.api_keys)
         self.governor.configure(snapshot.config, self.api_keys)
         return old
+
+    def authorize_admin(self, headers: dict[bytes, bytes]) -> str:
+        """Who may use an admin endpoint: see ``gateway.api.auth.authorize_admin``."""
+        return authorize_admin(self.admin_keys, headers, lambda: self.governor.caller(headers))
 
     async def aclose(self) -> None:
         await self.governor.aclose()

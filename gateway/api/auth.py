@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Callable
 
 from gateway.errors import Unauthorized
 
@@ -27,12 +28,16 @@ def presented_key(headers: dict[bytes, bytes]) -> str | None:
 
 
 def authorize_admin(
-    api_keys: frozenset[str], admin_keys: frozenset[str], headers: dict[bytes, bytes]
-) -> None:
-    """Admin endpoints take an admin key; without admin keys, any inbound key."""
-    required = admin_keys or api_keys
-    if not required:
-        return
+    admin_keys: frozenset[str], headers: dict[bytes, bytes], inbound: Callable[[], object]
+) -> str:
+    """Admin endpoints take an admin key; without admin keys, any inbound key (``inbound``
+    raises for a bad one). Returns who acted, as a key id (``open`` when nothing is needed)."""
     key = presented_key(headers)
-    if key is None or key not in required:
-        raise Unauthorized("this endpoint needs an admin key")
+    if admin_keys:
+        if key is None or key not in admin_keys:
+            raise Unauthorized("this endpoint needs an admin key")
+        return key_id(key)
+    if inbound() is None:
+        return "open"
+    assert key is not None
+    return key_id(key)

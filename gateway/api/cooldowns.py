@@ -8,7 +8,6 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api.auth import authorize_admin
 from gateway.errors import GatewayError
 from gateway.runtime import Gateway
 
@@ -21,7 +20,7 @@ class CooldownsEndpoint:
         gateway = self.gateway
         headers = dict(request.headers.raw)
         try:
-            authorize_admin(gateway.api_keys, gateway.admin_keys, headers)
+            gateway.authorize_admin(headers)
         except GatewayError as exc:
             return Response(exc.body(), status_code=exc.status, media_type="application/json")
         now = time.time()

@@ -12,8 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.accounting.counters import RETENTION_BUCKETS, WINDOWS, parse_group_by
-from gateway.api.auth import authorize_admin
 from gateway.errors import GatewayError, InvalidRequest
+from gateway.governance.audit import audit
 from gateway.runtime import Gateway
 
 
@@ -75,13 +75,14 @@ class UsageEndpoints:
     async def reset(self, request: Request) -> Response:
         gateway = self.gateway
         try:
-            authorize_admin(gateway.api_keys, gateway.admin_keys, dict(request.headers.raw))
+            actor = gateway.authorize_admin(dict(request.headers.raw))
             try:
                 await gateway.state.reset_usage()
             except gateway.state.unavailable_errors as exc:
                 raise StateUnavailable(f"the shared state store is unavailable: {exc}") from None
         except GatewayError as exc:
             return _error(exc)
+        audit(actor, "usage.reset", "*")
         return Response(
             orjson.dumps({"object": "gateway.usage", "reset": True}), media_type="application/json"
         )

@@ -7,11 +7,9 @@ runtime key's limits; ``DELETE`` revokes it. Every action writes one audit line.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
-import structlog
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -26,13 +24,13 @@ from gateway.errors import (
     PermissionDenied,
     Unauthorized,
 )
+from gateway.governance.audit import audit
 from gateway.governance.keys import Caller
 from gateway.governance.runtime_keys import KeyPatch, KeySpec, new_key, patched
 
 if TYPE_CHECKING:
     from gateway.runtime import Gateway
 
-audit_log = structlog.get_logger("gateway.audit")
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -40,18 +38,6 @@ class StateUnavailable(GatewayError):
     status = 503
     type = "service_unavailable"
     code = "state_unavailable"
-
-
-def audit(actor: str, action: str, target: str) -> None:
-    """One line per admin action: who (the admin key's id), what, when. No secret."""
-    audit_log.info(
-        "admin action",
-        audit=True,
-        actor=actor,
-        action=action,
-        target=target,
-        at=datetime.now(UTC).isoformat(),
-    )
 
 
 def _json(payload: object, status: int = 200) -> Response:

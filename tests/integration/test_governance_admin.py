@@ -71,6 +71,28 @@ def test_without_admin_keys_key_management_is_refused(
     assert reply.json()["error"]["code"] == "permission_denied"
 
 
+def test_config_keys_guard_admin_endpoints_without_admin_keys(
+    fake_upstream: FakeUpstream,
+    inprocess_gateway: InProcessFactory,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("GATEWAY_ADMIN_KEYS", raising=False)
+    config = upstream_config(fake_upstream.base_url, ["m1"])
+    config["server"] = {"api_keys_env": None}
+    config["keys"] = {"only": {"secret": "sk-only", "rpm": 5}}
+    gw = inprocess_gateway(config)
+    usage = gw.url + "/v1/gateway/usage"
+    assert httpx.delete(usage).status_code == 401
+    assert httpx.delete(usage, headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert httpx.delete(usage, headers={"Authorization": "Bearer sk-only"}).status_code == 200
+    lines = [line for line in capfd.readouterr().err.splitlines() if '"audit":true' in line]
+    [line] = lines
+    entry = orjson.loads(line)
+    assert entry["action"] == "usage.reset" and entry["actor"].startswith("key_")
+    assert "sk-only" not in line
+
+
 @pytest.mark.parametrize(
     ("body", "param"),
     [
