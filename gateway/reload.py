@@ -80,7 +80,6 @@ class Reloader:
         try:
             await self.reload()
         except ConfigError as exc:
-            audit(actor, "config.reload", "rejected")
             log.error("config reload rejected", source=exc.source, problems=exc.problems)
         except Exception:
             log.exception("config reload failed; the running config stays")

@@ -165,7 +165,8 @@ class Admitter:
         for quota in plan.tokens:
             quota.roll(window)
             if not quota.allows(need, shared):
-                self._refuse(plan, quota, "tokens per minute", shared, now)
+                what = f"tokens per minute (this request counts as {need}: prompt and max_tokens)"
+                self._refuse(plan, quota, what, shared, now)
         for slots in plan.parallel:
             if not slots.allows(shared):
                 self._refuse(plan, slots, "parallel requests", shared, now)
