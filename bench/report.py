@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.cache import cache_targets
 from bench.governance import governance_targets
 
 
@@ -74,6 +75,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     ratio = results.get("large_config_throughput_ratio")
     if ratio is not None:
         check("10k routes: throughput vs small", round(ratio, 3), ">= 0.95", ratio >= 0.95)
+    cache_targets(results, check)
     if "soak_rss_growth_pct" in results:
         value = results["soak_rss_growth_pct"]
         check("soak RSS growth (%)", value, "< 5", value < 5)

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from bench.cache import cache_hits
 from bench.governance import run_governance
 from bench.harness import (
     PYTHON,
@@ -213,6 +214,9 @@ class Bench:
             if not self.smoke:
                 self.passthrough_streams(upstream_env)
 
+            print("gateway, memory state, response cache hits", flush=True)
+            cache_hits(self, gateway_config(upstream_port), "memory")
+
             print("gateway, redis state", flush=True)
             redis_port = free_port()
             redis = Service(
@@ -234,6 +238,8 @@ class Bench:
                 (redis_commands(redis_port) - before - 1) / elapsed, 1
             )
             gw.stop()
+            print("gateway, redis state, response cache hits", flush=True)
+            cache_hits(self, gateway_config(upstream_port, redis_port=redis_port), "redis")
             run_governance(
                 self, gateway_config(upstream_port, redis_port=redis_port), redis_port, CHAT
             )

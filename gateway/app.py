@@ -19,11 +19,13 @@ from starlette.routing import Route
 
 from gateway.accounting.ledger import UsageLedger
 from gateway.api.admin import AdminEndpoints, error_response
+from gateway.api.cache import CacheEndpoints
 from gateway.api.cooldowns import CooldownsEndpoint
 from gateway.api.dispatch import HotPathDispatcher
 from gateway.api.usage import UsageEndpoints
+from gateway.cache.stage import ResponseCacheStage
 from gateway.config.loader import load_config
-from gateway.config.schema import GatewayConfig
+from gateway.config.schema import CacheStoreSection, GatewayConfig
 from gateway.doors.chat import ChatDoor
 from gateway.errors import GatewayError, InvalidRequest, MethodNotAllowed, NotFound
 from gateway.governance.admin import KeysEndpoints
@@ -35,7 +37,7 @@ from gateway.observability.metrics import GatewayMetrics
 from gateway.observability.record import RequestObserver
 from gateway.pipeline.door import Door
 from gateway.pipeline.endpoint import DoorEndpoint
-from gateway.pipeline.pipeline import RequestPipeline
+from gateway.pipeline.pipeline import RequestPipeline, Stage
 from gateway.reload import Reloader
 from gateway.runtime import Gateway, build_snapshot
 from gateway.state.base import StateStore
@@ -86,6 +88,7 @@ def build_gateway(config: GatewayConfig, options: AppOptions) -> Gateway:
         GatewayMetrics(state, snapshot),
         UsageLedger(state),
     ]
+    bounds = config.cache or CacheStoreSection(enabled=False)
     return Gateway(
         snapshot=snapshot,
         state=state,
@@ -94,6 +97,7 @@ def build_gateway(config: GatewayConfig, options: AppOptions) -> Gateway:
         env_api_keys=env_keys,
         admin_keys=_keys(options.admin_keys, server.admin_keys_env, []),
         governor=governor,
+        response_cache=state.response_cache(bounds.max_entries, bounds.max_bytes),
     )
 
 
@@ -141,6 +145,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await gateway.state.start()
         await gateway.governor.start()
+        if gateway.response_cache is not None:
+            await gateway.response_cache.start()
         reloader.install()
         # Config, route table and imports live for the whole process: moving them out
         # of the collector's reach keeps GC pauses (and so tail latency) short.
@@ -163,7 +169,11 @@ def create_app(
             await gateway.aclose()
 
     admin = AdminEndpoints(gateway)
-    pipeline = RequestPipeline(gateway, [AdmissionStage(gateway.governor)])
+    # Admission first: a cached answer is still a request the key is counted for.
+    stages: list[Stage] = [AdmissionStage(gateway.governor)]
+    if gateway.response_cache is not None:
+        stages.append(ResponseCacheStage(gateway.response_cache))
+    pipeline = RequestPipeline(gateway, stages)
     doors = {path: DoorEndpoint(gateway, door, pipeline) for path, door in front_doors().items()}
     app = FastAPI(
         title="LLM gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
@@ -180,6 +190,7 @@ def create_app(
             Route("/v1/gateway/usage", UsageEndpoints(gateway).read, methods=["GET"]),
             Route("/v1/gateway/usage", UsageEndpoints(gateway).reset, methods=["DELETE"]),
             *KeysEndpoints(gateway).routes(),
+            Route("/v1/gateway/cache", CacheEndpoints(gateway).purge, methods=["DELETE"]),
             Route("/healthz", admin.healthz, methods=["GET"]),
             Route("/readyz", admin.readyz, methods=["GET"]),
             Route("/metrics", metrics_endpoint(gateway), methods=["GET"]),

@@ -12,6 +12,8 @@ import random
 from dataclasses import dataclass, field
 
 from gateway.api.auth import authorize_admin
+from gateway.cache.policy import CachePolicies, cache_policies
+from gateway.cache.store import ResponseCacheStore
 from gateway.config.schema import GatewayConfig
 from gateway.errors import UnknownProfile
 from gateway.governance.governor import Governor
@@ -55,6 +57,7 @@ class Snapshot:
     providers: dict[str, Provider]
     runner: AttemptRunner
     profile: str | None
+    cache: CachePolicies = field(default_factory=lambda: CachePolicies({}, None))
     leases: Leases = field(default_factory=Leases)
 
     def pick_profile(self, requested: str | None, *, from_header: bool = True) -> str | None:
@@ -96,7 +99,14 @@ def build_snapshot(
     if quotas is None and previous is not None:
         quotas = previous.runner.quotas
     runner = AttemptRunner(providers, state, config.resilience, rng, quotas)
-    return Snapshot(config=config, table=table, providers=providers, runner=runner, profile=profile)
+    return Snapshot(
+        config=config,
+        table=table,
+        providers=providers,
+        runner=runner,
+        profile=profile,
+        cache=cache_policies(config),
+    )
 
 
 def _reusable(previous: Snapshot | None, name: str, section: object) -> bool:
@@ -116,9 +126,11 @@ class Gateway:
         rng: random.Random | None = None,
         env_api_keys: frozenset[str] = frozenset(),
         governor: Governor | None = None,
+        response_cache: ResponseCacheStore | None = None,
     ) -> None:
         self.snapshot = snapshot
         self.state = state
+        self.response_cache = response_cache
         self.observers = observers
         self.api_keys = api_keys
         # Inbound keys from the environment stay until a restart; the file's own
@@ -144,4 +156,6 @@ class Gateway:
         await self.governor.aclose()
         for provider in self.snapshot.providers.values():
             await provider.aclose()
+        if self.response_cache is not None:
+            await self.response_cache.aclose()
         await self.state.aclose()

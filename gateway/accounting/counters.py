@@ -18,7 +18,8 @@ from typing import Any
 
 import orjson
 
-DIMENSIONS = ("route", "profile", "provider", "model", "api_key", "key", "team")
+# New dimensions go last: a field written before one existed reads it as "".
+DIMENSIONS = ("route", "profile", "provider", "model", "api_key", "cache", "key", "team")
 METRICS = (
     "requests",
     "errors",
@@ -26,6 +27,7 @@ METRICS = (
     "output_tokens",
     "cached_tokens",
     "cost_micro_usd",
+    "saved_cost_micro_usd",
 )
 # Seconds per bucket; a month is a calendar month (31 days is its longest).
 WINDOWS = {"minute": 60, "day": 86_400, "month": 31 * 86_400}
@@ -51,6 +53,10 @@ class UsageEvent:
     cached_tokens: int = 0
     cost_micro_usd: int = 0
     at: float = 0.0
+    # The response cache's verdict (hit, miss, bypass; "" when off) and, on a hit,
+    # what the answer cost when it was made.
+    cache: str = ""
+    saved_cost_micro_usd: int = 0
     key: str = ""
     team: str = ""
 
@@ -113,7 +119,7 @@ class UsageRows:
         """Adds ``event``; with ``limit``, refuses (returns False) to grow past it."""
         dims = (
             event.route, event.profile, event.provider, event.model, event.api_key,
-            event.key, event.team,
+            event.cache, event.key, event.team,
         )  # fmt: skip
         at = event.at
         keys = [(window, bucket_index(window, at), dims) for window in WINDOWS]
@@ -123,11 +129,11 @@ class UsageRows:
                 return False
         err = 1 if event.error else 0
         tin, tout, tcached = event.input_tokens, event.output_tokens, event.cached_tokens
-        cost = event.cost_micro_usd
+        cost, saved = event.cost_micro_usd, event.saved_cost_micro_usd
         for key in keys:
             row = rows.get(key)
             if row is None:
-                rows[key] = [1, err, tin, tout, tcached, cost]
+                rows[key] = [1, err, tin, tout, tcached, cost, saved]
             else:
                 row[0] += 1
                 row[1] += err
@@ -135,6 +141,7 @@ class UsageRows:
                 row[3] += tout
                 row[4] += tcached
                 row[5] += cost
+                row[6] += saved
         return True
 
     def increments(self) -> Increments:
@@ -185,7 +192,11 @@ def aggregate(
 
 
 def _with_usd(counts: dict[str, int]) -> dict[str, Any]:
-    return {**counts, "cost_usd": counts["cost_micro_usd"] / 1_000_000}
+    return {
+        **counts,
+        "cost_usd": counts["cost_micro_usd"] / 1_000_000,
+        "saved_cost_usd": counts["saved_cost_micro_usd"] / 1_000_000,
+    }
 
 
 def parse_group_by(raw: str | None) -> list[str]:

@@ -41,5 +41,7 @@ class UsageLedger:
                 cached_tokens=usage.cached_tokens if usage else 0,
                 cost_micro_usd=record.cost_micro_usd,
                 at=time.time(),
+                cache="" if record.cache == "off" else record.cache,
+                saved_cost_micro_usd=record.saved_cost_micro_usd,
             )
         )

@@ -105,9 +105,13 @@ def _from_redis(args: argparse.Namespace, group_by: list[str]) -> Report:
         raise SystemExit(f"redis: {exc}") from None
 
 
+# Costs are shown in USD, rounded only here.
+_COUNTS = tuple(m for m in METRICS if "cost" not in m)
+
+
 def format_report(report: Report) -> str:
     dims: list[str] = report["group_by"]
-    header = [d.upper() for d in dims] + [m.upper() for m in METRICS[:-1]] + ["COST_USD"]
+    header = [d.upper() for d in dims] + [m.upper() for m in _COUNTS] + ["COST_USD", "SAVED_USD"]
     lines = [[*(str(r[d]) or "-" for d in dims), *_numbers(r)] for r in report["data"]]
     lines.append(
         [*(["TOTAL"] + [""] * (len(dims) - 1) if dims else []), *_numbers(report["totals"])]
@@ -121,7 +125,10 @@ def format_report(report: Report) -> str:
 
 
 def _numbers(row: dict[str, Any]) -> list[str]:
-    return [str(row[m]) for m in METRICS[:-1]] + [f"{row['cost_usd']:.6f}"]
+    return [str(row[m]) for m in _COUNTS] + [
+        f"{row['cost_usd']:.6f}",
+        f"{row.get('saved_cost_usd', 0.0):.6f}",
+    ]
 
 
 def cmd_usage(args: argparse.Namespace) -> int:

@@ -1,8 +1,9 @@
 """``GET /v1/gateway/usage`` reads the shared counters; ``DELETE`` resets them (admin).
 
 Query: ``window=minute|day|month`` (default ``day``), ``last=N`` buckets back including
-the current one (default 1), ``group_by=route,profile,provider,model,api_key,key,team``
-(default: totals only). With the redis backend any replica answers for all of them.
+the current one (default 1),
+``group_by=route,profile,provider,model,api_key,cache,key,team`` (default: totals only).
+With the redis backend any replica answers for all of them.
 """
 
 from __future__ import annotations

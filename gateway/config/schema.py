@@ -138,6 +138,33 @@ class ModelSection(Strict):
     _options_are_json = field_validator("options")(_json_options)
 
 
+class CacheSection(Strict):
+    """The response cache of a route, or (top level) the default of every route.
+
+    Fields a route leaves out come from the top-level section.
+    """
+
+    enabled: bool = True
+    ttl_s: float = Field(default=300.0, gt=0)
+    mode: Literal["exact"] = "exact"
+    max_entry_bytes: int = Field(default=1_000_000, gt=0)
+    deterministic_only: bool = True
+    per_key: bool = False
+
+
+class CacheStoreSection(CacheSection):
+    """The top-level ``cache:``: route defaults, plus the memory backend's bounds."""
+
+    # Off unless a route or this section turns it on: an absent section is disabled.
+    max_entries: int = Field(default=10_000, gt=0)
+    max_bytes: int = Field(default=64_000_000, gt=0)
+
+
+def _cache_shorthand(value: Any) -> Any:
+    # `cache: true` / `cache: false` turn a route's cache on or off with the defaults.
+    return {"enabled": value} if isinstance(value, bool) else value
+
+
 class PoolEntry(Strict):
     model: str
     weight: float = Field(default=1.0, ge=0)
@@ -157,8 +184,10 @@ class RouteSection(Strict):
     force: list[str] = Field(default_factory=list)
     pinned: bool = False
     description: str | None = None
+    cache: CacheSection | None = None
 
     _options_are_json = field_validator("options")(_json_options)
+    _cache_shorthand = field_validator("cache", mode="before")(_cache_shorthand)
 
     @field_validator("pool", mode="before")
     @classmethod
@@ -197,9 +226,12 @@ class GatewayConfig(Strict):
     profile: str | None = None
     resilience: ResilienceSection = Field(default_factory=ResilienceSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
+    cache: CacheStoreSection | None = None
     teams: dict[str, TeamSection] = Field(default_factory=dict)
     keys: dict[str, KeySection] = Field(default_factory=dict)
     governance: GovernanceSection = Field(default_factory=GovernanceSection)
+
+    _cache_shorthand = field_validator("cache", mode="before")(_cache_shorthand)
 
     def route_profiles(self) -> frozenset[str]:
         """The profiles some route has a pool for."""

@@ -78,6 +78,10 @@ def request_fields(record: RequestRecord) -> dict[str, Any]:
         fields["error_type"] = record.error_type
     if record.skipped:
         fields["skipped"] = record.skipped
+    if record.cache != "off":
+        fields["cache"] = record.cache
+        if record.cache == "hit":
+            fields["saved_cost_usd"] = record.saved_cost_micro_usd / 1_000_000
     return fields
 
 

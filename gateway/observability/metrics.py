@@ -136,6 +136,14 @@ class GatewayMetrics:
             "gateway_profile_requests", "Routed requests by the QoS profile that served them",
             ["route", "profile"],
         )  # fmt: skip
+        self.cache_requests = self._counter(
+            "gateway_cache_requests", "Response cache verdicts: hit, miss or bypass",
+            ["route", "result"],
+        )  # fmt: skip
+        self.cache_saved = self._counter(
+            "gateway_cache_saved_usd", "What the answers served from the cache cost when made",
+            ["route"],
+        )  # fmt: skip
         self.state_errors = self._counter(
             "gateway_state_errors", "Failed operations against the shared state store", []
         ).labels()
@@ -270,6 +278,10 @@ class GatewayMetrics:
             self.overhead.observe(max(0.0, record.latency_s - record.upstream_s))
         if record.attempts:
             self._count_attempts(record, route, direct)
+        if record.cache != "off":
+            self.cache_requests.labels(route, record.cache).inc()
+            if record.saved_cost_micro_usd:
+                self.cache_saved.labels(route).inc(record.saved_cost_micro_usd / 1_000_000)
         if self.state.errors_total != self._state_errors_seen:
             self.sync_state_errors()
 

@@ -49,6 +49,10 @@ class RequestRecord:
     cost_usd: float | None = None
     cost_micro_usd: int = 0
     api_key_id: str | None = None
+    # The response cache: off (not configured), bypass, miss or hit.
+    cache: str = "off"
+    cache_age_s: float = 0.0
+    saved_cost_micro_usd: int = 0
     # Governance: the key's name and team (usage dimensions), what admission took (given
     # back at the end), the x-ratelimit-* headers of a limited key, provider quota charges.
     key_name: str | None = None

@@ -46,11 +46,32 @@ class StreamRelay(Protocol):
     def finish(self) -> bytes: ...
 
 
+class StreamRecorder(Protocol):
+    """Collects a relayed stream's events into the door's JSON answer form."""
+
+    def feed(self, events: bytes) -> None: ...
+
+    def completion(self, usage: Usage | None) -> bytes | None: ...
+
+
+class AnswerCodec(Protocol):
+    """How a door's answers are kept by the response cache: one JSON form, from which
+    a stream can be replayed."""
+
+    def is_complete(self, body: bytes) -> bool: ...
+
+    def recorder(self) -> StreamRecorder: ...
+
+    def replay(self, body: bytes) -> bytes: ...
+
+
 class Door(abc.ABC):
     #: The operation the plan's members must serve (``chat``, ``embeddings``, ...).
     operation: str
     #: The value of the ``api`` log field and metric label.
     api: str
+    #: How the response cache keeps this door's answers; ``None``: never cached.
+    cache_codec: AnswerCodec | None = None
     stream_headers: RawHeaders = [
         (b"content-type", b"text/event-stream; charset=utf-8"),
         (b"cache-control", b"no-cache"),

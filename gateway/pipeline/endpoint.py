@@ -21,7 +21,7 @@ from gateway.observability.record import RequestRecord, Usage
 from gateway.pipeline.call import Call
 from gateway.pipeline.door import Door
 from gateway.pipeline.headers import client_request_id, gateway_headers, new_request_id
-from gateway.pipeline.pipeline import Exchange, RequestPipeline
+from gateway.pipeline.pipeline import AnswerRecorder, Exchange, RequestPipeline
 from gateway.providers.base import UpstreamError
 from gateway.resilience.attempts import Served
 from gateway.runtime import Gateway
@@ -77,13 +77,14 @@ class DoorEndpoint:
                 record.messages = door.content(call)
             exchange = Exchange(snapshot, door, headers, call, record, caller=caller)
             served = await self.pipeline.serve(exchange)
+            recorder = exchange.recorder
             # The request is upstream now: a stream can run for minutes, and must not
             # hold the client's prompt (raw, parsed and merged) in memory all along.
             del exchange, headers
             if served.response is not None:
-                await self._relay_stream(served, call, record, send)
+                await self._relay_stream(served, call, record, send, recorder)
             else:
-                await self._send_body(served, call, record, send)
+                await self._send_body(served, call, record, send, recorder)
         except GatewayError as exc:
             record.status = door.error_status(exc)
             record.error_type = exc.code or exc.type
@@ -119,14 +120,21 @@ class DoorEndpoint:
         await send_bytes(send, door.error_status(error), door.error_body(error), headers)
 
     async def _send_body(
-        self, served: Served, call: Call, record: RequestRecord, send: Any
+        self,
+        served: Served,
+        call: Call,
+        record: RequestRecord,
+        send: Any,
+        recorder: AnswerRecorder | None,
     ) -> None:
         answer = self.door.answer(served, call)
         out = gateway_headers(record)
         if served.status < 400:
-            if answer.usage is not None:
+            if answer.usage is not None and record.cache != "hit":
                 charge(record, served.member.price, answer.usage)
                 out.append((b"x-gateway-cost-usd", f"{record.cost_usd:.6f}".encode()))
+            if recorder is not None and served.status == 200:
+                recorder.body(answer.body, record)
         else:
             record.error_type = record.attempts[-1].outcome if record.attempts else None
         if self.gateway.snapshot.config.logging.include_content:
@@ -135,12 +143,18 @@ class DoorEndpoint:
         await send_bytes(send, served.status, answer.body, out, answer.content_type)
 
     async def _relay_stream(
-        self, served: Served, call: Call, record: RequestRecord, send: Any
+        self,
+        served: Served,
+        call: Call,
+        record: RequestRecord,
+        send: Any,
+        recorder: AnswerRecorder | None,
     ) -> None:
         response = served.response
         assert response is not None
         door = self.door
         relay = door.relay(served, call)
+        whole = False
         try:
             record.response_started = True
             await send(
@@ -153,13 +167,18 @@ class DoorEndpoint:
             out = relay.feed(served.first_chunk)
             record.ttft_s = time.perf_counter() - record.started
             if out:
+                if recorder is not None:
+                    recorder.chunk(out)
                 await send({"type": "http.response.body", "body": out, "more_body": True})
             try:
                 while chunk := await response.read_chunk():
                     out = relay.feed(chunk)
                     if out:
+                        if recorder is not None:
+                            recorder.chunk(out)
                         await send({"type": "http.response.body", "body": out, "more_body": True})
                 tail = relay.finish()
+                whole = relay.complete
                 if not relay.complete:
                     # An upstream that ends without its end marker is a truncation, not
                     # an answer. An unterminated last event is dropped (as an SSE client
@@ -172,7 +191,14 @@ class DoorEndpoint:
                 tail = door.stream_error(str(exc), "upstream_stream_error")
                 record.error_type = "upstream_stream_error"
             await send({"type": "http.response.body", "body": tail, "more_body": False})
+        except BaseException:
+            whole = False  # the client went away: never keep a cut stream
+            raise
         finally:
             response.close()
-            if relay.usage is not None:
+            if relay.usage is not None and record.cache != "hit":
                 charge(record, served.member.price, relay.usage)
+            if recorder is not None and whole:
+                if tail:
+                    recorder.chunk(tail)
+                recorder.stream_end(record)

@@ -23,7 +23,7 @@ def client_request_id(raw: bytes | None) -> str | None:
 
 
 def gateway_headers(record: RequestRecord) -> RawHeaders:
-    return [
+    headers = [
         (b"x-request-id", record.request_id.encode("latin-1")),
         (b"x-gateway-route", (record.route or "").encode("latin-1", "replace")),
         (b"x-gateway-provider", (record.provider or "").encode("latin-1", "replace")),
@@ -31,3 +31,8 @@ def gateway_headers(record: RequestRecord) -> RawHeaders:
         (b"x-gateway-attempts", str(len(record.attempts)).encode()),
         *(record.limit_headers or ()),
     ]
+    if record.cache != "off":
+        headers.append((b"x-gateway-cache", record.cache.encode()))
+        if record.cache == "hit":
+            headers.append((b"age", str(int(record.cache_age_s)).encode()))
+    return headers

@@ -30,6 +30,16 @@ class Exchange:
     profile: str | None = None
     caller: Caller | None = None  # None: the gateway is open
     notes: dict[str, object] = field(default_factory=dict)
+    # Told about the answer as it goes out (the response cache records a miss).
+    recorder: AnswerRecorder | None = None
+
+
+class AnswerRecorder(Protocol):
+    def body(self, body: bytes, record: RequestRecord) -> None: ...
+
+    def chunk(self, events: bytes) -> None: ...
+
+    def stream_end(self, record: RequestRecord) -> None: ...
 
 
 class Stage(Protocol):

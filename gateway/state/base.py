@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from gateway.accounting.counters import UsageEvent, aggregate, bucket_keys
+from gateway.cache.store import MemoryResponseCache, ResponseCacheStore
 from gateway.resilience.cooldowns import CooldownBook, ParkDecision
 
 ParkListener = Callable[[str, float, str], None]
@@ -56,6 +57,11 @@ class StateStore(abc.ABC):
     def health(self) -> str:
         """``ok`` or ``degraded``; a degraded store still serves on local state."""
         return "ok"
+
+    # -- the response cache (gateway.cache) ----------------------------------
+    def response_cache(self, max_entries: int, max_bytes: int) -> ResponseCacheStore:
+        """Where cached answers live: in this process unless the store is shared."""
+        return MemoryResponseCache(max_entries, max_bytes)
 
     # -- usage counters (gateway.accounting.counters) ------------------------
     @abc.abstractmethod

@@ -35,6 +35,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from gateway.accounting.counters import Increments, UsageEvent, UsageRows, bucket_ttl_s
+from gateway.cache.store import ResponseCacheStore
 from gateway.config.loader import ConfigError
 from gateway.state.base import StateStore
 
@@ -193,6 +194,18 @@ class RedisStateStore(StateStore):
             log.info("redis reachable again", errors_total=self.errors_total)
         self._outage_logged = False
         self._up.set()
+
+    def response_cache(self, max_entries: int, max_bytes: int) -> ResponseCacheStore:
+        from gateway.cache.redis_store import RedisResponseCache
+
+        # Entries are bytes, and a lookup must not wait long: a client of its own.
+        client = Redis.from_url(
+            self.url,
+            socket_connect_timeout=0.25,
+            socket_timeout=0.25,
+            retry=Retry(NoBackoff(), 0),
+        )
+        return RedisResponseCache(client, self._key, max_entries, max_bytes)
 
     # -- cooldowns -------------------------------------------------------------
     def _share_park(self, key: str, until: float, reason: str) -> None:

@@ -114,6 +114,8 @@ def test_usage_and_cost_add_up_across_replicas(
             "cached_tokens": 6 * 400,
             "cost_micro_usd": round(6 * COST_M1),
             "cost_usd": round(6 * COST_M1) / 1e6,
+            "saved_cost_micro_usd": 0,
+            "saved_cost_usd": 0.0,
         },
         {
             "route": "summarize",
@@ -125,6 +127,8 @@ def test_usage_and_cost_add_up_across_replicas(
             "cached_tokens": 4 * 1000,
             "cost_micro_usd": round(4 * COST_M2),
             "cost_usd": round(4 * COST_M2) / 1e6,
+            "saved_cost_micro_usd": 0,
+            "saved_cost_usd": 0.0,
         },
     ]
     # B has flushed its own counters before answering; A's arrive within its flush period.
@@ -236,10 +240,10 @@ def test_counters_pending_at_shutdown_are_flushed(
     lines = cli.stdout.splitlines()
     assert lines[0].split() == [
         "ROUTE", "REQUESTS", "ERRORS", "INPUT_TOKENS", "OUTPUT_TOKENS", "CACHED_TOKENS",
-        "COST_USD",
+        "COST_USD", "SAVED_USD",
     ]  # fmt: skip
-    assert lines[1].split() == ["chat", "5", "0", "5000", "1000", "2000", "0.015000"]
-    assert lines[2].split() == ["TOTAL", "5", "0", "5000", "1000", "2000", "0.015000"]
+    assert lines[1].split() == ["chat", "5", "0", "5000", "1000", "2000", "0.015000", "0.000000"]
+    assert lines[2].split() == ["TOTAL", "5", "0", "5000", "1000", "2000", "0.015000", "0.000000"]
 
 
 def test_usage_cli_asks_a_running_gateway_with_url(

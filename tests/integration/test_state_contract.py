@@ -122,6 +122,8 @@ async def test_usage_totals_and_group_by(store: StateStore) -> None:
         "cached_tokens": 3,
         "cost_micro_usd": 425,
         "cost_usd": 0.000425,
+        "saved_cost_micro_usd": 0,
+        "saved_cost_usd": 0.0,
     }
     by_route_model, _ = await store.read_usage("day", 2, ["route", "model"])
     slim = {(r["route"], r["model"]): (r["requests"], r["cost_micro_usd"]) for r in by_route_model}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gateway.accounting.usage import usage_from_body
+from gateway.doors.chat.replay import ChatAnswerCodec
 from gateway.doors.chat.request import parse_chat_body
 from gateway.doors.chat.stream import StreamRelay, error_event
 from gateway.errors import GatewayError
@@ -14,6 +15,7 @@ from gateway.resilience.attempts import Served
 class ChatDoor(Door):
     operation = "chat"
     api = "chat"
+    cache_codec = ChatAnswerCodec()
 
     def parse(self, raw: bytes, route_header: str | None) -> Call:
         payload = parse_chat_body(raw, route_header is not None)

@@ -1,0 +1,1 @@
+"""The response cache: exact-match answers kept in the state store (see README, Caching)."""
