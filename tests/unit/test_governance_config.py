@@ -95,8 +95,11 @@ def test_model_limits_are_checked() -> None:
 def test_usage_counters_by_key_team_and_month() -> None:
     at = 1_795_000_000.0  # 2026-11-18
     rows = UsageRows()
-    rows.add(UsageEvent("chat", "", "p", "a", "key_1", False, 1, 2, 0, 30, at, "alice", "research"))
-    rows.add(UsageEvent("chat", "", "p", "a", "key_2", False, 1, 2, 0, 12, at, "bob", ""))
+    base = {"route": "chat", "profile": "", "provider": "p", "model": "a", "error": False}
+    rows.add(
+        UsageEvent(**base, api_key="key_1", cost_micro_usd=30, at=at, key="alice", team="research")
+    )
+    rows.add(UsageEvent(**base, api_key="key_2", cost_micro_usd=12, at=at, key="bob"))
     assert bucket_key("month", at) == "usage:month:202611"
     assert bucket_keys("month", 3, at) == [
         "usage:month:202611",
