@@ -47,7 +47,10 @@ def governed_config(upstream: FakeUpstream) -> dict[str, Any]:
         "expired": {"secret": "sk-expired", "expires_at": "2020-01-01T00:00:00Z"},
         "r1": {"secret": "sk-r1", "team": "research"},
         "r2": {"secret": "sk-r2", "team": "research"},
+        "f1": {"secret": "sk-f1", "team": "frugal"},
+        "f2": {"secret": "sk-f2", "team": "frugal"},
     }
+    config["teams"]["frugal"] = {"budget": {"daily_usd": 0.03}}
     return config
 
 
@@ -219,3 +222,33 @@ def test_usage_by_key_and_team(gateway: Any) -> None:
     metrics = httpx.get(gateway.url + "/metrics").text
     assert 'gateway_team_budget_usd{team="research",window="month"} 100.0' in metrics
     assert 'gateway_team_spend_usd{team="research",window="month"} 0.036' in metrics
+
+
+def test_team_budget_is_shared_by_its_keys(gateway: Any, fake_upstream: FakeUpstream) -> None:
+    for key in ("sk-f1", "sk-f2"):  # 0.036 USD of the team's 0.03
+        assert post(gateway, key).status_code == 200
+    gateway.wait_for_records(2)
+    hits = len(fake_upstream.hits())
+    for key in ("sk-f1", "sk-f2"):
+        error = assert_error(post(gateway, key), 429, "insufficient_quota")
+        assert "team's daily budget of $0.03" in error["message"]
+    assert len(fake_upstream.hits()) == hits
+
+
+def test_streamed_answers_carry_the_rate_limit_headers(gateway: Any) -> None:
+    body = {"model": "chat", "messages": MESSAGES, "stream": True, "max_tokens": 50}
+    with httpx.stream(
+        "POST",
+        gateway.base_url + "/chat/completions",
+        json=body,
+        headers={"Authorization": "Bearer sk-tpm"},
+    ) as reply:
+        assert reply.status_code == 200
+        assert reply.headers["x-ratelimit-limit-tokens"] == "1000"
+        assert reply.headers["x-ratelimit-limit-requests"] == "100"
+        assert "data: [DONE]" in reply.read().decode()
+    [record] = gateway.wait_for_records(1)
+    # The stream's real usage replaced the estimate: 18 of the 1,000 tokens are used.
+    assert record.usage is not None
+    later = post(gateway, "sk-tpm", {"model": "chat", "messages": MESSAGES, "max_tokens": 1})
+    assert int(later.headers["x-ratelimit-remaining-tokens"]) >= 1000 - 18 - 60
