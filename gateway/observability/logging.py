@@ -78,6 +78,10 @@ def request_fields(record: RequestRecord) -> dict[str, Any]:
         fields["error_type"] = record.error_type
     if record.skipped:
         fields["skipped"] = record.skipped
+    if record.key_name:
+        fields["key"] = record.key_name  # the key's id, never its secret
+        if record.team:
+            fields["team"] = record.team
     if record.cache != "off":
         fields["cache"] = record.cache
         if record.cache == "hit":

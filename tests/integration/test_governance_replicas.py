@@ -208,5 +208,7 @@ def test_runtime_key_created_on_a_works_on_b_and_revoked_on_b_fails_on_a_within_
         assert secret[6:20] not in logs
         audit = [line for line in gw.log_lines() if line.get("audit")]
         assert audit and all(line["actor"].startswith("key_") for line in audit)
+    # The request log knows the key by its id.
+    assert any(line.get("key") == key_id for line in b.log_lines() if "request_id" in line)
     actions = {line["action"] for gw in (a, b) for line in gw.log_lines() if line.get("audit")}
     assert {"key.create", "key.revoke", "key.list"} <= actions
