@@ -27,6 +27,7 @@ from gateway.errors import (
 from gateway.governance.audit import audit
 from gateway.governance.keys import Caller
 from gateway.governance.runtime_keys import KeyPatch, KeySpec, new_key, patched
+from gateway.governance.status import key_status
 
 if TYPE_CHECKING:
     from gateway.runtime import Gateway
@@ -123,7 +124,7 @@ class KeysEndpoints:
                 raise InvalidRequest(f"profiles: unknown profile '{profile}'", param="profiles")
 
     async def _view(self, caller: Caller) -> dict[str, Any]:
-        status = await self.gateway.governor.status(caller)
+        status = await key_status(self.gateway.governor, caller)
         return {"object": "gateway.key", **caller.key.describe(), "status": status}
 
     async def create(self, request: Request, actor: str) -> Response:

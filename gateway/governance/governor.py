@@ -1,23 +1,21 @@
-"""The governance stage as the gateway sees it: ``authenticate`` (key -> Caller),
-``admit`` (before any upstream call), and, as a request observer, settling what a
-request took once it is done. With no keys, teams or model limits configured it
+"""Governance as the gateway sees it: ``authenticate`` (key -> Caller), the admitter the
+admission stage calls, runtime keys, and, as a request observer, settling what a
+request took once it is done. With no keys, teams or model limits configured a request
 costs a dict lookup at most."""
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gateway.api.auth import presented_key
 from gateway.errors import Unauthorized
 from gateway.governance.admission import Admission, Admitter
-from gateway.governance.budget import SPEND_UNITS_PER_USD, SpendBook, spend_of
-from gateway.governance.config import Budget, Limits
+from gateway.governance.budget import SpendBook, spend_of
 from gateway.governance.keys import Caller, KeyPolicy, KeyRing
 from gateway.governance.provider_quota import ProviderQuotas
-from gateway.governance.quota import QuotaBook
+from gateway.governance.quota import QuotaBook, WindowQuota
 from gateway.governance.runtime_keys import to_stored
-from gateway.governance.windows import minute
 from gateway.observability.record import RequestRecord
 
 if TYPE_CHECKING:
@@ -36,6 +34,7 @@ class Governor:
         self.admitter = Admitter(self.quotas, self.spend, settings.default_max_tokens)
         self.provider_quotas = ProviderQuotas(self.quotas, settings.default_max_tokens)
         self.sync: GovernanceSync | None = None
+        # Only the redis store has a client: the memory backend shares nothing.
         client = getattr(state, "client", None)
         if client is not None:
             from gateway.governance.redis_store import RedisGovernanceStore
@@ -106,50 +105,6 @@ class Governor:
             await self.sync.store.delete_key(key_id)
         self.ring.drop_runtime(key_id)
 
-    async def status(self, caller: Caller) -> dict[str, Any]:
-        """A key's spend against its budget and its use against its limits, now."""
-        key = caller.key
-        now = time.time()
-        subjects = [(f"key:{key.id}", key.limits)]
-        if key.team is not None:
-            subjects.append((f"team:{key.team}", caller.team_limits or Limits()))
-        names: list[str] = []
-        for subject, _ in subjects:
-            spend = self.spend.get(subject, now)
-            names += [f"spend:{subject}:{spend.day.name}", f"spend:{subject}:{spend.month.name}"]
-            names += [f"win:{subject}:{metric}:{minute(now)}" for metric in ("rpm", "tpm")]
-        shared = await self.sync.store.read(names) if self.sync is not None else None
-        out: dict[str, Any] = {}
-        for i, (subject, limits) in enumerate(subjects):
-            spend = self.spend.get(subject, now)
-            local = self.quotas.subjects.get(subject)
-            values = shared[i * 4 : i * 4 + 4] if shared is not None else None
-            day, month = (values[0], values[1]) if values else (spend.day.spent, spend.month.spent)
-            budget = limits.budget or Budget()
-            requests = tokens = 0
-            if values:
-                requests, tokens = values[2], values[3]
-            elif local is not None:
-                requests = local.rpm.used if local.rpm and local.rpm.window == minute(now) else 0
-                tokens = local.tpm.used if local.tpm and local.tpm.window == minute(now) else 0
-            out[subject.split(":", 1)[0]] = {
-                "spend": {
-                    "day_usd": day / SPEND_UNITS_PER_USD,
-                    "month_usd": month / SPEND_UNITS_PER_USD,
-                    "daily_budget_usd": budget.daily_usd,
-                    "monthly_budget_usd": budget.monthly_usd,
-                },
-                "usage": {
-                    "requests_this_minute": requests,
-                    "tokens_this_minute": tokens,
-                    "in_flight_here": local.parallel.in_flight if local and local.parallel else 0,
-                    "rpm": limits.rpm,
-                    "tpm": limits.tpm,
-                    "max_parallel": limits.max_parallel,
-                },
-            }
-        return out
-
     # -- observer: settle at the end -----------------------------------------------------
     def on_request_start(self, record: RequestRecord) -> None:
         return None
@@ -178,7 +133,7 @@ class Governor:
                 _correct(charge.tpm, charge.window, charge.tokens, used)
 
 
-def _correct(quota: Any, window: int, estimate: int, actual: int) -> None:
+def _correct(quota: WindowQuota, window: int, estimate: int, actual: int) -> None:
     """Replace a token estimate by the real count, within the window it was taken in."""
     if quota.window != window or actual == estimate:
         return
