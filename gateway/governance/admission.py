@@ -26,6 +26,11 @@ from gateway.observability.record import RequestRecord
 RETRY_REFILL_S = 1.0
 
 
+class RefillPending(Exception):
+    """This replica's lease (and its one borrowed lease) ran out while the shared window
+    may still have room: the stage waits, bounded, for the refill and asks again."""
+
+
 def estimate_tokens(payload: dict[str, Any], prompt_estimate: int, default_max: int) -> int:
     """The prompt estimate plus ``max_completion_tokens``/``max_tokens`` (or the default)."""
     for name in ("max_completion_tokens", "max_tokens"):
@@ -124,7 +129,11 @@ class Admitter:
         profile: str | None,
         payload: dict[str, Any],
         prompt_estimate: int,
+        *,
+        final: bool = True,
     ) -> None:
+        """Admit the request or raise its refusal; with ``final=False`` a refusal that a
+        refill in flight may lift raises ``RefillPending`` instead."""
         if not caller.allows_route(route):
             raise PermissionDenied(f"this key may not use the route '{route}'", param="model")
         if not caller.allows_profile(profile):
@@ -136,7 +145,7 @@ class Admitter:
         window = int(now // 60)
         shared = self.quotas.leasing
         tokens = estimate_tokens(payload, prompt_estimate, self.default_max_tokens)
-        self._check_rates(plan, window, tokens, shared, now)
+        self._check_rates(plan, window, tokens, shared and not final, now)
         spends = self._check_budgets(plan, shared, now) if plan.budgets else []
         for quota in plan.requests:
             quota.take(1, now)
@@ -157,28 +166,33 @@ class Admitter:
                 plan.requests, plan.tokens, shared, minute_reset_s(now)
             )
 
-    def _check_rates(self, plan: Plan, window: int, need: int, shared: bool, now: float) -> None:
+    def _check_rates(self, plan: Plan, window: int, need: int, may_wait: bool, now: float) -> None:
+        shared = self.quotas.leasing
         for quota in plan.requests:
             quota.roll(window)
             if not quota.allows(1, shared):
-                self._refuse(plan, quota, "requests per minute", shared, now)
+                self._refuse(plan, quota, "requests per minute", may_wait, now)
         for quota in plan.tokens:
             quota.roll(window)
             if not quota.allows(need, shared):
                 what = f"tokens per minute (this request counts as {need}: prompt and max_tokens)"
-                self._refuse(plan, quota, what, shared, now)
+                self._refuse(plan, quota, what, may_wait, now)
         for slots in plan.parallel:
             if not slots.allows(shared):
-                self._refuse(plan, slots, "parallel requests", shared, now)
+                self._refuse(plan, slots, "parallel requests", may_wait, now)
 
     def _refuse(
         self,
         plan: Plan,
         quota: WindowQuota | ParallelQuota,
         what: str,
-        shared: bool,
+        may_wait: bool,
         now: float,
     ) -> None:
+        shared = self.quotas.leasing
+        if may_wait and not quota.exhausted:
+            self.quotas.want(quota)
+            raise RefillPending
         if shared and now - quota.tried_at >= RETRY_REFILL_S:
             quota.tried_at = now
             self.quotas.want(quota)

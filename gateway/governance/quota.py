@@ -12,6 +12,7 @@ away, a replica counts its own use against the whole limit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -154,6 +155,7 @@ class QuotaBook:
         self.subjects: dict[str, SubjectQuotas] = {}
         self.pending: list[WindowQuota | ParallelQuota] = []
         self.wake = asyncio.Event()
+        self._refilled = asyncio.Event()
 
     @property
     def leasing(self) -> bool:
@@ -195,6 +197,15 @@ class QuotaBook:
             quota.queued = True
             self.pending.append(quota)
             self.wake.set()
+
+    def refills_done(self) -> None:
+        """Wake the requests waiting for a refill (it came back, or the store is away)."""
+        done, self._refilled = self._refilled, asyncio.Event()
+        done.set()
+
+    async def wait_refill(self, timeout_s: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._refilled.wait(), timeout_s)
 
     def take_pending(self) -> list[WindowQuota | ParallelQuota]:
         pending, self.pending = self.pending, []

@@ -102,6 +102,7 @@ class GovernanceSync:
             pending = self.quotas.take_pending()
             if not self.healthy():
                 self.quotas.online = False
+                self.quotas.refills_done()  # waiters fall back to local counting
                 continue
             now = time.time()
             try:
@@ -120,6 +121,7 @@ class GovernanceSync:
                 raise
             except Exception as exc:
                 self._fail(exc)
+                self.quotas.refills_done()
                 continue
             if not self.quotas.online or self._failing:
                 if self._failing:
@@ -139,16 +141,21 @@ class GovernanceSync:
     async def _refill(self, pending: list[WindowQuota | ParallelQuota], now: float) -> None:
         window = minute(now)
         ttl_ms = int((MINUTE_S * (window + 1) - now + MINUTE_S) * 1000)
-        windows = [q for q in pending if isinstance(q, WindowQuota) and q.window == window]
+        # A quota queued twice (a retry, a debt found on reconnect) is asked for once.
+        windows = list(
+            dict.fromkeys(q for q in pending if isinstance(q, WindowQuota) and q.window == window)
+        )
         if windows:
             asks = [(q, q.debt, q.lease) for q in windows]
             calls = [(f"win:{q.name}:{window}", d, w, q.limit, ttl_ms, 0) for q, d, w in asks]
             replies = await self.store.leases(calls)
             for (quota, debt, want), (grant, used) in zip(asks, replies, strict=True):
                 quota.granted(window, debt, grant, used, want)
-        slots = [q for q in pending if isinstance(q, ParallelQuota)]
+        slots = list(dict.fromkeys(q for q in pending if isinstance(q, ParallelQuota)))
         if slots:
             await self._hold(slots)
+        if pending:
+            self.quotas.refills_done()
 
     async def _hold(self, slots: list[ParallelQuota]) -> None:
         wants = [q.desired() if q.in_flight > 0 else 0 for q in slots]
