@@ -118,3 +118,18 @@ def test_usage_counters_by_key_team_and_month() -> None:
     old = {'requests|["chat","","p","a","key_1"]': 4}
     data, _ = aggregate([old], ["key", "route"])
     assert data[0]["key"] == "" and data[0]["route"] == "chat" and data[0]["requests"] == 4
+
+
+def test_the_example_config_loads_and_its_example_secret_matches() -> None:
+    from pathlib import Path
+
+    from gateway.config.loader import load_config
+
+    path = Path(__file__).resolve().parents[2] / "config" / "example-governance.yaml"
+    config = load_config(path, env={})
+    ring = KeyRing()
+    ring.configure([], config.keys, config.teams)
+    notebook = ring.lookup("sk-notebook-example")
+    assert notebook is not None and notebook.key.id == "notebook"
+    assert notebook.team_limits is not None and notebook.team_limits.rpm == 600
+    assert config.models["small"].limits is not None
