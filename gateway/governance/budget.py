@@ -9,6 +9,7 @@ replica sees the others' spend within two sync intervals.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from gateway.governance.windows import day_name, month_name
 from gateway.observability.record import RequestRecord
@@ -21,7 +22,9 @@ def spend_of(record: RequestRecord) -> int:
 
 
 def usd_to_units(usd: float | None) -> int | None:
-    return None if usd is None else round(usd * SPEND_UNITS_PER_USD)
+    """A budget in spend units, exactly as written (``0.1`` is 100,000 µUSD, not a float's
+    nearest value times a million)."""
+    return None if usd is None else int(Decimal(str(usd)) * SPEND_UNITS_PER_USD)
 
 
 @dataclass(slots=True)

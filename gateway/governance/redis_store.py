@@ -69,18 +69,21 @@ for i = 1, #KEYS do
 end
 return out
 """
-# Adds each amount at most once per batch id, returns every counter's total.
-# ARGV: marker ttl, then per key: ttl, amount.
+# Adds each amount at most once per batch id, returns every counter's total. Amounts go
+# to INCRBY as the strings they came as, and totals come back as strings once they pass
+# 2^53, so Lua's doubles never round the ledger. ARGV: marker ttl, then per key: ttl, amount.
 _SPEND = """
 local fresh = redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1])
 local out = {}
 for i = 2, #KEYS do
-  local ttl, amount = ARGV[i * 2 - 2], tonumber(ARGV[i * 2 - 1])
-  if fresh and amount > 0 then
-    out[i - 1] = redis.call('INCRBY', KEYS[i], amount)
+  local ttl, amount = ARGV[i * 2 - 2], ARGV[i * 2 - 1]
+  if fresh and amount ~= '0' then
+    local total = redis.call('INCRBY', KEYS[i], amount)
     redis.call('EXPIRE', KEYS[i], ttl)
+    if total >= 9007199254740992 then total = redis.call('GET', KEYS[i]) end
+    out[i - 1] = total
   else
-    out[i - 1] = tonumber(redis.call('GET', KEYS[i]) or '0')
+    out[i - 1] = redis.call('GET', KEYS[i]) or '0'
   end
 end
 return out

@@ -85,3 +85,27 @@ def test_outage_enforces_per_replica_and_loses_nothing(
     time.sleep(0.5)  # a settled store must not add anything more
     assert spent() == 5 * COST
     shared.close()
+
+
+def test_spend_past_2_to_the_53_stays_exact(redis_url: str, shared_prefix: str) -> None:
+    """Lua numbers are doubles: the spend script must not round a large ledger."""
+    import asyncio
+
+    from redis.asyncio import Redis
+
+    from gateway.governance.redis_store import RedisGovernanceStore
+
+    big = 2**53 + 1  # the first integer a double cannot hold
+
+    async def run() -> list[int]:
+        client = Redis.from_url(redis_url, decode_responses=True)
+        try:
+            store = RedisGovernanceStore(client, shared_prefix)
+            first = await store.spend("b1", [("spend:key:k:day:x", 60, big)])
+            again = await store.spend("b1", [("spend:key:k:day:x", 60, big)])  # a retry
+            more = await store.spend("b2", [("spend:key:k:day:x", 60, 2)])
+            return first + again + more
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(run()) == [big, big, big + 2]

@@ -148,3 +148,11 @@ def test_token_estimate() -> None:
 )
 def test_reset_duration_format(seconds: float, text: str) -> None:
     assert duration(seconds) == text
+
+
+def test_budgets_convert_to_spend_units_exactly() -> None:
+    from gateway.governance.budget import SPEND_UNITS_PER_USD, usd_to_units
+
+    assert usd_to_units(0.1) == SPEND_UNITS_PER_USD // 10
+    assert usd_to_units(1234567.89) == 123456789 * SPEND_UNITS_PER_USD // 100
+    assert usd_to_units(None) is None
