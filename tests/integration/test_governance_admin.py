@@ -148,6 +148,12 @@ def test_create_use_patch_and_revoke(gateway: Any, fake_upstream: FakeUpstream) 
     assert patched.json()["status"]["key"]["spend"]["daily_budget_usd"] == 2
     assert chat(gateway, secret).headers["x-ratelimit-limit-requests"] == "50"
 
+    # null removes a limit; the key then answers without rate-limit headers of its own
+    # (its team's rpm still shows).
+    lifted = keys(gateway, "PATCH", f"/{key_id}", body={"rpm": None})
+    assert lifted.json()["limits"]["rpm"] is None
+    assert chat(gateway, secret).headers["x-ratelimit-limit-requests"] == "1000"
+
     assert keys(gateway, "PATCH", "/cfg", body={"rpm": 1}).status_code == 400
     assert keys(gateway, "DELETE", "/cfg").status_code == 400
     assert keys(gateway, "DELETE", f"/{key_id}").status_code == 200

@@ -36,7 +36,9 @@ def test_outage_enforces_per_replica_and_loses_nothing(
     fake_upstream: FakeUpstream,
     inprocess_gateway: InProcessFactory,  # noqa: F811
     redis_server: RedisServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("GATEWAY_ADMIN_KEYS", "sk-admin")
     config = upstream_config(fake_upstream.base_url, ["m1"])
     config["models"]["m1"]["price"] = {"input": 1000, "output": 1000}
     config["state"] = {"backend": "redis", "redis_url": redis_server.url, "key_prefix": "gw"}
@@ -74,6 +76,13 @@ def test_outage_enforces_per_replica_and_loses_nothing(
     assert [send().status_code for _ in range(4)] == [200, 200, 200, 429]
     refused = send()
     assert refused.json()["error"]["code"] == "rate_limit_exceeded"
+    # Runtime keys cannot be made while the shared store is away.
+    made = httpx.post(
+        gw.url + "/v1/gateway/keys",
+        json={"name": "x"},
+        headers={"Authorization": "Bearer sk-admin"},
+    )
+    assert made.status_code == 503 and made.json()["error"]["code"] == "state_unavailable"
 
     redis_server.start()
     assert wait_until(lambda: ready(gw) == "ok", 10)
