@@ -65,8 +65,9 @@ class GovernanceSync:
             asyncio.create_task(self._run(), name="governance-sync"),
             asyncio.create_task(self._follow_keys(), name="governance-keys"),
         ]
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.keys_loaded.wait(), 1.0)
+        if self.healthy():  # the runtime keys before the first request, when Redis is there
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.keys_loaded.wait(), 1.0)
 
     async def aclose(self) -> None:
         self._closing = True
