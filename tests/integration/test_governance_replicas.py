@@ -195,6 +195,13 @@ def test_runtime_key_created_on_a_works_on_b_and_revoked_on_b_fails_on_a_within_
         while chat(client, b, secret).status_code != 200:
             assert time.monotonic() - made < 1.0, "B did not accept the new key within 1 s"
             time.sleep(0.02)
+        # A replica started later loads the runtime keys from Redis before serving.
+        late = gateway_factory(
+            replica_config(fake_upstream, redis_server), env={"FAKE_UPSTREAM_KEY": "sk-upstream"}
+        )
+        assert chat(client, late, secret).status_code == 200
+        late.stop()
+        assert secret not in late.logs()
         listing = client.get(b.url + "/v1/gateway/keys", headers=admin).json()["data"]
         [row] = [k for k in listing if k["id"] == key_id]
         assert "secret" not in row and "digest" not in row
