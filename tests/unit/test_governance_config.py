@@ -133,3 +133,25 @@ def test_the_example_config_loads_and_its_example_secret_matches() -> None:
     assert notebook is not None and notebook.key.id == "notebook"
     assert notebook.team_limits is not None and notebook.team_limits.rpm == 600
     assert config.models["small"].limits is not None
+
+
+def test_a_reload_swaps_keys_and_limits() -> None:
+    from gateway.governance.governor import Governor
+    from gateway.observability.record import RequestRecord
+    from gateway.state.memory import MemoryStateStore
+
+    first = load_config_text(BASE + "keys: {k: {secret: sk-1, rpm: 1}}", "<a>", {})
+    second = load_config_text(BASE + "keys: {k: {secret: sk-2, rpm: 5}}", "<b>", {})
+    governor = Governor(first, MemoryStateStore(), frozenset())
+    headers = {b"authorization": b"Bearer sk-1"}
+    caller = governor.caller(headers)
+    assert caller is not None
+    governor.admitter.admit(RequestRecord("r", 0.0), caller, "chat", None, {}, 1)
+    governor.configure(second, frozenset())
+    with pytest.raises(Exception, match="invalid or missing API key"):
+        governor.caller(headers)
+    caller = governor.caller({b"authorization": b"Bearer sk-2"})
+    assert caller is not None
+    record = RequestRecord("r", 0.0)
+    governor.admitter.admit(record, caller, "chat", None, {}, 1)  # rpm 5 now: room left
+    assert (record.limit_headers or [])[0] == (b"x-ratelimit-limit-requests", b"5")
