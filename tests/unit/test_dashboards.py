@@ -191,6 +191,7 @@ def test_alert_rules_shape_and_metrics(exposed: set[str]) -> None:
     assert "gateway_route_available_members" in alerts["GatewayRouteAllMembersParked"]
     assert "gateway_overhead_seconds_bucket" in alerts["GatewayOverheadHigh"]
     assert "gateway_state_errors_total" in alerts["GatewayStateStoreErrors"]
+    assert "gateway_team_spend_usd" in alerts["GatewayTeamBudgetNearlySpent"]
 
 
 def test_scrape_config_points_at_metrics() -> None:
