@@ -149,15 +149,15 @@ class Admitter:
         spends = self._check_budgets(plan, shared, now) if plan.budgets else []
         for quota in plan.requests:
             quota.take(1, now)
-            if shared and quota.wants_refill():
+            if shared and not quota.queued and quota.wants_refill():
                 self.quotas.want(quota)
         for quota in plan.tokens:
             quota.take(tokens, now)
-            if shared and quota.wants_refill():
+            if shared and not quota.queued and quota.wants_refill():
                 self.quotas.want(quota)
         for slots in plan.parallel:
             slots.in_flight += 1
-            if shared and slots.wants_refill():
+            if shared and not slots.queued and slots.wants_refill():
                 self.quotas.want(slots)
         record.admission = Admission(window, tokens, plan.tokens, plan.parallel, spends)
         if caller.limited:
@@ -169,11 +169,13 @@ class Admitter:
     def _check_rates(self, plan: Plan, window: int, need: int, may_wait: bool, now: float) -> None:
         shared = self.quotas.leasing
         for quota in plan.requests:
-            quota.roll(window)
+            if quota.window != window:
+                quota.roll(window)
             if not quota.allows(1, shared):
                 self._refuse(plan, quota, "requests per minute", may_wait, now)
         for quota in plan.tokens:
-            quota.roll(window)
+            if quota.window != window:
+                quota.roll(window)
             if not quota.allows(need, shared):
                 what = f"tokens per minute (this request counts as {need}: prompt and max_tokens)"
                 self._refuse(plan, quota, what, may_wait, now)
