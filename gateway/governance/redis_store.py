@@ -73,13 +73,17 @@ return out
 # to INCRBY as the strings they came as, and totals come back as strings once they pass
 # 2^53, so Lua's doubles never round the ledger. ARGV: marker ttl, then per key: ttl, amount.
 _SPEND = """
-local fresh = redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1])
+local adds = false
+for i = 2, #KEYS do
+  if ARGV[i * 2 - 1] ~= '0' then adds = true end
+end
+local fresh = adds and redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1])
 local out = {}
 for i = 2, #KEYS do
   local ttl, amount = ARGV[i * 2 - 2], ARGV[i * 2 - 1]
   if fresh and amount ~= '0' then
     local total = redis.call('INCRBY', KEYS[i], amount)
-    redis.call('EXPIRE', KEYS[i], ttl)
+    if total == tonumber(amount) then redis.call('EXPIRE', KEYS[i], ttl) end  -- created now
     if total >= 9007199254740992 then total = redis.call('GET', KEYS[i]) end
     out[i - 1] = total
   else

@@ -113,8 +113,11 @@ def test_spend_past_2_to_the_53_stays_exact(redis_url: str, shared_prefix: str) 
             first = await store.spend("b1", [("spend:key:k:day:x", 60, big)])
             again = await store.spend("b1", [("spend:key:k:day:x", 60, big)])  # a retry
             more = await store.spend("b2", [("spend:key:k:day:x", 60, 2)])
-            return first + again + more
+            read = await store.spend("b3", [("spend:key:k:day:x", 60, 0)])  # a read only
+            assert 0 < await client.ttl(store.key("spend:key:k:day:x")) <= 60
+            assert not await client.exists(store.key("batch:b3"))
+            return first + again + more + read
         finally:
             await client.aclose()
 
-    assert asyncio.run(run()) == [big, big, big + 2]
+    assert asyncio.run(run()) == [big, big, big + 2, big + 2]
