@@ -176,9 +176,10 @@ class Reloader:
     async def get(self, request: Request) -> Response:
         gateway = self.gateway
         try:
-            gateway.authorize_admin(dict(request.scope["headers"]))
+            actor = gateway.authorize_admin(dict(request.scope["headers"]))
         except GatewayError as exc:
             return error_response(exc)
+        audit(actor, "config.read", "reload")
         return json_response(self.status())
 
 

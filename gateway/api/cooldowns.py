@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.errors import GatewayError
+from gateway.governance.audit import audit
 from gateway.runtime import Gateway
 
 
@@ -20,9 +21,10 @@ class CooldownsEndpoint:
         gateway = self.gateway
         headers = dict(request.headers.raw)
         try:
-            gateway.authorize_admin(headers)
+            actor = gateway.authorize_admin(headers)
         except GatewayError as exc:
             return Response(exc.body(), status_code=exc.status, media_type="application/json")
+        audit(actor, "cooldowns.read", "*")
         now = time.time()
         active = gateway.state.cooldowns.active(now)
         data = [
