@@ -15,7 +15,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gateway.api.admin import error_response, json_response
 from gateway.api.auth import key_id, presented_key
+from gateway.api.usage import StateUnavailable
 from gateway.config.loader import format_path
 from gateway.errors import (
     GatewayError,
@@ -33,22 +35,6 @@ if TYPE_CHECKING:
     from gateway.runtime import Gateway
 
 M = TypeVar("M", bound=BaseModel)
-
-
-class StateUnavailable(GatewayError):
-    status = 503
-    type = "service_unavailable"
-    code = "state_unavailable"
-
-
-def _json(payload: object, status: int = 200) -> Response:
-    return Response(orjson.dumps(payload), status_code=status, media_type="application/json")
-
-
-def _error(exc: GatewayError) -> Response:
-    return Response(
-        exc.body(), status_code=exc.status, media_type="application/json", headers=exc.headers
-    )
 
 
 def _parse(model: type[M], raw: bytes) -> M:
@@ -87,9 +73,11 @@ class KeysEndpoints:
                 response: Response = await handler(request, actor)
                 return response
             except GatewayError as exc:
-                return _error(exc)
+                return error_response(exc)
             except self.gateway.state.unavailable_errors as exc:
-                return _error(StateUnavailable(f"the shared state store is unavailable: {exc}"))
+                return error_response(
+                    StateUnavailable(f"the shared state store is unavailable: {exc}")
+                )
 
         return endpoint
 
@@ -133,13 +121,13 @@ class KeysEndpoints:
         key, secret = new_key(spec)
         await self.gateway.governor.save_key(key)
         audit(actor, "key.create", key.id)
-        return _json({"object": "gateway.key", **key.describe(), "secret": secret}, 201)
+        return json_response({"object": "gateway.key", **key.describe(), "secret": secret}, 201)
 
     async def list(self, request: Request, actor: str) -> Response:
         callers = sorted(self.gateway.governor.ring.by_id.values(), key=lambda c: c.key.id)
         data = [await self._view(caller) for caller in callers]
         audit(actor, "key.list", "*")
-        return _json({"object": "list", "data": data})
+        return json_response({"object": "list", "data": data})
 
     async def get(self, request: Request, actor: str) -> Response:
         key_id_ = request.path_params["key_id"]
@@ -147,7 +135,7 @@ class KeysEndpoints:
         if caller is None:
             raise NotFound(f"no key '{key_id_}'")
         audit(actor, "key.read", key_id_)
-        return _json(await self._view(caller))
+        return json_response(await self._view(caller))
 
     async def patch(self, request: Request, actor: str) -> Response:
         caller = self._runtime(request.path_params["key_id"])
@@ -156,10 +144,10 @@ class KeysEndpoints:
         key = patched(caller.key, change, set(change.model_fields_set))
         await self.gateway.governor.save_key(key)
         audit(actor, "key.update", key.id)
-        return _json(await self._view(self.gateway.governor.ring.by_id[key.id]))
+        return json_response(await self._view(self.gateway.governor.ring.by_id[key.id]))
 
     async def revoke(self, request: Request, actor: str) -> Response:
         caller = self._runtime(request.path_params["key_id"])
         await self.gateway.governor.revoke_key(caller.key.id)
         audit(actor, "key.revoke", caller.key.id)
-        return _json({"object": "gateway.key", "id": caller.key.id, "deleted": True})
+        return json_response({"object": "gateway.key", "id": caller.key.id, "deleted": True})

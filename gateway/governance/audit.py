@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 
 import structlog
 
-audit_log = structlog.get_logger("gateway.audit")
-
 
 def audit(actor: str, action: str, target: str) -> None:
     """``actor`` is the admin key's id (``key_…``), or ``open`` on a gateway without keys."""
-    audit_log.info(
+    # A fresh logger per line (admin actions are rare): a module-level one would be
+    # cached on first use and keep the configuration of that moment.
+    structlog.get_logger("gateway.audit").info(
         "admin action",
         audit=True,
         actor=actor,
