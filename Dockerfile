@@ -1,6 +1,7 @@
 # The gateway as a container: `docker build -t llm-gateway .`
-# Note: no Docker engine runs on the development machines of this project, so this
-# file is not exercised by CI; the same commands run in `make run` and `make test`.
+# No Docker engine runs on the project's development machines; instead
+# tests/integration/test_container_image.py reads this file and runs its exact
+# ENTRYPOINT with its ENV, HEALTHCHECK and COPY'd config, so the two cannot drift.
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
@@ -14,8 +15,10 @@ ENV PYTHONUNBUFFERED=1 \
     GATEWAY_CONFIG=/etc/gateway/config.yaml
 COPY --from=build /install /usr/local
 COPY config/demo.yaml /etc/gateway/config.yaml
-RUN useradd --system --uid 10001 gateway
-USER gateway
+RUN useradd --system --uid 10001 --no-create-home gateway
+USER 10001
 EXPOSE 8080
-HEALTHCHECK --interval=10s --timeout=2s CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/healthz').status != 200)"
+# SIGTERM drains (server.drain_s, server.shutdown_grace_s) and exits 0.
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s CMD ["python", "-m", "gateway.healthcheck", "/healthz"]
 ENTRYPOINT ["gateway", "serve"]

@@ -31,6 +31,8 @@ from gateway.errors import GatewayError, InvalidRequest, MethodNotAllowed, NotFo
 from gateway.governance.admin import KeysEndpoints
 from gateway.governance.governor import Governor
 from gateway.governance.stage import AdmissionStage
+from gateway.lifecycle.config_watch import ConfigWatcher
+from gateway.lifecycle.shutdown import GracefulShutdown
 from gateway.observability.exposition import metrics_endpoint
 from gateway.observability.logging import RequestLogger, configure_logging
 from gateway.observability.metrics import GatewayMetrics
@@ -71,7 +73,7 @@ def build_state(config: GatewayConfig, options: AppOptions) -> StateStore:
     if redis_url:
         from gateway.state.redis import RedisStateStore
 
-        return RedisStateStore(redis_url, config.state.key_prefix)
+        return RedisStateStore(redis_url, config.state.key_prefix, cluster=config.state.cluster)
     return MemoryStateStore()
 
 
@@ -140,6 +142,8 @@ def create_app(
     gateway = build_gateway(config, options)
     profile = options.profile or os.environ.get("GATEWAY_PROFILE") or None
     reloader = Reloader(gateway, options.config_path, profile)
+    shutdown = GracefulShutdown(gateway)
+    watcher = ConfigWatcher(gateway, reloader)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -148,6 +152,8 @@ def create_app(
         if gateway.response_cache is not None:
             await gateway.response_cache.start()
         reloader.install()
+        shutdown.install()
+        watcher.start()
         # Config, route table and imports live for the whole process: moving them out
         # of the collector's reach keeps GC pauses (and so tail latency) short.
         gc.collect()
@@ -165,6 +171,8 @@ def create_app(
             yield
         finally:
             gateway.draining = True
+            shutdown.aclose()
+            await watcher.aclose()
             await reloader.aclose()
             await gateway.aclose()
 

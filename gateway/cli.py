@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -140,7 +141,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             # X-Forwarded-* middleware would only add a layer to every request.
             proxy_headers=False,
             log_level="warning",
-            timeout_graceful_shutdown=30,
+            # The gateway ends open streams itself when server.shutdown_grace_s is over
+            # (gateway.lifecycle.shutdown); a second later uvicorn cancels what is left,
+            # and requests not yet answered get a 503 from the endpoint.
+            timeout_graceful_shutdown=math.ceil(config.server.shutdown_grace_s) + 1,
         )
     )
     return 0
@@ -151,7 +155,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {"serve": cmd_serve, "check-config": cmd_check_config, "routes": cmd_routes}
     handlers["usage"] = cmd_usage
     handlers["keys"] = cmd_keys
-    return handlers[args.command](args)
+    try:
+        code = handlers[args.command](args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`| head`, `| less` quit). Every command writes its
+        # result to stdout last and only on success, so the exit code stays 0; stdout
+        # points at /dev/null so the interpreter's own flush at exit stays quiet too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 0
+    return code
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ OpenAI-shaped body, so no handler builds error JSON by hand::
      ├── RateLimited           429 rate_limit_error / rate_limit_exceeded
      ├── InsufficientQuota     429 insufficient_quota / insufficient_quota
      ├── NoMemberAvailable     503/429 service_unavailable / rate_limit_exceeded
+     ├── ShuttingDown          503 service_unavailable / server_shutting_down
      └── InternalError         500 server_error
 """
 
@@ -113,6 +114,8 @@ class PayloadTooLarge(GatewayError):
     status = 413
     type = "invalid_request_error"
     code = "request_too_large"
+    # The client is still sending: the answer reads the rest first (gateway.api.oversize).
+    body_unread = False
 
 
 class NoMemberAvailable(GatewayError):
@@ -128,6 +131,14 @@ class NoMemberAvailable(GatewayError):
             self.status = 429
             self.type = "rate_limit_error"
             self.code = "rate_limit_exceeded"
+
+
+class ShuttingDown(GatewayError):
+    """The shutdown grace ran out before the answer came (gateway.lifecycle.shutdown)."""
+
+    status = 503
+    type = "service_unavailable"
+    code = "server_shutting_down"
 
 
 class InternalError(GatewayError):

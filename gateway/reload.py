@@ -74,9 +74,9 @@ class Reloader:
             log.info("SIGHUP reload unavailable here (not the main thread)")
 
     def _on_sighup(self) -> None:
-        self._spawn(self._reload_logged())
+        self._spawn(self.reload_logged())
 
-    async def _reload_logged(self) -> None:
+    async def reload_logged(self) -> None:
         try:
             await self.reload()
         except ConfigError as exc:
@@ -185,6 +185,18 @@ class Reloader:
 
 class ForwardingSupervisor(Multiprocess):
     """uvicorn's worker supervisor, but SIGHUP reloads workers instead of restarting them."""
+
+    def handle_term(self) -> None:
+        # The workers keep the listener open for their drain; once they close their
+        # copies, the supervisor's must not keep it accepting into a backlog nobody reads.
+        for sock in self.sockets:
+            sock.close()
+        super().handle_term()
+
+    def handle_int(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+        super().handle_int()
 
     def handle_hup(self) -> None:
         for process in self.processes:

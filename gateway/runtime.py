@@ -18,8 +18,10 @@ from gateway.config.schema import GatewayConfig
 from gateway.errors import UnknownProfile
 from gateway.governance.governor import Governor
 from gateway.governance.provider_quota import ProviderQuotas
+from gateway.lifecycle.streams import OpenStreams
 from gateway.observability.record import RequestObserver
 from gateway.providers.base import Provider
+from gateway.providers.http import provider_sections
 from gateway.providers.registry import build_providers
 from gateway.resilience.attempts import AttemptRunner
 from gateway.routing.table import RouteTable, check_profile
@@ -88,8 +90,9 @@ def build_snapshot(
     table = RouteTable(config)
     profile = profile_override or config.profile
     check_profile(table.profiles, profile)
+    sections = provider_sections(config)
     providers = build_providers(
-        {n: s for n, s in config.providers.items() if not _reusable(previous, n, s)}
+        {n: s for n, s in sections.items() if not _reusable(previous, n, config.providers[n])}
     )
     if previous is not None:
         for name in config.providers:
@@ -140,6 +143,7 @@ class Gateway:
         self.rng = rng or random.Random()
         self.draining = False
         self.governor = governor or Governor(snapshot.config, state, api_keys)
+        self.streams = OpenStreams()
 
     def swap(self, snapshot: Snapshot) -> Snapshot:
         """Serve new requests from ``snapshot``; returns the one it replaces."""

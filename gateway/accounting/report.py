@@ -83,7 +83,7 @@ def _from_redis(args: argparse.Namespace, group_by: list[str]) -> Report:
         )
 
     async def read() -> Report:
-        store = RedisStateStore(url, state.key_prefix)
+        store = RedisStateStore(url, state.key_prefix, cluster=state.cluster)
         try:
             buckets = await store.usage_buckets(bucket_keys(args.window, args.last))
         finally:

@@ -19,15 +19,21 @@ def request_headers(scope: Scope) -> dict[bytes, bytes]:
     return dict(scope["headers"])
 
 
+def _too_large(limit: int, *, unread: bool) -> PayloadTooLarge:
+    error = PayloadTooLarge(f"request body is larger than {limit} bytes")
+    error.body_unread = unread
+    return error
+
+
 async def read_body(receive: Any, headers: dict[bytes, bytes], limit: int) -> bytes:
     declared = headers.get(b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+        raise _too_large(limit, unread=int(declared) > 0)
     message = await receive()
     body: bytes = message.get("body", b"")
     if not message.get("more_body", False):
         if len(body) > limit:
-            raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+            raise _too_large(limit, unread=False)
         return body
     parts = [body]
     size = len(body)
@@ -38,7 +44,7 @@ async def read_body(receive: Any, headers: dict[bytes, bytes], limit: int) -> by
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+            raise _too_large(limit, unread=bool(message.get("more_body", False)))
         parts.append(chunk)
     return b"".join(parts)
 

@@ -1,9 +1,9 @@
 """Entries in Redis under the gateway's prefix, so every replica shares them.
 
-Keys: ``<prefix>:cache:<route tag>:<digest>``, with the entry's TTL. Each replica keeps
+Keys: ``{<prefix>}:cache:<route tag>:<digest>``, with the entry's TTL. Each replica keeps
 the entries it met in a local LRU in front of Redis, valid until the entry's own
 expiry: a repeated hit then costs no round trip. A purge is published on
-``<prefix>:cache-purge``, and every replica drops its local copies on hearing it;
+``{<prefix>}:cache-purge``, and every replica drops its local copies on hearing it;
 while that channel is not heard (Redis away, reconnecting), the local layer is not
 used, so a purge is never missed.
 
@@ -23,11 +23,11 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway.cache.entry import CacheEntry
 from gateway.cache.store import MemoryResponseCache, ResponseCacheStore
+from gateway.state.redis_connect import RedisClient, discover
 
 log = structlog.get_logger("gateway.cache")
 
@@ -44,7 +44,7 @@ class RedisResponseCache(ResponseCacheStore):
     backend = "redis"
 
     def __init__(
-        self, client: Redis, key_of: Callable[[str], str], max_entries: int, max_bytes: int
+        self, client: RedisClient, key_of: Callable[[str], str], max_entries: int, max_bytes: int
     ) -> None:
         self._client = client
         self._key_of = key_of
@@ -142,8 +142,10 @@ class RedisResponseCache(ResponseCacheStore):
     async def _listen(self) -> None:
         backoff = 0.05
         while not self._closing:
-            pubsub = self._client.pubsub()
+            pubsub: Any = None
             try:
+                await discover(self._client)  # a cluster client maps its slots first
+                pubsub = self._client.pubsub()
                 await pubsub.subscribe(self.channel)
                 # Whatever was purged while the channel was not heard is unknown.
                 self.local.purge_now(None)
@@ -158,8 +160,9 @@ class RedisResponseCache(ResponseCacheStore):
                 self._failed("subscribe", exc)
             finally:
                 self.listening = False
-                with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                if pubsub is not None:
+                    with contextlib.suppress(RedisError, OSError):
+                        await pubsub.aclose()
             await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
             backoff = min(backoff * 2, 2.0)
 

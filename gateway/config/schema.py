@@ -13,6 +13,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway.governance.config import GovernanceSection, KeySection, ModelLimits, TeamSection
+from gateway.transport.proxy import parse_proxy
 from gateway.transport.target import parse_target
 
 POLICIES = ("priority", "weighted")
@@ -41,8 +42,18 @@ def _json_options(value: dict[str, Any]) -> dict[str, Any]:
 
 class StateSection(Strict):
     backend: Literal["memory", "redis"] = "memory"
+    # redis:// | rediss:// | unix:// | redis+sentinel:// | redis+cluster://
     redis_url: str = "redis://127.0.0.1:6379/0"
-    key_prefix: str = "gw"
+    cluster: bool = False  # the redis:// URL names a Cluster node
+    key_prefix: str = Field(default="gw", min_length=1)
+
+    @field_validator("key_prefix")
+    @classmethod
+    def _one_hash_tag(cls, value: str) -> str:
+        # The prefix becomes the keys' hash tag ({gw}:...): braces inside would split it.
+        if "{" in value or "}" in value:
+            raise ValueError("must not contain '{' or '}' (it becomes the keys' hash tag)")
+        return value
 
 
 class ServerSection(Strict):
@@ -52,6 +63,12 @@ class ServerSection(Strict):
     admin_keys_env: str | None = "GATEWAY_ADMIN_KEYS"
     allow_direct_models: bool = True
     allow_profile_header: bool = True
+    # Graceful shutdown (gateway.lifecycle.shutdown): how long the listener stays open
+    # after SIGTERM, then how long requests in flight have to finish.
+    drain_s: float = Field(default=0.0, ge=0)
+    shutdown_grace_s: float = Field(default=30.0, ge=0)
+    watch_config: bool = False
+    trust_env_proxy: bool = False
 
     @field_validator("api_keys")
     @classmethod
@@ -88,6 +105,7 @@ class ProviderSection(Strict):
     connect_timeout_s: float = Field(default=5.0, gt=0)
     max_connections: int = Field(default=1000, ge=1)
     api_version: str | None = None  # kind azure: the `api-version` query parameter
+    proxy: str | None = None  # http://[user:pass@]host:port (gateway.transport.proxy)
     mock: MockSection | None = None
 
     @field_validator("kind")
@@ -105,6 +123,13 @@ class ProviderSection(Strict):
         if value is not None:
             parse_target(value)  # its ValueError names what is wrong
         return value
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy_url(cls, value: str | None) -> str | None:
+        if value:
+            parse_proxy(value)  # its ValueError never repeats the URL (credentials)
+        return value or None
 
     @field_validator("headers")
     @classmethod

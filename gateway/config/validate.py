@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from gateway.config.schema import POLICIES, GatewayConfig, PoolEntry
 from gateway.governance.validate import check_governance
+from gateway.transport.proxy import parse_proxy
 
 
 def _check_pool(
@@ -65,7 +67,23 @@ def check_references(config: GatewayConfig) -> list[str]:
             f"profile: unknown profile '{config.profile}' "
             f"(known: {', '.join(sorted(known_profiles))})"
         )
+    if config.server.trust_env_proxy:
+        _check_env_proxies(problems)
     if config.resilience.cooldown_s > config.resilience.max_cooldown_s:
         problems.append("resilience.cooldown_s: larger than resilience.max_cooldown_s")
     problems += check_governance(config)
     return problems
+
+
+ENV_PROXY_NAMES = ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY")
+
+
+def _check_env_proxies(problems: list[str]) -> None:
+    for name in ENV_PROXY_NAMES:
+        value = os.environ.get(name)
+        if not value:
+            continue
+        try:
+            parse_proxy(value)
+        except ValueError as exc:  # the value may hold credentials: never echoed
+            problems.append(f"server.trust_env_proxy: ${name} {exc}")

@@ -40,7 +40,7 @@ class Governor:
             from gateway.governance.redis_store import RedisGovernanceStore
             from gateway.governance.sync import GovernanceSync
 
-            store = RedisGovernanceStore(client, getattr(state, "prefix", "gw"))
+            store = RedisGovernanceStore(client, getattr(state, "namespace", "gw"))
             self.sync = GovernanceSync(
                 store,
                 self.quotas,

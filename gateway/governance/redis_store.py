@@ -1,10 +1,11 @@
 """The shared side of governance in Redis: window leases, parallel slots, spend and
 runtime keys. Called by the background sync only, never on a request's path.
 
-Keys under ``<prefix>:gov:``: ``win:<subject>:<metric>:<minute>`` (units leased out
+Keys under ``<namespace>:gov:`` (the state store's: ``<prefix>``, or ``{<prefix>}`` on a
+Cluster, so every script's keys share a slot): ``win:<subject>:<metric>:<minute>`` (units leased out
 in that window), ``par:<subject>`` (hash: replica -> slots held and until when),
 ``spend:<subject>:<day|month>:<date>`` (spend units), ``batch:<id>`` (spend marker),
-``keys`` (hash: runtime key id -> JSON, never the secret); channel ``<prefix>:gov:keys``.
+``keys`` (hash: runtime key id -> JSON, never the secret); channel ``<namespace>:gov:keys``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from redis.asyncio import Redis
+
+from gateway.state.redis_connect import RedisClient
 
 # Per counter (KEYS[i], five ARGV each): charges the debt (uncapped), then grants up to
 # ``want`` within the limit; or, with ``give`` > 0, returns unused units. Returns, per
@@ -99,10 +101,10 @@ HOLD_TTL_MS = 5_000
 class RedisGovernanceStore:
     shared = True
 
-    def __init__(self, client: Redis, prefix: str) -> None:
+    def __init__(self, client: RedisClient, namespace: str) -> None:
         self.client = client
-        self.prefix = f"{prefix}:gov:"
-        self.channel = f"{prefix}:gov:keys"
+        self.prefix = f"{namespace}:gov:"
+        self.channel = f"{namespace}:gov:keys"
         self._lease = client.register_script(_LEASE)
         self._hold = client.register_script(_HOLD)
         self._spend = client.register_script(_SPEND)
@@ -146,16 +148,15 @@ class RedisGovernanceStore:
         raw = await self.client.hgetall(self.key("keys"))
         return [orjson.loads(value) for value in raw.values()]
 
+    # Stored, then announced: a replica that misses the message still reads the hash
+    # within KEYS_RESYNC_S (and on every reconnect).
     async def put_key(self, data: dict[str, Any]) -> None:
-        payload = orjson.dumps(data).decode()
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.hset(self.key("keys"), data["id"], payload)
-            pipe.publish(self.channel, orjson.dumps({"op": "put", "key": data}).decode())
-            await pipe.execute()
+        await self.client.hset(self.key("keys"), data["id"], orjson.dumps(data).decode())
+        await self.client.publish(self.channel, orjson.dumps({"op": "put", "key": data}).decode())
 
     async def delete_key(self, key_id: str) -> bool:
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.hdel(self.key("keys"), key_id)
-            pipe.publish(self.channel, orjson.dumps({"op": "delete", "id": key_id}).decode())
-            removed, _ = await pipe.execute()
+        removed = await self.client.hdel(self.key("keys"), key_id)
+        await self.client.publish(
+            self.channel, orjson.dumps({"op": "delete", "id": key_id}).decode()
+        )
         return bool(removed)

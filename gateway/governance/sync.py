@@ -16,6 +16,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import orjson
 import structlog
@@ -26,6 +27,7 @@ from gateway.governance.quota import ParallelQuota, QuotaBook, WindowQuota
 from gateway.governance.redis_store import RedisGovernanceStore
 from gateway.governance.runtime_keys import from_stored
 from gateway.governance.windows import MINUTE_S, minute
+from gateway.state.redis_connect import discover
 
 log = structlog.get_logger("gateway.governance")
 
@@ -235,8 +237,11 @@ class GovernanceSync:
     async def _follow_keys(self) -> None:
         backoff = 0.05
         while not self._closing:
-            pubsub = self.store.client.pubsub()
+            pubsub: Any = None
             try:
+                # A cluster client learns its slots first: pub/sub picks its node by them.
+                await discover(self.store.client)
+                pubsub = self.store.client.pubsub()
                 await pubsub.subscribe(self.store.channel)
                 await self.reload_keys()
                 backoff = 0.05
@@ -253,7 +258,8 @@ class GovernanceSync:
             except Exception as exc:
                 self._fail(exc)
             finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                if pubsub is not None:
+                    with contextlib.suppress(Exception):
+                        await pubsub.aclose()
             await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
             backoff = min(backoff * 2, 2.0)

@@ -13,7 +13,7 @@ import os
 import sys
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import orjson
 import structlog
@@ -38,7 +38,7 @@ def configure_logging(level: str = "info") -> None:
             structlog.processors.JSONRenderer(serializer=orjson.dumps),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.BytesLoggerFactory(sys.stderr.buffer),
+        logger_factory=structlog.BytesLoggerFactory(cast(BinaryIO, PipeSafeOutput(2))),
         cache_logger_on_first_use=True,
     )
 
@@ -110,9 +110,29 @@ def reply_content(body: bytes | None) -> list[Any] | None:
 
 def _write(line: bytes, fd: int = 2) -> None:
     view = memoryview(line)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
+    try:
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+    except BrokenPipeError:
+        # The log's reader went away (`gateway serve 2>&1 | head`): later lines go to
+        # /dev/null, so a closed pipe never fails a request or stops the server.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+
+
+class PipeSafeOutput:
+    """Where structlog writes: one ``write`` per line on ``fd``, as ``_write`` does."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def write(self, data: bytes) -> None:
+        _write(data, self.fd)
+
+    def flush(self) -> None:
+        return None
 
 
 class RequestLogger:

@@ -15,8 +15,10 @@ import structlog
 from gateway.accounting.pricing import cost_micro_usd
 from gateway.api.asgi import Scope, header_list, read_body, request_headers, send_bytes
 from gateway.api.disconnect import DisconnectWatch
+from gateway.api.oversize import answer_then_discard
 from gateway.config.schema import Price
-from gateway.errors import GatewayError, InternalError
+from gateway.errors import GatewayError, InternalError, PayloadTooLarge, ShuttingDown
+from gateway.lifecycle.streams import StreamCut
 from gateway.observability.record import RequestRecord, Usage
 from gateway.pipeline.call import Call
 from gateway.pipeline.door import Door
@@ -88,15 +90,22 @@ class DoorEndpoint:
         except GatewayError as exc:
             record.status = door.error_status(exc)
             record.error_type = exc.code or exc.type
-            await self._send_error(send, exc, record)
+            await self._send_error(send, exc, record, receive)
         except asyncio.CancelledError:
-            if watch is None or not watch.disconnected:
+            disconnected = watch is not None and watch.disconnected
+            if not disconnected and not (gateway.draining and not record.response_started):
                 raise
             current = asyncio.current_task()
             if current is not None:
                 current.uncancel()
-            record.status = 499
-            record.error_type = "client_disconnect"
+            if disconnected:
+                record.status = 499
+                record.error_type = "client_disconnect"
+            else:  # the server's shutdown grace is over: an answer, not a dropped socket
+                stopped = ShuttingDown("the gateway is shutting down; retry on another replica")
+                record.status = stopped.status
+                record.error_type = stopped.code
+                await self._send_error(send, stopped, record)
         except Exception:
             log.exception("unhandled error", request_id=record.request_id)
             error = InternalError("the gateway failed to handle this request")
@@ -114,10 +123,16 @@ class DoorEndpoint:
             finally:
                 leases.release()
 
-    async def _send_error(self, send: Any, error: GatewayError, record: RequestRecord) -> None:
+    async def _send_error(
+        self, send: Any, error: GatewayError, record: RequestRecord, receive: Any = None
+    ) -> None:
         door = self.door
         headers = gateway_headers(record) + header_list(error.headers.items())
-        await send_bytes(send, door.error_status(error), door.error_body(error), headers)
+        status, body = door.error_status(error), door.error_body(error)
+        if receive is not None and isinstance(error, PayloadTooLarge) and error.body_unread:
+            await answer_then_discard(receive, send, status, body, headers)
+            return
+        await send_bytes(send, status, body, headers)
 
     async def _send_body(
         self,
@@ -171,12 +186,15 @@ class DoorEndpoint:
                     recorder.chunk(out)
                 await send({"type": "http.response.body", "body": out, "more_body": True})
             try:
-                while chunk := await response.read_chunk():
-                    out = relay.feed(chunk)
-                    if out:
-                        if recorder is not None:
-                            recorder.chunk(out)
-                        await send({"type": "http.response.body", "body": out, "more_body": True})
+                with self.gateway.streams.held():
+                    while chunk := await response.read_chunk():
+                        out = relay.feed(chunk)
+                        if out:
+                            if recorder is not None:
+                                recorder.chunk(out)
+                            await send(
+                                {"type": "http.response.body", "body": out, "more_body": True}
+                            )
                 tail = relay.finish()
                 whole = relay.complete
                 if not relay.complete:
@@ -185,6 +203,10 @@ class DoorEndpoint:
                     # would), so the error event starts on a line of its own.
                     tail = door.stream_error("upstream stream ended early", "stream_truncated")
                     record.error_type = "stream_truncated"
+            except StreamCut as exc:  # shutting down, and the grace is over
+                relay.finish()
+                tail = door.stream_error(str(exc), exc.code)
+                record.error_type = exc.code
             except UpstreamError as exc:
                 # What is left is a fragment of an event: never glue it to the error event.
                 relay.finish()

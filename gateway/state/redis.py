@@ -6,9 +6,14 @@ Nothing here sits on a request's critical path. Requests read the local
 its own book. Usage increments are summed in process and flushed once a second as
 idempotent batches, so a retried flush never counts twice.
 
-Keys under ``<prefix>:``: ``cooldown:<provider>/<model>`` (value = deadline, PX TTL),
-``usage:<window>:<bucket>`` (hash), ``batch:<id>`` (flush marker); channel
-``<prefix>:cooldowns``. When Redis is away the store serves on local state, reports
+Keys under ``<prefix>:`` (on a Cluster ``{<prefix>}:``, a hash tag, so every key and
+the channel of one gateway live on one slot): ``cooldown:<provider>/<model>`` (value =
+deadline, PX TTL), ``usage:<window>:<bucket>`` (hash), ``batch:<id>`` (flush
+marker); channel ``<prefix>:cooldowns``. Which Redis (one server, Sentinel,
+Cluster) is ``gateway.state.redis_connect``'s business. Under Sentinel a usage batch
+counts as sent once a replica has it too (``WAIT``), so a failover right after a
+flush cannot lose it; until then it is resent under its id, which is a no-op where
+it already landed. When Redis is away the store serves on local state, reports
 ``degraded``, counts each failed operation in ``errors_total``, keeps up to
 ``max_pending_rows`` counter rows (one per window, bucket and dimensions; further
 ones are dropped and counted in ``usage_dropped_total``), and reconnects with backoff.
@@ -30,44 +35,23 @@ from typing import Any
 import orjson
 import structlog
 from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from gateway.accounting.counters import Increments, UsageEvent, UsageRows, bucket_ttl_s
 from gateway.cache.store import ResponseCacheStore
 from gateway.config.loader import ConfigError
 from gateway.state.base import StateStore
+from gateway.state.redis_connect import RedisClient, connect, discover, redis_target
+from gateway.state.redis_scripts import APPLY_BATCH, PARK
 
 log = structlog.get_logger("gateway.state")
 
-# Longest deadline wins; returns the deadline now in force.
-_PARK = """
-local cur = redis.call('GET', KEYS[1])
-if cur and tonumber(cur) >= tonumber(ARGV[1]) then return cur end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('PUBLISH', ARGV[3], ARGV[4])
-return ARGV[1]
-"""
-# Applies one batch at most once: KEYS[1] is the batch marker, then one hash per bucket.
-# ARGV: marker ttl, then per hash: ttl, field count, field/amount pairs.
-_APPLY = """
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
-local a = 2
-for i = 2, #KEYS do
-  local ttl, n = ARGV[a], tonumber(ARGV[a + 1])
-  a = a + 2
-  for _ = 1, n do
-    redis.call('HINCRBY', KEYS[i], ARGV[a], ARGV[a + 1])
-    a = a + 2
-  end
-  redis.call('EXPIRE', KEYS[i], ttl)
-end
-return 1
-"""
 BATCH_MARKER_TTL_S = 86_400
 BATCH_FIELDS = 2_000
 MAX_BACKOFF_S = 2.0
+REPLICA_ACK_MS = 1_000
+# How long a primary's replica count is trusted before INFO is asked again.
+REPLICA_RECHECK_S = 10.0
 
 
 @dataclass(slots=True)
@@ -90,33 +74,32 @@ class RedisStateStore(StateStore):
         url: str,
         key_prefix: str = "gw",
         *,
+        cluster: bool = False,
         flush_interval_s: float = 1.0,
         max_pending_rows: int = 20_000,
         max_queued_parks: int = 10_000,
     ) -> None:
         super().__init__()
-        self.url = url
+        self.target = redis_target(url, cluster=cluster)
         self.prefix = key_prefix
-        self.channel = f"{key_prefix}:cooldowns"
+        # Only a Cluster needs the hash tag; elsewhere keys keep the form earlier
+        # releases wrote, so their counters stay readable after an upgrade.
+        self._namespace = f"{{{key_prefix}}}" if self.target.kind == "cluster" else key_prefix
+        self.channel = self._key("cooldowns")
         self.flush_interval_s = flush_interval_s
         self.max_pending_rows = max_pending_rows
         self.usage_dropped_total = 0
         self.replica_id = os.urandom(6).hex()
         try:
-            self._client: Redis = Redis.from_url(
-                url,
-                decode_responses=True,
-                socket_connect_timeout=1.0,
-                socket_timeout=2.0,
-                retry=Retry(NoBackoff(), 0),
-            )
+            self._client: RedisClient = connect(self.target)
         except ValueError as exc:
-            raise ConfigError(
-                "state",
-                [f"state.redis_url: {exc} (Sentinel and Cluster URLs are not supported)"],
-            ) from None
-        self._park_script = self._client.register_script(_PARK)
-        self._apply_script = self._client.register_script(_APPLY)
+            raise ConfigError("state", [f"state.redis_url: {exc}"]) from None
+        # A replica that has the batch too survives a failover (Sentinel's promotion).
+        self._confirm_on_replica = self.target.kind == "sentinel"
+        self._replica_count = 0
+        self._replicas_checked_at: float | None = None  # None: ask the primary first
+        self._park_script = self._client.register_script(PARK)
+        self._apply_script = self._client.register_script(APPLY_BATCH)
         self._parks: asyncio.Queue[tuple[str, float, str]] = asyncio.Queue(max_queued_parks)
         self._current = UsageRows()
         self._sealed: deque[_Batch] = deque()
@@ -154,6 +137,8 @@ class RedisStateStore(StateStore):
         self._tasks = []
         if self._up.is_set():
             with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._flush_parks(), 2.0)
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.flush_usage(), 3.0)
         if self.pending_rows:
             log.warning("usage counters not flushed at shutdown", rows=self.pending_rows)
@@ -163,17 +148,21 @@ class RedisStateStore(StateStore):
         return "ok" if self._up.is_set() else "degraded"
 
     @property
-    def client(self) -> Redis:
-        """The connection pool, for other shared state kept under ``prefix``."""
+    def client(self) -> RedisClient:
+        """The connection pool, for other shared state kept under ``namespace``."""
         return self._client
 
     @property
+    def namespace(self) -> str:
+        """What every key and channel starts with (``{prefix}`` on a Cluster)."""
+        return self._namespace
+
+    @property
     def _safe_url(self) -> str:
-        scheme, sep, rest = self.url.partition("://")
-        return f"{scheme}{sep}{rest.rpartition('@')[2]}"
+        return self.target.shown
 
     def _key(self, name: str) -> str:
-        return f"{self.prefix}:{name}"
+        return f"{self._namespace}:{name}"
 
     def _fail(self, operation: str, exc: BaseException) -> None:
         if self._closing:
@@ -193,17 +182,15 @@ class RedisStateStore(StateStore):
         if self._outage_logged:
             log.info("redis reachable again", errors_total=self.errors_total)
         self._outage_logged = False
+        self._replicas_checked_at = None  # maybe another primary now
         self._up.set()
 
     def response_cache(self, max_entries: int, max_bytes: int) -> ResponseCacheStore:
         from gateway.cache.redis_store import RedisResponseCache
 
         # Entries are bytes, and a lookup must not wait long: a client of its own.
-        client = Redis.from_url(
-            self.url,
-            socket_connect_timeout=0.25,
-            socket_timeout=0.25,
-            retry=Retry(NoBackoff(), 0),
+        client = connect(
+            self.target, decode_responses=False, socket_connect_timeout=0.25, socket_timeout=0.25
         )
         return RedisResponseCache(client, self._key, max_entries, max_bytes)
 
@@ -234,6 +221,16 @@ class RedisStateStore(StateStore):
                 await self._push_park(key, until, reason)
             except Exception as exc:
                 self._fail("park", exc)
+
+    async def _flush_parks(self) -> None:
+        """At shutdown: share the parks still queued, so other replicas keep honouring them."""
+        while not self._parks.empty():
+            key, until, reason = self._parks.get_nowait()
+            try:
+                await self._push_park(key, until, reason)
+            except Exception as exc:
+                log.warning("parks not shared at shutdown", error=type(exc).__name__)
+                return
 
     def _on_message(self, data: str) -> None:
         try:
@@ -266,8 +263,11 @@ class RedisStateStore(StateStore):
     async def _supervise(self) -> None:
         backoff = 0.05
         while not self._closing:
-            pubsub = self._client.pubsub()
+            pubsub: Any = None
             try:
+                # A cluster client learns its slots first: pub/sub picks its node by them.
+                await discover(self._client)
+                pubsub = self._client.pubsub()
                 await pubsub.subscribe(self.channel)
                 await self._reconcile()
                 self._recovered()
@@ -279,8 +279,9 @@ class RedisStateStore(StateStore):
             except Exception as exc:  # any failure: reconnect, never stop trying
                 self._fail("subscribe", exc)
             finally:
-                with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                if pubsub is not None:
+                    with contextlib.suppress(RedisError, OSError):
+                        await pubsub.aclose()
             await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
             backoff = min(backoff * 2, MAX_BACKOFF_S)
 
@@ -326,7 +327,29 @@ class RedisStateStore(StateStore):
             args += [bucket_ttl_s(bucket.split(":")[1]), len(fields)]
             for name, amount in fields.items():
                 args += [name, amount]
-        await self._apply_script(keys=keys, args=args)
+        if not self._confirm_on_replica or not await self._has_replicas():
+            # No replica could be promoted (WAIT would only stall until its timeout).
+            await self._apply_script(keys=keys, args=args)
+            return
+        # WAIT counts the replicas that have this connection's writes: one pipeline,
+        # so the script and the WAIT share a connection.
+        assert isinstance(self._client, Redis)  # Sentinel gives a plain client
+        async with self._client.pipeline(transaction=False) as pipe:
+            await self._apply_script(keys=keys, args=args, client=pipe)
+            pipe.wait(1, REPLICA_ACK_MS)
+            acked = (await pipe.execute())[-1]
+        if acked < 1:
+            self._replicas_checked_at = None  # the replica may be gone: ask again
+            raise RedisError("no replica acknowledged the usage batch yet; it is resent")
+
+    async def _has_replicas(self) -> bool:
+        now = time.monotonic()
+        checked = self._replicas_checked_at
+        if checked is None or now - checked > REPLICA_RECHECK_S:
+            replication = await self._client.info("replication")
+            self._replica_count = int(replication.get("connected_slaves", 0))
+            self._replicas_checked_at = now
+        return self._replica_count > 0
 
     async def flush_usage(self) -> None:
         """Send what is pending; a failed batch stays queued and is resent under its id."""

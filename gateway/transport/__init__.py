@@ -6,7 +6,8 @@ aiohttp: a stream held open costs a protocol, a parser, a response object and a 
 of aiohttp (about 12 KB), which is what lets one worker hold 5,000 streams in its
 memory target.
 It does only what the gateway needs: POST with a known body length, keep-alive pools
-per origin, gzip/deflate bodies, no redirects, no cookies, no proxies.
+per origin, gzip/deflate bodies, outbound HTTP proxies (``proxy``), no redirects, no
+cookies.
 """
 
 from gateway.transport.client import HttpTransport

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ssl
 from collections.abc import Mapping
 
 from gateway.providers.base import UpstreamConnectError
 from gateway.transport.connection import ClosedBeforeAnswer, UpstreamConnection
 from gateway.transport.pool import ConnectionPool
+from gateway.transport.proxy import Proxy
 from gateway.transport.resolver import CachedResolver
 from gateway.transport.response import HttpResponse
 from gateway.transport.target import Origin, Target, parse_target
@@ -36,6 +38,8 @@ def request_head(target: Target, headers: Mapping[str, str], length: int) -> byt
         lines[1] = f"Host: {target.host_header}\r\n"
     if accept_encoding:
         lines.append("Accept-Encoding: gzip, deflate\r\n")
+    if target.proxy_authorization is not None:
+        lines.append(f"Proxy-Authorization: {target.proxy_authorization}\r\n")
     lines.append(f"Content-Length: {length}\r\n\r\n")
     return "".join(lines).encode("utf-8")
 
@@ -50,7 +54,9 @@ class HttpTransport:
         connect_timeout_s: float,
         max_connections: int,
         idle_timeout_s: float = IDLE_TIMEOUT_S,
+        proxy: Proxy | None = None,
     ) -> None:
+        self._proxy = proxy
         self._timeout_s = timeout_s
         self._connect_timeout_s = connect_timeout_s
         self._max_connections = max_connections
@@ -77,6 +83,7 @@ class HttpTransport:
                 idle_timeout_s=self._idle_timeout_s,
                 ssl_context=self._ssl if origin.tls else None,
                 resolver=self._resolver,
+                proxy=self._proxy,
             )
         return pool
 
@@ -85,7 +92,7 @@ class HttpTransport:
             raise UpstreamConnectError("the provider's client is closed")
         target = self._targets.get(url)
         if target is None:
-            target = self._targets[url] = parse_target(url)  # checked at config load
+            target = self._targets[url] = self._through_proxy(parse_target(url))
         head = request_head(target, headers, len(body))
         pool = self.pool(target.origin)
         try:
@@ -104,6 +111,18 @@ class HttpTransport:
                 f"upstream answered {response.status} (redirects are not followed)"
             )
         return response
+
+    def _through_proxy(self, target: Target) -> Target:
+        """A plain-http request to a proxy names the whole URL (absolute form) and
+        carries the proxy's credentials; an https one goes through a tunnel unchanged."""
+        proxy = self._proxy
+        if proxy is None or target.origin.tls:
+            return target
+        return dataclasses.replace(
+            target,
+            path=f"http://{target.host_header}{target.path}",
+            proxy_authorization=proxy.authorization,
+        )
 
     async def _exchange(
         self, connection: UpstreamConnection, head: bytes, body: bytes

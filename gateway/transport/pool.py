@@ -9,6 +9,7 @@ from collections import deque
 
 from gateway.providers.base import UpstreamConnectError, UpstreamTimeout
 from gateway.transport.connection import UpstreamConnection
+from gateway.transport.proxy import Proxy, open_tunnel
 from gateway.transport.resolver import CachedResolver, is_ip_literal
 from gateway.transport.target import Origin
 
@@ -28,11 +29,15 @@ class ConnectionPool:
         idle_timeout_s: float,
         ssl_context: ssl.SSLContext | None,
         resolver: CachedResolver,
+        proxy: Proxy | None = None,
     ) -> None:
         self._loop = loop
         self._origin = origin
         self._resolver = resolver
-        self._literal = is_ip_literal(origin.host)
+        self._proxy = proxy
+        # Where the TCP connection goes: the upstream, or the proxy in front of it.
+        self._peer = (proxy.host, proxy.port) if proxy else (origin.host, origin.port)
+        self._literal = is_ip_literal(self._peer[0])
         self._max = max_connections
         self._connect_timeout_s = connect_timeout_s
         self._idle_timeout_s = idle_timeout_s
@@ -154,12 +159,12 @@ class ConnectionPool:
     async def _connect(self) -> UpstreamConnection:
         connection = UpstreamConnection(self._loop, self)
         self._open[connection] = None
-        origin = self._origin
+        peer = self._peer
         try:
             if self._literal:
-                addresses = [(origin.host, origin.port)]
+                addresses = [peer]
             else:
-                addresses = await self._resolver.resolve(origin.host, origin.port)
+                addresses = await self._resolver.resolve(*peer)
             # Every address but the last gets a share of the time: one that drops
             # packets (a broken IPv6 route) must not use up the whole connect timeout.
             share = self._connect_timeout_s / len(addresses)
@@ -167,22 +172,20 @@ class ConnectionPool:
                 last = index == len(addresses) - 1
                 try:
                     async with asyncio.timeout(None if last else share):
-                        await self._loop.create_connection(
-                            lambda: connection,
-                            address[0],
-                            address[1],
-                            ssl=self._ssl,
-                            server_hostname=origin.host if self._ssl is not None else None,
-                        )
+                        await self._open_to(connection, address)
                     break
                 except OSError:  # TimeoutError included
                     if last:
                         raise  # the last address's error stands for all
-                    self._resolver.demote(origin.host, origin.port, address)
+                    self._resolver.demote(peer[0], peer[1], address)
         except OSError as exc:  # refused, unreachable, DNS, TLS (not the timeout: acquire's)
             self._give_up(connection)
             reason = exc.strerror or type(exc).__name__
-            raise UpstreamConnectError(f"cannot connect to the upstream: {reason}") from exc
+            proxy = self._proxy
+            where = "the upstream"
+            if proxy is not None and not isinstance(exc, ssl.SSLError):
+                where = f"the proxy {proxy.shown}"
+            raise UpstreamConnectError(f"cannot connect to {where}: {reason}") from exc
         except BaseException:
             self._give_up(connection)
             raise
@@ -190,6 +193,20 @@ class ConnectionPool:
             self._give_up(connection)
             raise UpstreamConnectError("the provider's client is closed")
         return connection
+
+    async def _open_to(self, connection: UpstreamConnection, address: tuple[str, int]) -> None:
+        origin = self._origin
+        hostname = origin.host if self._ssl is not None else None
+        if self._proxy is not None and self._ssl is not None:
+            # TLS to the upstream inside a CONNECT tunnel through the proxy.
+            sock = await open_tunnel(self._loop, self._proxy, address, origin)
+            await self._loop.create_connection(
+                lambda: connection, sock=sock, ssl=self._ssl, server_hostname=hostname
+            )
+            return
+        await self._loop.create_connection(
+            lambda: connection, address[0], address[1], ssl=self._ssl, server_hostname=hostname
+        )
 
     def _give_up(self, connection: UpstreamConnection) -> None:
         connection.abort()

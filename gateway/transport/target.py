@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -23,7 +23,8 @@ class Origin:
 class Target:
     origin: Origin
     host_header: str
-    path: str  # the request target: path and query
+    path: str  # the request target: path and query (absolute form through a proxy)
+    proxy_authorization: str | None = field(default=None, repr=False)
 
 
 def parse_target(url: str) -> Target:

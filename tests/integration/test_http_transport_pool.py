@@ -8,10 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
-import shutil
 import socket
-import ssl
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,6 +41,7 @@ from tests.integration.test_http_transport import (
     reply_then_wait,
 )
 from tests.support.fake_upstream import free_port
+from tests.support.tls import self_signed, server_tls
 
 
 async def test_close_before_any_response_is_a_connect_error() -> None:
@@ -109,25 +107,7 @@ async def test_connect_timeout(unanswered_port: int) -> None:
 @pytest.fixture
 def tls_files(tmp_path: Path) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 and its key."""
-    if shutil.which("openssl") is None:
-        pytest.skip("no openssl CLI")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
-            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
-            *("-addext", "subjectAltName=IP:127.0.0.1"),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
-
-
-def server_tls(cert: Path, key: Path) -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    return context
+    return self_signed(tmp_path)
 
 
 async def test_tls_with_a_trusted_certificate(

@@ -7,7 +7,6 @@ requests served before, during and after the outage (nothing lost, nothing doubl
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,64 +17,13 @@ import pytest
 from tests.conftest import GatewayFactory
 from tests.support.configs import upstream_config
 from tests.support.fake_upstream import FakeUpstream, ok
+from tests.support.load import Load
 from tests.support.redis_server import RedisServer, own_redis, wait_until
-
-MESSAGES = [{"role": "user", "content": "still there?"}]
 
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     yield from own_redis(tmp_path / "redis", durable=True)
-
-
-class Load:
-    """Two clients in a loop, one plain and one streaming, paced to stay light."""
-
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
-        self.ok = 0
-        self.failures: list[str] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._run, args=(stream,), daemon=True)
-            for stream in (False, True)
-        ]
-
-    def _one(self, client: httpx.Client, stream: bool) -> None:
-        body = {"model": "chat", "messages": MESSAGES, "stream": stream}
-        try:
-            with client.stream("POST", self.base_url + "/chat/completions", json=body) as r:
-                data = r.read()
-            good = r.status_code == 200 and (not stream or data.endswith(b"data: [DONE]\n\n"))
-            outcome = None if good else f"{r.status_code}: {data[:200]!r}"
-        except httpx.HTTPError as exc:
-            outcome = repr(exc)
-        with self._lock:
-            if outcome is None:
-                self.ok += 1
-            else:
-                self.failures.append(outcome)
-
-    def _run(self, stream: bool) -> None:
-        with httpx.Client(timeout=10) as client:
-            while not self._stop.is_set():
-                self._one(client, stream)
-                self._stop.wait(0.01)  # pacing: about 50 requests/s per client
-
-    def served(self) -> int:
-        with self._lock:
-            return self.ok + len(self.failures)
-
-    def __enter__(self) -> Load:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(15)
 
 
 def test_requests_survive_a_redis_outage_and_counters_catch_up(
@@ -91,7 +39,7 @@ def test_requests_survive_a_redis_outage_and_counters_catch_up(
         return response.status_code, response.json()
 
     assert readiness() == (200, {"status": "ok", "state": "redis"})
-    with Load(gw.base_url) as load:
+    with Load([gw.base_url]) as load:
         assert wait_until(lambda: load.served() >= 30, 20)
         redis_server.kill()
         assert wait_until(lambda: readiness() == (200, {"status": "degraded", "state": "redis"}), 5)

@@ -80,7 +80,8 @@ def wait_stored(state: dict[str, Any] | None, count: int, timeout: float = 5.0) 
     client = redis.Redis.from_url(state["redis_url"])
     try:
         deadline = time.monotonic() + timeout
-        while len(list(client.scan_iter(match=state["key_prefix"] + ":cache:*"))) != count:
+        pattern = state["key_prefix"] + ":cache:*"
+        while len(list(client.scan_iter(match=pattern))) != count:
             assert time.monotonic() < deadline, "the entry was never stored"
             time.sleep(0.01)
     finally:

@@ -197,7 +197,7 @@ async def test_park_reaches_another_replica_within_100ms(
     # Stored with a TTL, so Redis forgets it by itself.
     client = redis.Redis.from_url(redis_url)
     try:
-        ttl_ms = client.pttl(f"{a.prefix}:cooldown:fake/m1")
+        ttl_ms = client.pttl(a._key("cooldown:fake/m1"))
     finally:
         client.close()
     assert 29_000 < ttl_ms <= 30_000
@@ -289,6 +289,18 @@ async def test_large_batches_are_split_and_still_exact(
     assert totals["cost_micro_usd"] == 300 * 125
 
 
-def test_sentinel_urls_are_refused_with_a_pointed_message() -> None:
-    with pytest.raises(ConfigError, match=r"state\.redis_url: .*not supported"):
-        RedisStateStore("redis+sentinel://127.0.0.1:26379/mymaster")
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis+sentinel://:pw@127.0.0.1:26379", "needs the service name"),
+        ("redis+sentinel://127.0.0.1:26379/mymaster/zero", "database number that is not"),
+        ("redis+sentinel://127.0.0.1:x/mymaster", "invalid port"),
+        ("redis+cluster://127.0.0.1:7000/1", "takes no database number"),
+    ],
+)
+def test_unusable_sentinel_and_cluster_urls_are_refused_with_a_pointed_message(
+    url: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=rf"state\.redis_url: .*{message}") as info:
+        RedisStateStore(url)
+    assert "pw" not in str(info.value.problems)

@@ -4,6 +4,7 @@ behaviours scripted per model name (used in order, the last one repeating)."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 import time
 from typing import Any, Generic, Self, TypeVar
@@ -22,6 +23,7 @@ class ScriptedServer(Generic[B]):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
+        self.scheme = "http"
 
     # -- what each fake supplies --------------------------------------------
     def default_behavior(self) -> B:
@@ -56,14 +58,15 @@ class ScriptedServer(Generic[B]):
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{self.scheme}://127.0.0.1:{self.port}/v1"
 
     # -- server ------------------------------------------------------------
-    def start(self) -> Self:
+    def start(self, tls: ssl.SSLContext | None = None) -> Self:
         from tests.support.fake_upstream import free_port
 
         ready = threading.Event()
         self.port = free_port()
+        self.scheme = "https" if tls is not None else "http"
 
         def run() -> None:
             loop = asyncio.new_event_loop()
@@ -73,7 +76,9 @@ class ScriptedServer(Generic[B]):
             self.add_routes(app)
             runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
             loop.run_until_complete(runner.setup())
-            loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
+            loop.run_until_complete(
+                web.TCPSite(runner, "127.0.0.1", self.port, ssl_context=tls).start()
+            )
             ready.set()
             loop.run_forever()
             loop.run_until_complete(runner.cleanup())
