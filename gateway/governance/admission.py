@@ -144,7 +144,9 @@ class Admitter:
         now = time.time()
         window = int(now // 60)
         shared = self.quotas.leasing
-        tokens = estimate_tokens(payload, prompt_estimate, self.default_max_tokens)
+        tokens = (
+            estimate_tokens(payload, prompt_estimate, self.default_max_tokens) if plan.tokens else 0
+        )
         self._check_rates(plan, window, tokens, shared and not final, now)
         spends = self._check_budgets(plan, shared, now) if plan.budgets else []
         for quota in plan.requests:
@@ -159,7 +161,8 @@ class Admitter:
             slots.in_flight += 1
             if shared and not slots.queued and slots.wants_refill():
                 self.quotas.want(slots)
-        record.admission = Admission(window, tokens, plan.tokens, plan.parallel, spends)
+        if plan.tokens or plan.parallel or spends:  # something to settle at the end
+            record.admission = Admission(window, tokens, plan.tokens, plan.parallel, spends)
         if caller.limited:
             # Remaining counts after this request.
             record.limit_headers = ratelimit_headers(
