@@ -149,7 +149,8 @@ class GovernanceSync:
             dict.fromkeys(q for q in pending if isinstance(q, WindowQuota) and q.window == window)
         )
         if windows:
-            asks = [(q, q.debt, q.lease) for q in windows]
+            # A replica that borrowed its whole extra lease is in a burst: ask for two.
+            asks = [(q, q.debt, q.lease * (2 if q.debt >= q.lease else 1)) for q in windows]
             calls = [(f"win:{q.name}:{window}", d, w, q.limit, ttl_ms, 0) for q, d, w in asks]
             replies = await self.store.leases(calls)
             for (quota, debt, want), (grant, used) in zip(asks, replies, strict=True):
