@@ -70,6 +70,7 @@ class Plan:
     tokens: list[WindowQuota]
     parallel: list[ParallelQuota]
     budgets: list[BudgetRule]
+    spends: list[Spend]  # the budgets' spend windows, charged when the request ends
 
 
 class Admitter:
@@ -115,7 +116,7 @@ class Admitter:
                         budget.monthly_usd,
                     )
                 )
-        plan = Plan(caller, requests, tokens, parallel, budgets)
+        plan = Plan(caller, requests, tokens, parallel, budgets, [b.spend for b in budgets])
         if len(self._plans) > 10_000:
             self._plans = {}
         self._plans[id(caller)] = plan
@@ -134,9 +135,9 @@ class Admitter:
     ) -> None:
         """Admit the request or raise its refusal; with ``final=False`` a refusal that a
         refill in flight may lift raises ``RefillPending`` instead."""
-        if not caller.allows_route(route):
+        if not caller.any_route and not caller.allows_route(route):
             raise PermissionDenied(f"this key may not use the route '{route}'", param="model")
-        if not caller.allows_profile(profile):
+        if not caller.any_profile and not caller.allows_profile(profile):
             raise PermissionDenied(
                 f"this key may not use the profile '{profile}'", param="X-Gateway-Profile"
             )
@@ -148,19 +149,20 @@ class Admitter:
             estimate_tokens(payload, prompt_estimate, self.default_max_tokens) if plan.tokens else 0
         )
         self._check_rates(plan, window, tokens, shared and not final, now)
-        spends = self._check_budgets(plan, shared, now) if plan.budgets else []
+        if plan.budgets:
+            self._check_budgets(plan, shared, now)
+        spends = plan.spends
+        want = self.quotas.want
         for quota in plan.requests:
-            quota.take(1, now)
-            if shared and not quota.queued and quota.wants_refill():
-                self.quotas.want(quota)
+            if quota.take(1, now) and shared and not quota.queued:
+                want(quota)
         for quota in plan.tokens:
-            quota.take(tokens, now)
-            if shared and not quota.queued and quota.wants_refill():
-                self.quotas.want(quota)
+            if quota.take(tokens, now) and shared and not quota.queued:
+                want(quota)
         for slots in plan.parallel:
             slots.in_flight += 1
             if shared and not slots.queued and slots.wants_refill():
-                self.quotas.want(slots)
+                want(slots)
         if plan.tokens or plan.parallel or spends:  # something to settle at the end
             record.admission = Admission(window, tokens, plan.tokens, plan.parallel, spends)
         if caller.limited:
@@ -209,18 +211,17 @@ class Admitter:
             headers={"Retry-After": wait, **_str(headers)},
         )
 
-    def _check_budgets(self, plan: Plan, shared: bool, now: float) -> list[Spend]:
-        spends = []
+    def _check_budgets(self, plan: Plan, shared: bool, now: float) -> None:
+        day = int(now // 86_400)
         for rule in plan.budgets:
             spend = rule.spend
-            spend.roll(now)
+            if spend.day_index != day:
+                spend.roll(now)
             spend.active_at = now
             over = spend.over(rule.daily, rule.monthly)
             if over is not None:
                 headers = ratelimit_headers(plan.requests, plan.tokens, shared, minute_reset_s(now))
                 raise _budget_error(rule, over, now, headers)
-            spends.append(spend)
-        return spends
 
 
 def _budget_error(

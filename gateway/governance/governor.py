@@ -122,10 +122,12 @@ class Governor:
             for quota in admission.tpm:
                 _correct(quota, admission.window, admission.tokens, actual)
             cost = spend_of(record)
-            if cost:
+            if cost and admission.spend:
                 now = time.time()
+                day = int(now // 86_400)
                 for spend in admission.spend:
-                    spend.roll(now)
+                    if spend.day_index != day:
+                        spend.roll(now)
                     spend.add(cost)
         for charge in charges or ():
             if charge.tpm is not None:

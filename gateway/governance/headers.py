@@ -41,10 +41,11 @@ def ratelimit_headers(
             continue
         best = quotas[0]
         remaining = best.remaining(shared)
-        for quota in quotas[1:]:
-            left = quota.remaining(shared)
-            if left < remaining:
-                best, remaining = quota, left
+        if len(quotas) > 1:
+            for quota in quotas[1:]:
+                left = quota.remaining(shared)
+                if left < remaining:
+                    best, remaining = quota, left
         limit_name, remaining_name, reset_name = _NAMES[kind]
         out.append((limit_name, best.limit_header))
         out.append((remaining_name, str(remaining).encode()))

@@ -90,10 +90,11 @@ class Caller:
     api_key_id: str
     governed: bool
     limited: bool  # rate or parallel limits: answers carry x-ratelimit-* headers
+    any_route: bool = True
+    any_profile: bool = True
 
     def allows_route(self, name: str) -> bool:
-        routes = self.key.routes
-        return routes == ("*",) or any(fnmatchcase(name, pattern) for pattern in routes)
+        return self.any_route or any(fnmatchcase(name, pattern) for pattern in self.key.routes)
 
     def allows_profile(self, profile: str | None) -> bool:
         allowed = self.key.profiles
@@ -141,7 +142,15 @@ def _caller(key: KeyPolicy, teams: Mapping[str, TeamSection]) -> Caller:
         or key.team is not None  # usage by team
         or key.source != "api_keys"  # usage by key name
     )
-    return Caller(key, team_limits, usage_key_id(key.digest), governed, limited)
+    return Caller(
+        key,
+        team_limits,
+        usage_key_id(key.digest),
+        governed,
+        limited,
+        any_route=key.routes == ("*",),
+        any_profile=key.profiles is None,
+    )
 
 
 class KeyRing:

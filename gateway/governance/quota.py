@@ -60,7 +60,8 @@ class WindowQuota:
             return True
         return not self.exhausted and self.debt + need - self.left <= self.lease
 
-    def take(self, need: int, now: float = 0.0) -> None:
+    def take(self, need: int, now: float = 0.0) -> bool:
+        """Counts ``need`` units; returns whether a refill is wanted now."""
         if now:
             self.taken_at = now
         self.used += need
@@ -69,6 +70,7 @@ class WindowQuota:
         else:
             self.debt += need - self.left
             self.left = 0
+        return not self.exhausted and (self.debt > 0 or self.left * 2 < self.lease)
 
     def give(self, amount: int) -> None:
         """Units taken but not used after all (a token estimate above the real count)."""
