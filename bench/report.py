@@ -7,6 +7,7 @@ from typing import Any
 from bench.adaptive import adaptive_targets
 from bench.cache import cache_targets
 from bench.endpoints import endpoint_targets
+from bench.governance import governance_targets
 from bench.messages import messages_targets
 from bench.tracing import tracing_targets
 from bench.triage import triage_targets
@@ -71,6 +72,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     if "redis_commands_per_s" in results:
         value = results["redis_commands_per_s"]
         check("Redis commands/s at full load", value, "<= 100", value <= 100)
+    governance_targets(results, check)
     if "large_config_ready_s" in results:
         value = results["large_config_ready_s"]
         check("10k routes: time to ready (s)", value, "< 3", value < 3)

@@ -24,6 +24,7 @@ import yaml
 from bench.adaptive import compare_policies
 from bench.cache import cache_hits
 from bench.endpoints import endpoints_config, load_endpoints
+from bench.governance import run_governance
 from bench.harness import (
     PYTHON,
     ROOT,
@@ -254,6 +255,9 @@ class Bench:
             gw.stop()
             print("gateway, redis state, response cache hits", flush=True)
             cache_hits(self, gateway_config(upstream_port, redis_port=redis_port), "redis")
+            run_governance(
+                self, gateway_config(upstream_port, redis_port=redis_port), redis_port, CHAT
+            )
 
             provider_kinds(self, upstream_port)
             tracing_runs(self, gateway_config(upstream_port), LOAD_CPU)

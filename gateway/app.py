@@ -34,6 +34,9 @@ from gateway.doors.messages.count_tokens import CountTokensEndpoint
 from gateway.doors.responses import ResponsesDoor, StoredResponseDoor
 from gateway.doors.responses.stored import STORED_RESPONSE_CALLS
 from gateway.errors import GatewayError, InvalidRequest, MethodNotAllowed, NotFound
+from gateway.governance.admin import KeysEndpoints
+from gateway.governance.governor import Governor
+from gateway.governance.stage import AdmissionStage
 from gateway.lifecycle.config_watch import ConfigWatcher
 from gateway.lifecycle.shutdown import GracefulShutdown
 from gateway.observability.exposition import metrics_endpoint
@@ -108,10 +111,16 @@ def build_tracing(config: GatewayConfig) -> Tracing | None:
 def build_gateway(config: GatewayConfig, options: AppOptions) -> Gateway:
     state = build_state(config, options)
     profile = options.profile or os.environ.get("GATEWAY_PROFILE") or None
+    server = config.server
+    env_keys = _keys(options.api_keys, server.api_keys_env, [])
+    governor = Governor(config, state, env_keys | frozenset(server.api_keys))
     tracing = build_tracing(config)
     make_runner = tracing.attempt_runner if tracing is not None else None
-    snapshot = build_snapshot(config, state, profile, make_runner=make_runner)
+    snapshot = build_snapshot(
+        config, state, profile, make_runner=make_runner, quotas=governor.provider_quotas
+    )
     observers: list[RequestObserver] = [
+        governor,
         RequestLogger(config.logging.include_content),
         GatewayMetrics(state, snapshot),
         UsageLedger(state),
@@ -120,8 +129,6 @@ def build_gateway(config: GatewayConfig, options: AppOptions) -> Gateway:
     ]
     if tracing is not None:
         observers.append(tracing.requests)
-    server = config.server
-    env_keys = _keys(options.api_keys, server.api_keys_env, [])
     bounds = config.cache or CacheStoreSection(enabled=False)
     return Gateway(
         snapshot=snapshot,
@@ -131,6 +138,7 @@ def build_gateway(config: GatewayConfig, options: AppOptions) -> Gateway:
         env_api_keys=env_keys,
         admin_keys=_keys(options.admin_keys, server.admin_keys_env, []),
         tracing=tracing,
+        governor=governor,
         response_cache=state.response_cache(bounds.max_entries, bounds.max_bytes),
     )
 
@@ -193,6 +201,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await gateway.state.start()
         health.start()
+        await gateway.governor.start()
         if gateway.response_cache is not None:
             await gateway.response_cache.start()
         reloader.install()
@@ -202,7 +211,7 @@ def create_app(
         # of the collector's reach keeps GC pauses (and so tail latency) short.
         gc.collect()
         gc.freeze()
-        if not gateway.api_keys:
+        if gateway.governor.ring.open:
             log.warning("no inbound API keys configured: the gateway is open to any caller")
         log.info(
             "gateway ready",
@@ -222,7 +231,8 @@ def create_app(
             await gateway.aclose()
 
     admin = AdminEndpoints(gateway)
-    stages: list[Stage] = []
+    # Admission first: a cached answer is still a request the key is counted for.
+    stages: list[Stage] = [AdmissionStage(gateway.governor)]
     if gateway.response_cache is not None:
         stages.append(ResponseCacheStage(gateway.response_cache))
     served_on: dict[str, str] = {}
@@ -251,6 +261,7 @@ def create_app(
             Route("/v1/gateway/cooldowns", CooldownsEndpoint(gateway).list, methods=["GET"]),
             Route("/v1/gateway/usage", UsageEndpoints(gateway).read, methods=["GET"]),
             Route("/v1/gateway/usage", UsageEndpoints(gateway).reset, methods=["DELETE"]),
+            *KeysEndpoints(gateway).routes(),
             Route("/v1/gateway/cache", CacheEndpoints(gateway).purge, methods=["DELETE"]),
             Route("/healthz", admin.healthz, methods=["GET"]),
             Route("/readyz", admin.readyz, methods=["GET"]),

@@ -1,4 +1,4 @@
-"""The ``gateway`` command: serve, check-config, routes."""
+"""The ``gateway`` command: serve, check-config, routes, usage, keys."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 from gateway.accounting.report import add_usage_command, cmd_usage
 from gateway.config.loader import ConfigError, load_config
 from gateway.config.settings import DEFAULT_CONFIG, DEFAULT_HOST, DEFAULT_PORT, EnvSettings
+from gateway.governance.cli import add_keys_command, cmd_keys
 from gateway.routing.explain import explain_routes, explain_view, format_table
 from gateway.routing.policies import Planner
 from gateway.routing.table import RouteTable, check_profile
@@ -40,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     routes.add_argument("--json", action="store_true", help="print JSON instead of a table")
     add_usage_command(commands)
     add_triage_command(commands)
+    add_keys_command(commands)
     return parser
 
 
@@ -157,6 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {"serve": cmd_serve, "check-config": cmd_check_config, "routes": cmd_routes}
     handlers["usage"] = cmd_usage
     handlers["triage"] = cmd_triage
+    handlers["keys"] = cmd_keys
     try:
         code = handlers[args.command](args)
         sys.stdout.flush()

@@ -9,9 +9,12 @@ OpenAI-shaped body, so no handler builds error JSON by hand::
      │    └── UnknownProfile   400 invalid_request_error / unknown_profile
      ├── Unauthorized          401 authentication_error / invalid_api_key
      ├── Forbidden             403 permission_error
+     │    └── PermissionDenied 403 permission_error / permission_denied
      ├── ModelNotFound         404 invalid_request_error / model_not_found
      ├── NotFound              404 invalid_request_error / not_found
      ├── PayloadTooLarge       413 invalid_request_error / request_too_large
+     ├── RateLimited           429 rate_limit_error / rate_limit_exceeded
+     ├── InsufficientQuota     429 insufficient_quota / insufficient_quota
      ├── NoMemberAvailable     503/429 service_unavailable / rate_limit_exceeded
      ├── HolderUnavailable     503 service_unavailable / response_holder_unavailable
      ├── ShuttingDown          503 service_unavailable / server_shutting_down
@@ -68,6 +71,26 @@ class Forbidden(GatewayError):
     status = 403
     type = "permission_error"
     code = "forbidden"
+
+
+class PermissionDenied(Forbidden):
+    code = "permission_denied"
+
+
+class RateLimited(GatewayError):
+    """A key's or team's own limit (rpm, tpm, max_parallel), not an upstream's."""
+
+    status = 429
+    type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+
+class InsufficientQuota(GatewayError):
+    """A key's or team's budget is spent (OpenAI's name for an account out of credit)."""
+
+    status = 429
+    type = "insufficient_quota"
+    code = "insufficient_quota"
 
 
 class ModelNotFound(GatewayError):

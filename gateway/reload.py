@@ -32,9 +32,9 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 from gateway.api.admin import error_response, json_response
-from gateway.api.auth import authorize_admin
 from gateway.config.loader import ConfigError, load_config_text
 from gateway.errors import GatewayError, InvalidRequest
+from gateway.governance.audit import audit
 from gateway.runtime import Gateway, Snapshot, build_snapshot
 
 log = structlog.get_logger("gateway.reload")
@@ -152,11 +152,13 @@ class Reloader:
     async def post(self, request: Request) -> Response:
         gateway = self.gateway
         try:
-            authorize_admin(gateway.api_keys, gateway.admin_keys, dict(request.scope["headers"]))
+            actor = gateway.authorize_admin(dict(request.scope["headers"]))
             result = await self.reload()
+            audit(actor, "config.reload", "changed" if result.changed else "unchanged")
         except GatewayError as exc:
             return error_response(exc)
         except ConfigError as exc:
+            audit(actor, "config.reload", "rejected")
             log.error("config reload rejected", source=exc.source, problems=exc.problems)
             return error_response(
                 InvalidRequest(
@@ -174,9 +176,10 @@ class Reloader:
     async def get(self, request: Request) -> Response:
         gateway = self.gateway
         try:
-            authorize_admin(gateway.api_keys, gateway.admin_keys, dict(request.scope["headers"]))
+            actor = gateway.authorize_admin(dict(request.scope["headers"]))
         except GatewayError as exc:
             return error_response(exc)
+        audit(actor, "config.read", "reload")
         return json_response(self.status())
 
 

@@ -13,10 +13,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from gateway.api.auth import authorize_admin
 from gateway.cache.policy import CachePolicies, cache_policies
 from gateway.cache.store import ResponseCacheStore
 from gateway.config.schema import ADAPTIVE_POLICIES, GatewayConfig, ResilienceSection
 from gateway.errors import UnknownProfile
+from gateway.governance.governor import Governor
+from gateway.governance.provider_quota import ProviderQuotas
 from gateway.lifecycle.streams import OpenStreams
 from gateway.observability.record import RequestObserver
 from gateway.providers.base import Provider
@@ -43,6 +46,7 @@ RunnerFactory = Callable[
         ResilienceSection,
         random.Random | None,
         SignalBoard | None,
+        ProviderQuotas | None,
     ],
     AttemptRunner,
 ]
@@ -113,6 +117,7 @@ def build_snapshot(
     rng: random.Random | None = None,
     previous: Snapshot | None = None,
     make_runner: RunnerFactory | None = None,
+    quotas: ProviderQuotas | None = None,
 ) -> Snapshot:
     """Derive everything from ``config``; providers whose section did not change
     since ``previous`` are reused, so their connection pools survive a reload, and so
@@ -137,7 +142,9 @@ def build_snapshot(
     rng = rng or random.Random()
     if make_runner is None:
         make_runner = previous.make_runner if previous is not None else AttemptRunner
-    runner = make_runner(providers, state, config.resilience, rng, signals)
+    if quotas is None and previous is not None:
+        quotas = previous.runner.quotas
+    runner = make_runner(providers, state, config.resilience, rng, signals, quotas)
     planner = Planner(state.signals, state.cooldowns, rng, config.resilience.half_open)
     triage = None
     if any(section.triage is not None for section in config.routes.values()):
@@ -176,6 +183,7 @@ class Gateway:
         rng: random.Random | None = None,
         env_api_keys: frozenset[str] = frozenset(),
         tracing: Tracing | None = None,
+        governor: Governor | None = None,
         response_cache: ResponseCacheStore | None = None,
     ) -> None:
         self.snapshot = snapshot
@@ -191,15 +199,22 @@ class Gateway:
         self.admin_keys = admin_keys
         self.rng = rng or random.Random()
         self.draining = False
+        self.governor = governor or Governor(snapshot.config, state, api_keys)
         self.streams = OpenStreams()
 
     def swap(self, snapshot: Snapshot) -> Snapshot:
         """Serve new requests from ``snapshot``; returns the one it replaces."""
         old, self.snapshot = self.snapshot, snapshot
         self.api_keys = self.env_api_keys | frozenset(snapshot.config.server.api_keys)
+        self.governor.configure(snapshot.config, self.api_keys)
         return old
 
+    def authorize_admin(self, headers: dict[bytes, bytes]) -> str:
+        """Who may use an admin endpoint: see ``gateway.api.auth.authorize_admin``."""
+        return authorize_admin(self.admin_keys, headers, lambda: self.governor.caller(headers))
+
     async def aclose(self) -> None:
+        await self.governor.aclose()
         for provider in self.snapshot.providers.values():
             await provider.aclose()
         if self.response_cache is not None:

@@ -1,11 +1,12 @@
 """Usage counters: what one request adds, where it is kept, and how it is read back.
 
 Counters live in one hash per time bucket (``<prefix>:usage:minute:202611212340``,
-``<prefix>:usage:day:20261121``). A hash field is ``<metric>|<dimensions as JSON>``,
-with the dimensions ``route, profile, provider, model, api_key, cache, purpose, byok`` at
-full detail, so any ``group_by`` is a sum at read time. ``purpose`` is ``answer``, or
-``triage`` for a triage route's classifier call; ``byok`` is ``true`` when the request
-was served under its user's own provider key.
+``<prefix>:usage:day:20261121``, ``<prefix>:usage:month:202611``). A hash field is
+``<metric>|<dimensions as JSON>``, with the dimensions ``route, profile, provider,
+model, api_key, cache, purpose, byok, key, team`` at full detail, so any ``group_by`` is
+a sum at read time. ``purpose`` is ``answer``, or ``triage`` for a triage route's
+classifier call; ``byok`` is ``true`` when the request was served under its user's own
+provider key. The month window is the UTC calendar month (budgets count in it).
 
 Cost is counted exactly, in integer pico-USD (``cost_pico_usd``, and
 ``saved_cost_pico_usd`` for cache hits). Versions before the exact ledger wrote whole
@@ -28,7 +29,10 @@ from gateway.accounting.pricing import PICO_PER_MICRO, pico_to_micro, pico_to_us
 
 # New dimensions go last: a field written before one existed reads it as its default
 # ("", or DIMENSION_DEFAULTS).
-DIMENSIONS = ("route", "profile", "provider", "model", "api_key", "cache", "purpose", "byok")
+DIMENSIONS = (
+    "route", "profile", "provider", "model", "api_key", "cache", "purpose", "byok", "key",
+    "team",
+)  # fmt: skip
 DIMENSION_DEFAULTS = {"purpose": "answer", "byok": "false"}
 METRICS = (
     "requests",
@@ -45,10 +49,11 @@ LEGACY_MICRO_FIELDS = {
     "cost_micro_usd": "cost_pico_usd",
     "saved_cost_micro_usd": "saved_cost_pico_usd",
 }
-WINDOWS = {"minute": 60, "day": 86_400}
+# Seconds per bucket; a month is a calendar month (31 days is its longest).
+WINDOWS = {"minute": 60, "day": 86_400, "month": 31 * 86_400}
 # How long a bucket is kept, and so how many buckets back a read may go.
-RETENTION_BUCKETS = {"minute": 180, "day": 35}
-_FORMATS = {"minute": "%Y%m%d%H%M", "day": "%Y%m%d"}
+RETENTION_BUCKETS = {"minute": 180, "day": 35, "month": 13}
+_FORMATS = {"minute": "%Y%m%d%H%M", "day": "%Y%m%d", "month": "%Y%m"}
 
 Increments = dict[str, dict[str, int]]  # bucket key -> field -> amount
 
@@ -75,12 +80,26 @@ class UsageEvent:
     # `answer`, or `triage` for a triage route's classifier call.
     purpose: str = "answer"
     byok: bool = False  # served under the user's own provider key
+    key: str = ""  # the inbound key's name and its team (governance)
+    team: str = ""
 
 
 @functools.lru_cache(maxsize=1024)
 def _bucket_name(window: str, index: int) -> str:
+    if window == "month":
+        year, month = divmod(index, 12)
+        return f"usage:month:{year:04d}{month + 1:02d}"
     start = index * WINDOWS[window]
     return f"usage:{window}:{time.strftime(_FORMATS[window], time.gmtime(start))}"
+
+
+def bucket_index(window: str, at: float) -> int:
+    """Which bucket of ``window`` holds ``at``: fixed-length windows count from the
+    epoch, months as ``year * 12 + month - 1``."""
+    if window == "month":
+        t = time.gmtime(at)
+        return t.tm_year * 12 + t.tm_mon - 1
+    return int(at // WINDOWS[window])
 
 
 @functools.lru_cache(maxsize=4096)
@@ -89,14 +108,14 @@ def _dims_json(dims: tuple[str, ...]) -> str:
 
 
 def bucket_key(window: str, at: float) -> str:
-    return _bucket_name(window, int(at // WINDOWS[window]))
+    return _bucket_name(window, bucket_index(window, at))
 
 
 def bucket_keys(window: str, last: int, now: float | None = None) -> list[str]:
     """The current bucket and the ``last - 1`` before it, newest first."""
     now = time.time() if now is None else now
-    seconds = WINDOWS[window]
-    return [bucket_key(window, now - i * seconds) for i in range(last)]
+    index = bucket_index(window, now)
+    return [_bucket_name(window, index - i) for i in range(last)]
 
 
 def bucket_ttl_s(window: str) -> int:
@@ -123,10 +142,11 @@ class UsageRows:
         """Adds ``event``; with ``limit``, refuses (returns False) to grow past it."""
         dims = (
             event.route, event.profile, event.provider, event.model, event.api_key,
-            event.cache, event.purpose, "true" if event.byok else "false",
+            event.cache, event.purpose, "true" if event.byok else "false", event.key,
+            event.team,
         )  # fmt: skip
         at = event.at
-        keys = [(window, int(at // seconds), dims) for window, seconds in WINDOWS.items()]
+        keys = [(window, bucket_index(window, at), dims) for window in WINDOWS]
         rows = self.rows
         if limit is not None and len(rows) + len(keys) > limit:
             if any(key not in rows for key in keys):
@@ -161,7 +181,7 @@ class UsageRows:
 
     def prune(self, now: float) -> None:
         """Drops buckets older than their window's retention."""
-        oldest = {w: int(now // s) - RETENTION_BUCKETS[w] for w, s in WINDOWS.items()}
+        oldest = {w: bucket_index(w, now) - RETENTION_BUCKETS[w] for w in WINDOWS}
         for key in [k for k in self.rows if k[1] <= oldest[k[0]]]:
             del self.rows[key]
 

@@ -18,6 +18,8 @@ def _event(request: RequestRecord, call: RequestRecord, purpose: str) -> UsageEv
         provider=call.provider or "",
         model=call.alias or "",
         api_key=request.api_key_id or "",
+        key=request.key_name or "",
+        team=request.team or "",
         error=call.status >= 400 or call.error_type is not None,
         input_tokens=usage.input_tokens if usage else 0,
         output_tokens=usage.output_tokens if usage else 0,

@@ -6,7 +6,6 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api.auth import authenticate
 from gateway.doors.messages.models import anthropic_model_list, wants_anthropic_list
 from gateway.errors import GatewayError
 from gateway.routing.explain import explain_view
@@ -32,7 +31,7 @@ class AdminEndpoints:
 
     async def models(self, request: Request) -> Response:
         headers = dict(request.headers.raw)
-        authenticate(self.gateway.api_keys, headers)  # 401 via handler
+        self.gateway.governor.caller(headers)  # 401 via handler
         table = self.gateway.snapshot.table
         if wants_anthropic_list(headers):
             return json_response(anthropic_model_list(table))
@@ -59,7 +58,7 @@ class AdminEndpoints:
         return json_response({"object": "list", "data": data})
 
     async def routes(self, request: Request) -> Response:
-        authenticate(self.gateway.api_keys, dict(request.headers.raw))  # 401 via handler
+        self.gateway.governor.caller(dict(request.headers.raw))  # 401 via handler
         snapshot = self.gateway.snapshot
         try:
             profile = snapshot.pick_profile(request.query_params.get("profile"), from_header=False)

@@ -1,9 +1,12 @@
-"""Inbound API keys. Keys are compared, never logged; a request is known by a key id."""
+"""Inbound API keys. Keys are compared, never logged; a request is known by a key id.
+
+Which keys a request may present, and what they may do, is ``gateway.governance``."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Callable
 
 from gateway.errors import Unauthorized
 
@@ -24,23 +27,17 @@ def presented_key(headers: dict[bytes, bytes]) -> str | None:
     return api_key.decode("latin-1").strip() if api_key else None
 
 
-def authenticate(keys: frozenset[str], headers: dict[bytes, bytes]) -> str | None:
-    """The caller's key id, ``None`` when the gateway is open; raises on a bad key."""
-    if not keys:
-        return None
-    key = presented_key(headers)
-    if key is None or key not in keys:
-        raise Unauthorized("invalid or missing API key for this gateway")
-    return key_id(key)
-
-
 def authorize_admin(
-    api_keys: frozenset[str], admin_keys: frozenset[str], headers: dict[bytes, bytes]
-) -> None:
-    """Admin endpoints take an admin key; without admin keys, any inbound key."""
-    required = admin_keys or api_keys
-    if not required:
-        return
+    admin_keys: frozenset[str], headers: dict[bytes, bytes], inbound: Callable[[], object]
+) -> str:
+    """Admin endpoints take an admin key; without admin keys, any inbound key (``inbound``
+    raises for a bad one). Returns who acted, as a key id (``open`` when nothing is needed)."""
     key = presented_key(headers)
-    if key is None or key not in required:
-        raise Unauthorized("this endpoint needs an admin key")
+    if admin_keys:
+        if key is None or key not in admin_keys:
+            raise Unauthorized("this endpoint needs an admin key")
+        return key_id(key)
+    if inbound() is None:
+        return "open"
+    assert key is not None
+    return key_id(key)

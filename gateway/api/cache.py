@@ -9,10 +9,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.api.admin import error_response, json_response
-from gateway.api.auth import authorize_admin
 from gateway.api.usage import StateUnavailable
 from gateway.cache.key import route_tag
 from gateway.errors import GatewayError, NotFound
+from gateway.governance.audit import audit
 from gateway.runtime import Gateway
 
 
@@ -23,7 +23,7 @@ class CacheEndpoints:
     async def purge(self, request: Request) -> Response:
         gateway = self.gateway
         try:
-            authorize_admin(gateway.api_keys, gateway.admin_keys, dict(request.headers.raw))
+            actor = gateway.authorize_admin(dict(request.headers.raw))
             route = request.query_params.get("route")
             if route is not None and gateway.snapshot.table.resolve(route) is None:
                 raise NotFound(f"no route, catalog model or provider/model named '{route}'")
@@ -34,4 +34,5 @@ class CacheEndpoints:
             deleted = await store.purge(route_tag(route) if route else None) if store else 0
         except gateway.state.unavailable_errors as exc:
             return error_response(StateUnavailable(f"the shared state store is unavailable: {exc}"))
+        audit(actor, "cache.purge", route or "*")
         return json_response({"object": "gateway.cache.purge", "route": route, "deleted": deleted})

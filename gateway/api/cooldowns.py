@@ -8,8 +8,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api.auth import authorize_admin
 from gateway.errors import GatewayError
+from gateway.governance.audit import audit
 from gateway.runtime import Gateway
 
 
@@ -21,9 +21,10 @@ class CooldownsEndpoint:
         gateway = self.gateway
         headers = dict(request.headers.raw)
         try:
-            authorize_admin(gateway.api_keys, gateway.admin_keys, headers)
+            actor = gateway.authorize_admin(headers)
         except GatewayError as exc:
             return Response(exc.body(), status_code=exc.status, media_type="application/json")
+        audit(actor, "cooldowns.read", "*")
         now = time.time()
         active = gateway.state.cooldowns.active(now)
         data = [

@@ -1,8 +1,9 @@
 """``GET /v1/gateway/usage`` reads the shared counters; ``DELETE`` resets them (admin).
 
-Query: ``window=minute|day`` (default ``day``), ``last=N`` buckets back including the
-current one (default 1), ``group_by=route,profile,provider,model,api_key,cache,purpose,byok``
-(default: totals only). With the redis backend any replica answers for all of them.
+Query: ``window=minute|day|month`` (default ``day``), ``last=N`` buckets back including
+the current one (default 1),
+``group_by=route,profile,provider,model,api_key,cache,purpose,byok,key,team`` (default:
+totals only). With the redis backend any replica answers for all of them.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.accounting.counters import RETENTION_BUCKETS, WINDOWS, parse_group_by
-from gateway.api.auth import authenticate, authorize_admin
 from gateway.errors import GatewayError, InvalidRequest
+from gateway.governance.audit import audit
 from gateway.runtime import Gateway
 
 
@@ -53,7 +54,7 @@ class UsageEndpoints:
     async def read(self, request: Request) -> Response:
         gateway = self.gateway
         try:
-            authenticate(gateway.api_keys, dict(request.headers.raw))
+            gateway.governor.caller(dict(request.headers.raw))
             window, last, group_by = _query(request)
             try:
                 rows, totals = await gateway.state.read_usage(window, last, group_by)
@@ -75,13 +76,14 @@ class UsageEndpoints:
     async def reset(self, request: Request) -> Response:
         gateway = self.gateway
         try:
-            authorize_admin(gateway.api_keys, gateway.admin_keys, dict(request.headers.raw))
+            actor = gateway.authorize_admin(dict(request.headers.raw))
             try:
                 await gateway.state.reset_usage()
             except gateway.state.unavailable_errors as exc:
                 raise StateUnavailable(f"the shared state store is unavailable: {exc}") from None
         except GatewayError as exc:
             return _error(exc)
+        audit(actor, "usage.reset", "*")
         return Response(
             orjson.dumps({"object": "gateway.usage", "reset": True}), media_type="application/json"
         )

@@ -17,6 +17,7 @@ from gateway.config.base import PoolEntry as PoolEntry
 from gateway.config.base import Strict as Strict
 from gateway.config.base import normalise_pool
 from gateway.config.triage import TriageSection
+from gateway.governance.config import GovernanceSection, KeySection, ModelLimits, TeamSection
 from gateway.transport.proxy import parse_proxy
 from gateway.transport.target import parse_target
 
@@ -207,6 +208,7 @@ class ModelSection(Strict):
     price: Price | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     health_check: HealthCheck | None = None
+    limits: ModelLimits | None = None
 
     _options_are_json = field_validator("options")(_json_options)
 
@@ -320,6 +322,9 @@ class GatewayConfig(Strict):
     logging: LoggingSection = Field(default_factory=LoggingSection)
     tracing: TracingSection = Field(default_factory=TracingSection)
     cache: CacheStoreSection | None = None
+    teams: dict[str, TeamSection] = Field(default_factory=dict)
+    keys: dict[str, KeySection] = Field(default_factory=dict)
+    governance: GovernanceSection = Field(default_factory=GovernanceSection)
 
     _cache_shorthand = field_validator("cache", mode="before")(_cache_shorthand)
 

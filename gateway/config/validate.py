@@ -8,6 +8,7 @@ from typing import Any
 from gateway.config.operations import check_operations
 from gateway.config.schema import ADAPTIVE_POLICIES, POLICIES, GatewayConfig, PoolEntry
 from gateway.config.triage import check_triage
+from gateway.governance.validate import check_governance
 from gateway.transport.proxy import parse_proxy
 
 
@@ -95,6 +96,7 @@ def check_references(config: GatewayConfig) -> list[str]:
         _check_env_proxies(problems)
     if config.resilience.cooldown_s > config.resilience.max_cooldown_s:
         problems.append("resilience.cooldown_s: larger than resilience.max_cooldown_s")
+    problems += check_governance(config)
     return problems
 
 

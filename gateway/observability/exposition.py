@@ -22,6 +22,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.governance.metrics import BudgetCollector
 from gateway.observability.metrics import PARKED_UNTIL, GatewayMetrics, multiprocess_dir
 
 if TYPE_CHECKING:
@@ -102,6 +103,7 @@ def metrics_endpoint(gateway: Gateway) -> Callable[[Request], Awaitable[Response
     else:
         registry = metrics.registry
         registry.register(ScrapeCollector(metrics, None))
+    registry.register(BudgetCollector(gateway.governor))
     bound = metrics
 
     async def endpoint(request: Request) -> Response:

@@ -93,6 +93,10 @@ def request_fields(record: RequestRecord) -> dict[str, Any]:
         fields["reasoning_tokens"] = usage.reasoning_tokens
     if record.operation != "chat":
         fields["operation"] = record.operation
+    if record.key_name:
+        fields["key"] = record.key_name  # the key's id, never its secret
+        if record.team:
+            fields["team"] = record.team
     if record.cache != "off":
         fields["cache"] = record.cache
         if record.cache == "hit":

@@ -67,6 +67,13 @@ class RequestRecord:
     cache: str = "off"
     cache_age_s: float = 0.0
     saved_cost_pico_usd: int = 0  # a cache hit: what the answer cost when it was made
+    # Governance: the key's name and team (usage dimensions), what admission took (given
+    # back at the end), the x-ratelimit-* headers of a limited key, provider quota charges.
+    key_name: str | None = None
+    team: str | None = None
+    admission: Any = None
+    limit_headers: list[tuple[bytes, bytes]] | None = None
+    quota_charges: list[Any] | None = None
     response_started: bool = False
     triage: TriageOutcome | None = None  # set on a triage route
     # The request's trace handle when tracing is on (gateway.observability.tracing).

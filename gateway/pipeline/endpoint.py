@@ -14,7 +14,6 @@ import structlog
 
 from gateway.accounting.pricing import PicoPrice, cost_pico_usd, pico_to_usd, usd_text
 from gateway.api.asgi import Scope, header_list, read_body, request_headers, send_bytes
-from gateway.api.auth import authenticate
 from gateway.api.disconnect import DisconnectWatch
 from gateway.api.oversize import answer_then_discard
 from gateway.errors import GatewayError, InternalError, PayloadTooLarge, ShuttingDown
@@ -73,7 +72,7 @@ class DoorEndpoint:
             tracing.begin(record, headers)
         watch: DisconnectWatch | None = None
         try:
-            record.api_key_id = authenticate(gateway.api_keys, headers)
+            caller = gateway.governor.authenticate(headers, record)
             raw = await read_body(receive, headers, snapshot.config.server.max_body_bytes)
             watch = DisconnectWatch(receive)
             # An empty header names no route: the body's model decides (and is then
@@ -89,7 +88,7 @@ class DoorEndpoint:
             record.stream = call.stream
             if snapshot.config.logging.include_content:
                 record.messages = door.content(call)
-            exchange = Exchange(snapshot, door, headers, call, record)
+            exchange = Exchange(snapshot, door, headers, call, record, caller=caller)
             served = await self.pipeline.serve(exchange)
             recorder = exchange.recorder
             # The request is upstream now: a stream can run for minutes, and must not

@@ -48,6 +48,7 @@ def gateway_headers(record: RequestRecord) -> RawHeaders:
         (b"x-gateway-model", (record.alias or "").encode("latin-1", "replace")),
         (b"x-gateway-attempts", str(len(record.attempts)).encode()),
         *(tier_headers(record.triage) if record.triage is not None else ()),
+        *(record.limit_headers or ()),
     ]
     if record.cache != "off":
         headers.append((b"x-gateway-cache", record.cache.encode()))

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from gateway.errors import ModelNotFound, NotFound
+from gateway.governance.keys import Caller
 from gateway.observability.record import RequestRecord
 from gateway.pipeline.affinity import ResponseAffinity
 from gateway.pipeline.call import Call
@@ -28,6 +29,7 @@ class Exchange:
     record: RequestRecord
     route: Route | None = None
     profile: str | None = None
+    caller: Caller | None = None  # None: the gateway is open
     notes: dict[str, object] = field(default_factory=dict)
     # Told about the answer as it goes out (the response cache records a miss).
     recorder: AnswerRecorder | None = None

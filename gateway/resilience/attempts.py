@@ -7,7 +7,7 @@ import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.config.schema import ResilienceSection
 from gateway.errors import InvalidRequest
@@ -33,6 +33,9 @@ OVERLOADED = 529
 # Under a user's own key these are that user's (their key, their quota): returned to
 # them, and the member stays up for everyone else.
 USER_KEY_FAILURES = frozenset({Outcome.BAD_CREDENTIALS, Outcome.RATE_LIMITED})
+
+if TYPE_CHECKING:
+    from gateway.governance.provider_quota import ProviderQuotas
 
 
 @dataclass(slots=True)
@@ -63,6 +66,7 @@ class AttemptRunner:
         settings: ResilienceSection,
         rng: random.Random | None = None,
         signals: SignalBoard | None = None,
+        quotas: ProviderQuotas | None = None,
     ) -> None:
         self.providers = providers
         self.state = state
@@ -71,6 +75,7 @@ class AttemptRunner:
         # Both None when off: then they cost the loop nothing but a test for None.
         self.signals = signals
         self.recovery = Recovery(state, settings.max_cooldown_s) if settings.half_open else None
+        self.quotas = quotas
 
     async def run(
         self,
@@ -134,6 +139,13 @@ class AttemptRunner:
             key = member.cooldown_key
             if self.state.is_parked(key, self.state.cooldowns.now()):
                 record.skipped.append(f"{member.alias}:parked")
+                if context_floor is not None:
+                    larger_unavailable = True
+                continue
+            if member.limits is not None and not self._within_quota(
+                member, record, client_body, prompt_estimate
+            ):
+                record.skipped.append(f"{member.alias}:at_limit")
                 if context_floor is not None:
                     larger_unavailable = True
                 continue
@@ -255,8 +267,15 @@ class AttemptRunner:
                 code="unsupported_operation",
             )
         raise exhausted_error(
-            self.state, self.settings, plan, record, failures, capped, overloaded_only
+            self.state, self.settings, plan, record, failures, capped, overloaded_only, self.quotas
         )
+
+    def _within_quota(
+        self, member: Member, record: RequestRecord, body: dict[str, Any], estimate: int
+    ) -> bool:
+        assert member.limits is not None
+        quotas = self.quotas
+        return quotas is None or quotas.take(member.alias, member.limits, record, body, estimate)
 
     def _should_retry(self, retries: int, result: AttemptResult, attempts: int) -> bool:
         settings = self.settings

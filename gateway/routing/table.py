@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.accounting.pricing import PicoPrice
 from gateway.config.loader import ConfigError
 from gateway.config.schema import GatewayConfig, PoolEntry, RouteSection
+from gateway.governance.config import ModelLimits
 from gateway.routing.options import deep_merge, flatten_extra_body
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ class Member:
     price: PicoPrice | None = None  # exact, converted once from the catalog's price
     defaults: Mapping[str, Any] = field(default_factory=dict)
     forced: Mapping[str, Any] = field(default_factory=dict)
+    limits: ModelLimits | None = None  # the deployment's quota (provider quotas)
     # Parking and routing signals are about a provider's model, whichever alias or route
     # reached it. Computed once: plans read it for every member of every request.
     cooldown_key: str = field(init=False, repr=False, compare=False)
@@ -87,6 +89,7 @@ class _MemberBuilder:
                 context_window=model.context_window,
                 price=PicoPrice.of(model.price),
                 defaults=flatten_extra_body(model.options),
+                limits=model.limits,
             )
             self._plain[alias] = member
         return member

@@ -173,6 +173,16 @@ class RedisStateStore(StateStore):
         return "ok" if self._up.is_set() else "degraded"
 
     @property
+    def client(self) -> RedisClient:
+        """The connection pool, for other shared state kept under ``namespace``."""
+        return self._client
+
+    @property
+    def namespace(self) -> str:
+        """What every key and channel starts with (``{prefix}`` on a Cluster)."""
+        return self._namespace
+
+    @property
     def _safe_url(self) -> str:
         return self.target.shown
 

@@ -47,6 +47,7 @@ def test_bench_harness_smoke(tmp_path: Path, redis_url: str) -> None:
         "gateway_tracing_on_c64",
         "gateway_tracing_10pct_c64",
         "gateway_tracing_on_c1",
+        "gateway_redis_limited_c64",
     ):
         assert runs[name]["requests"] > 0, name
         assert runs[name]["errors"] == 0 and runs[name]["non_2xx"] == 0, (name, runs[name])
@@ -55,9 +56,12 @@ def test_bench_harness_smoke(tmp_path: Path, redis_url: str) -> None:
     assert results["tracing_throughput_ratio"] > 0
     # The traced runs exported to the bench's OTLP sink: at least the c1 run's spans.
     assert results["tracing_spans_exported"] >= results["runs"]["gateway_tracing_on_c1"]["requests"]
+    assert results["governance_redis_commands_per_s"] >= 0
     assert {t["target"] for t in results["targets"]} >= {
         "non-streaming req/s, 64 connections",
         "redis / memory throughput",
+        "redis + limited key / memory",
+        "Redis commands/s, limited key",
         "triage overhead vs plain route, classifier decision",
         "triage overhead vs plain route, cache decision",
     }

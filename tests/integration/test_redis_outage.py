@@ -7,10 +7,7 @@ requests served before, during and after the outage (nothing lost, nothing doubl
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,73 +16,14 @@ import pytest
 
 from tests.conftest import GatewayFactory
 from tests.support.configs import upstream_config
-from tests.support.fake_upstream import FakeUpstream, free_port, ok
+from tests.support.fake_upstream import FakeUpstream, ok
 from tests.support.load import Load
-
-
-class RedisServer:
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.workdir = workdir
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--save", "",
-                "--appendonly", "yes",
-                "--appendfsync", "always",
-                "--dir", str(self.workdir),
-                "--daemonize", "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        assert wait_until(self._answers, 10), "redis-server did not start"
-
-    def _answers(self) -> bool:
-        import redis
-
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        try:
-            return bool(client.ping())
-        except redis.RedisError:
-            return False
-        finally:
-            client.close()
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-
-def wait_until(check: Callable[[], Any], within: float) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return bool(check())
+from tests.support.redis_server import RedisServer, own_redis, wait_until
 
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not on PATH")
-    workdir = tmp_path / "redis"
-    workdir.mkdir()
-    server = RedisServer(workdir)
-    server.start()
-    yield server
-    server.kill()
+    yield from own_redis(tmp_path / "redis", durable=True)
 
 
 def test_requests_survive_a_redis_outage_and_counters_catch_up(

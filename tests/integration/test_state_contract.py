@@ -265,7 +265,7 @@ async def test_a_retried_batch_counts_once(
 
 
 async def test_unreachable_redis_degrades_and_bounds_pending_usage() -> None:
-    store = RedisStateStore(f"redis://127.0.0.1:{free_port()}/0", new_prefix(), max_pending_rows=4)
+    store = RedisStateStore(f"redis://127.0.0.1:{free_port()}/0", new_prefix(), max_pending_rows=6)
     await store.start()
     try:
         assert store.health() == "degraded"
@@ -273,12 +273,12 @@ async def test_unreachable_redis_degrades_and_bounds_pending_usage() -> None:
         now = time.time()
         store.park("fake/m1", now + 30, "rate_limited")
         assert store.is_parked("fake/m1", now)  # local state keeps serving
-        store.add_usage(event())  # 2 rows: one per window
+        store.add_usage(event())  # 3 rows: one per window (minute, day, month)
         store.add_usage(event())  # same rows: no growth, kept
-        store.add_usage(event(model="m2"))  # 2 more: reaches the bound, kept
+        store.add_usage(event(model="m2"))  # 3 more: reaches the bound, kept
         store.add_usage(event(model="m3"))  # over the bound: dropped and counted
         assert store.usage_dropped_total == 1
-        assert store.pending_rows == 4
+        assert store.pending_rows == 6
     finally:
         await store.aclose()
 
@@ -287,7 +287,7 @@ async def test_large_batches_are_split_and_still_exact(
     replicas: Callable[[], Awaitable[RedisStateStore]],
 ) -> None:
     a = await replicas()
-    for i in range(300):  # 300 models × 5 non-zero metrics × 2 windows = 3,000 fields
+    for i in range(300):  # 300 models × 5 non-zero metrics × 3 windows = 4,500 fields
         a.add_usage(event(model=f"m{i}"))
     await a.flush_usage()
     assert a.pending_rows == 0

@@ -17,6 +17,8 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.config.loader import load_config_text
+from gateway.governance.governor import Governor
+from gateway.governance.metrics import BudgetCollector
 from gateway.observability.exposition import ScrapeCollector, render
 from gateway.observability.metrics import GatewayMetrics
 from gateway.observability.record import AttemptRecord, RequestRecord, Usage
@@ -36,6 +38,11 @@ models:
   b: {provider: p}
 routes:
   chat: {pool: [a, b]}
+"""
+
+TEAMS = """
+teams:
+  research: {budget: {daily_usd: 5, monthly_usd: 100}}
 """
 
 # Built-in Prometheus series that rules may name besides the gateway's own.
@@ -86,6 +93,8 @@ def exposed() -> set[str]:
         record.ttft_s = 0.03 if stream else None
         metrics.on_request_done(record)
     state.park("p/a", time.time() + 30, "upstream_5xx")
+    config = load_config_text(CONFIG + TEAMS)
+    metrics.registry.register(BudgetCollector(Governor(config, state, frozenset())))
     text = render(metrics, metrics.registry).decode()
     names = set()
     for family in text_string_to_metric_families(text):
@@ -127,6 +136,8 @@ def test_gateway_exposes_the_documented_metrics(exposed: set[str]) -> None:
         "gateway_state_errors_total",
         "gateway_profile_requests_total",
         "gateway_route_available_members",
+        "gateway_team_spend_usd",
+        "gateway_team_budget_usd",
     ):
         assert name in exposed, name
 
@@ -156,6 +167,8 @@ def test_dashboard_queries_only_exposed_metrics(path: Path, exposed: set[str]) -
         "gateway_overhead_seconds_bucket",
         "gen_ai_client_token_usage_sum",
         "gateway_cost_usd_total",
+        "gateway_team_spend_usd",
+        "gateway_team_budget_usd",
     ):
         assert family in named, family
 
@@ -178,6 +191,7 @@ def test_alert_rules_shape_and_metrics(exposed: set[str]) -> None:
     assert "gateway_route_available_members" in alerts["GatewayRouteAllMembersParked"]
     assert "gateway_overhead_seconds_bucket" in alerts["GatewayOverheadHigh"]
     assert "gateway_state_errors_total" in alerts["GatewayStateStoreErrors"]
+    assert "gateway_team_spend_usd" in alerts["GatewayTeamBudgetNearlySpent"]
 
 
 def test_scrape_config_points_at_metrics() -> None:

@@ -16,7 +16,6 @@ import orjson
 import structlog
 
 from gateway.api.asgi import Scope, read_body, request_headers, send_bytes
-from gateway.api.auth import authenticate
 from gateway.doors.messages.door import MessagesDoor
 from gateway.doors.messages.request import parse_count_tokens_body
 from gateway.errors import (
@@ -83,7 +82,7 @@ class CountTokensEndpoint:
         headers = request_headers(scope)
         record = new_record(headers, OPERATION, "messages")
         try:
-            authenticate(self.gateway.api_keys, headers)
+            self.gateway.governor.caller(headers)
             raw = await read_body(receive, headers, snapshot.config.server.max_body_bytes)
             route_header = headers.get(b"x-gateway-route") or None
             name = route_header.decode("utf-8", "replace") if route_header else None

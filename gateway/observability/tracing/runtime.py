@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import structlog
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -19,6 +20,9 @@ from gateway.observability.tracing.settings import TracingSettings
 from gateway.providers.base import Provider
 from gateway.resilience.attempts import AttemptRunner
 from gateway.routing.signals import SignalBoard
+
+if TYPE_CHECKING:
+    from gateway.governance.provider_quota import ProviderQuotas
 from gateway.state.base import StateStore
 
 log = structlog.get_logger("gateway.tracing")
@@ -42,8 +46,9 @@ class Tracing:
         settings: ResilienceSection,
         rng: random.Random | None = None,
         signals: SignalBoard | None = None,
+        quotas: ProviderQuotas | None = None,
     ) -> AttemptRunner:
-        return TracedAttemptRunner(self._tracer, providers, state, settings, rng, signals)
+        return TracedAttemptRunner(self._tracer, providers, state, settings, rng, signals, quotas)
 
     async def aclose(self) -> None:
         """Export what is still queued, then stop; called once requests have drained."""
