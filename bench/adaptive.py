@@ -37,7 +37,7 @@ def adaptive_config(base: dict[str, Any]) -> dict[str, Any]:
             "provider": "up",
             "model": f"bench-upstream-{i}",
             "context_window": 128000,
-            "price": {"input": 0.15 * (i + 1), "output": 0.6 * (i + 1)},
+            "price": {"input": round(0.15 * (i + 1), 6), "output": round(0.6 * (i + 1), 6)},
         }
     for policy in POLICIES:
         for size in POOL_SIZES:

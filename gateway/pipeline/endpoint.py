@@ -220,16 +220,18 @@ class DoorEndpoint:
                 relay.finish()
                 tail = door.relay_error(relay, str(exc), "upstream_stream_error")
                 record.error_type = "upstream_stream_error"
+            if recorder is not None and whole:
+                # The answer is whole: keep it before the client has the last byte, so a
+                # request it sends right after is already a hit.
+                if relay.usage is not None and record.cache != "hit":
+                    charge(record, served.member.price, relay.usage)
+                if tail:
+                    recorder.chunk(tail)
+                recorder.stream_end(record)
+                recorder = None
             await send({"type": "http.response.body", "body": tail, "more_body": False})
-        except BaseException:
-            whole = False  # the client went away: never keep a cut stream
-            raise
         finally:
             response.close()
             if relay.usage is not None and record.cache != "hit":
                 charge(record, served.member.price, relay.usage)
             record.created_id = door.created_id(relay)
-            if recorder is not None and whole:
-                if tail:
-                    recorder.chunk(tail)
-                recorder.stream_end(record)
