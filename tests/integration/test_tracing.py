@@ -256,3 +256,38 @@ def test_errors_and_unsampled_requests(
     assert refused.name == "chat" and refused.attributes is not None
     assert refused.attributes["error.type"] == "invalid_api_key"
     assert refused.status.status_code is StatusCode.UNSET  # the client's error, not ours
+
+
+def test_a_triage_route_traces_its_classification(
+    inprocess_gateway: InProcessFactory,  # noqa: F811
+    fake_upstream: FakeUpstream,
+    receiver: OtlpReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.support.triage_configs import QUESTION, triage_config
+
+    fake_upstream.set("judge", ok('{"tier": "complex"}'))
+    config = triage_config(fake_upstream.base_url)
+    config["tracing"] = {"enabled": True, "endpoint": receiver.endpoint}
+    gw, memory = start(inprocess_gateway, config, monkeypatch)
+    response = httpx.post(
+        gw.base_url + "/chat/completions",
+        json={"model": "assistant", "messages": [{"role": "user", "content": QUESTION}]},
+        timeout=10,
+    )
+    assert response.status_code == 200 and response.headers["x-gateway-tier"] == "complex"
+    # The request, the classification, the classifier's attempt and the answer's.
+    spans = {span.name: span for span in finished(memory, 4)}
+    request = spans["chat assistant"]
+    classify = spans["triage classify"]
+    assert classify.parent is not None and classify.parent.span_id == request.context.span_id
+    assert classify.attributes is not None and request.attributes is not None
+    assert classify.attributes["gateway.tier"] == "complex"
+    assert classify.attributes["gateway.tier_reason"] == "classifier"
+    assert request.attributes["gateway.tier"] == "complex"
+    assert request.attributes["gateway.tier_reason"] == "classifier"
+    judge, answer = spans["chat judge"], spans["chat sonnet"]
+    assert judge.kind is SpanKind.CLIENT and answer.kind is SpanKind.CLIENT
+    assert judge.parent is not None and answer.parent is not None
+    assert judge.parent.span_id in (classify.context.span_id, request.context.span_id)
+    assert answer.parent.span_id == request.context.span_id

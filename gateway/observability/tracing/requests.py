@@ -76,9 +76,9 @@ def request_attributes(record: RequestRecord, trace: RequestTrace) -> dict[str, 
         attributes["gateway.route"] = record.route
     if record.profile is not None:
         attributes["gateway.profile"] = record.profile
-    tier = getattr(record, "tier", None)
-    if tier:
-        attributes["gateway.tier"] = tier
+    if record.triage is not None:
+        attributes["gateway.tier"] = record.triage.tier
+        attributes["gateway.tier_reason"] = record.triage.reason
     if trace.provider_kind is not None:
         attributes["gen_ai.provider.name"] = provider_name(trace.provider_kind)
     if record.model is not None:

@@ -43,6 +43,8 @@ def _call_record(parent: RequestRecord, triage: TriageRoute, profile: str | None
         route_label=parent.route_label,
         profile=triage.classifier.profile_used(profile),
         api_key_id=parent.api_key_id,
+        # The classifier's attempts are spans of the request's trace, not a trace apart.
+        trace=parent.trace,
     )
 
 

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gateway.observability.record import RequestRecord
+from gateway.observability.tracing.hooks import stage_span
 from gateway.resilience.attempts import AttemptRunner, Served
 from gateway.resilience.wire import CHAT_WIRE, ForwardedHeaders, WireFormat
 from gateway.routing.policies import order_pool
@@ -57,7 +58,11 @@ class TriageService:
         triage = route.triage
         assert triage is not None
         started = time.perf_counter()
-        outcome = await self.decide(route, profile, payload, record, prompt_estimate)
+        with stage_span(record, "triage classify", {"gateway.route": route.name}) as span:
+            outcome = await self.decide(route, profile, payload, record, prompt_estimate)
+            if span is not None:
+                span.set_attribute("gateway.tier", outcome.chosen)
+                span.set_attribute("gateway.tier_reason", outcome.reason)
         outcome.duration_s = time.perf_counter() - started
         record.triage = outcome
         start = triage.position(outcome.chosen)
