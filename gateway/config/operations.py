@@ -20,12 +20,24 @@ def kind_operations(kind: str) -> frozenset[str]:
     return frozenset(getattr(factory, "operations", frozenset()))
 
 
-def route_pools(base: str, route: RouteSection) -> Iterator[tuple[str, list[PoolEntry]]]:
-    """Every pool of a route, with its YAML path."""
+def route_pools(
+    config: GatewayConfig, base: str, route: RouteSection
+) -> Iterator[tuple[str, list[PoolEntry]]]:
+    """Every pool a route can serve from, with its YAML path: its pool, its profiles'
+    and its triage tiers' (a tier naming another route brings that route's pools)."""
     if route.pool is not None:
         yield f"{base}.pool", route.pool
     for profile, pool in route.profiles.items():
         yield f"{base}.profiles.{profile}", pool
+    if route.triage is None:
+        return
+    for name, target in route.triage.tiers.items():
+        if isinstance(target, list):
+            yield f"{base}.triage.tiers.{name}", target
+            continue
+        named = config.routes.get(target)
+        if named is not None and named.triage is None:  # tiers never nest
+            yield from route_pools(config, f"routes.{target}", named)
 
 
 def check_operations(config: GatewayConfig) -> list[str]:
@@ -42,7 +54,7 @@ def check_operations(config: GatewayConfig) -> list[str]:
     for name, route in config.routes.items():
         base = f"routes.{name}"
         first: tuple[str, str] | None = None  # (type, the path that set it)
-        for path, pool in route_pools(base, route):
+        for path, pool in route_pools(config, base, route):
             for i, entry in enumerate(pool):
                 member = config.models.get(entry.model)
                 if member is None:

@@ -71,3 +71,26 @@ def test_route_types_in_the_table() -> None:
     assert table.aliases["embed-m"].model_type == "embeddings"
     direct = table.resolve("oa/anything")
     assert direct is not None and direct.model_type is None
+
+
+def test_triage_tiers_are_of_one_type_too() -> None:
+    tiers = {"easy": ["chat-a"], "medium": "embeds", "hard": ["chat-a"]}
+    text = problems(
+        {
+            "embeds": {"pool": ["embed-a"]},
+            "smart": {"triage": {"classifier": "chat-a", "tiers": tiers}},
+        }
+    )
+    assert "routes.embeds.pool[0]: model 'embed-a' is of type embeddings, but " in text
+    assert "routes.smart.triage.tiers.easy[0] is chat" in text
+    inline = problems(
+        {
+            "smart": {
+                "triage": {
+                    "classifier": "chat-a",
+                    "tiers": {"easy": ["chat-a"], "medium": ["embed-m"]},
+                }
+            }
+        }
+    )
+    assert "routes.smart.triage.tiers.medium[0]: model 'embed-m' is of type embeddings" in inline
