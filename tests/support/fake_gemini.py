@@ -170,12 +170,14 @@ class FakeGemini(ScriptedServer[Behavior]):
             return web.json_response(payload, status=b.status)
         if method == "streamGenerateContent":
             return await self._stream(request, model, b)
+        if method == "batchEmbedContents":
+            return web.json_response(embed_answer(model, body))
         return web.json_response(self._answer(model, b, b.parts, final=True))
 
     def _check_call(
         self, method: str, request: web.Request, headers: dict[str, str], body: Any
     ) -> None:
-        if method not in ("generateContent", "streamGenerateContent"):
+        if method not in ("generateContent", "streamGenerateContent", "batchEmbedContents"):
             raise Refused(404, "NOT_FOUND", f"method {method} not found")
         if method == "streamGenerateContent" and request.query.get("alt") != "sse":
             raise invalid("this fake serves streams as server-sent events only (alt=sse)")
@@ -203,6 +205,9 @@ class FakeGemini(ScriptedServer[Behavior]):
             )
         if body is None:
             raise invalid("Invalid JSON payload received.")
+        if method == "batchEmbedContents":
+            check_embed_request(request.match_info["call"].partition(":")[0], body)
+            return
         check_request(body)
 
     @staticmethod
@@ -268,3 +273,31 @@ def fake_gemini(gemini_server: FakeGemini) -> FakeGemini:
     """The module's fake Gemini, with no script, no requests and its default key."""
     gemini_server.reset()
     return gemini_server
+
+
+def check_embed_request(model: str, body: Any) -> None:
+    """batchEmbedContents' rules: each request names the same model as the URL and
+    carries text parts; only the known fields."""
+    requests = body.get("requests") if isinstance(body, dict) else None
+    if not isinstance(requests, list) or not requests or set(body) != {"requests"}:
+        raise invalid("* BatchEmbedContentsRequest.requests: at least one request is required")
+    for i, item in enumerate(requests):
+        if not isinstance(item, dict) or not set(item) <= {
+            "model", "content", "outputDimensionality", "taskType", "title"
+        }:  # fmt: skip
+            raise invalid(f"Invalid JSON payload received. Unknown name in requests[{i}]")
+        if item.get("model") != f"models/{model}":
+            raise invalid(f"requests[{i}].model must be models/{model}")
+        parts = (item.get("content") or {}).get("parts")
+        if not isinstance(parts, list) or not all(isinstance(p.get("text"), str) for p in parts):
+            raise invalid(f"requests[{i}].content.parts: text parts only")
+
+
+def embed_answer(model: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A deterministic vector per text: its length and character sums, to the asked size."""
+    out = []
+    for item in body["requests"]:
+        text = "".join(p["text"] for p in item["content"]["parts"])
+        size = item.get("outputDimensionality") or 4
+        out.append({"values": [round((len(text) + i) / 10, 3) for i in range(size)]})
+    return {"embeddings": out}

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from gateway.config.schema import ProviderSection
 from gateway.providers.base import Provider, UpstreamRequest, UpstreamResponse
-from gateway.providers.gemini import api, errors, request, response
+from gateway.providers.gemini import api, embeddings, errors, request, response
 from gateway.providers.gemini.stream import StreamTransformer
 from gateway.providers.http import request_headers, transport_for
-from gateway.providers.translated import send_translated
+from gateway.providers.translated import TranslatedResponse, send_translated
 
 
 class GeminiCodec:
@@ -24,6 +24,7 @@ class GeminiCodec:
 
 class GeminiProvider(Provider):
     kind = "gemini"
+    operations = frozenset({"chat", "embeddings"})
     codec = GeminiCodec()
 
     def __init__(self, name: str, section: ProviderSection) -> None:
@@ -42,12 +43,32 @@ class GeminiProvider(Provider):
         return url
 
     async def send(self, upstream: UpstreamRequest) -> UpstreamResponse:
+        if upstream.operation == "embeddings":
+            return await self._embed(upstream)
         url = self.url_for(str(upstream.body.get("model", "")), upstream.stream)
         headers = request_headers(self._headers, upstream, api.KEY_HEADER)
         body = request.encode_request(upstream.body)
         return await send_translated(
             self._transport, url, headers, body, upstream, self.codec, StreamTransformer
         )
+
+    async def _embed(self, upstream: UpstreamRequest) -> UpstreamResponse:
+        body = upstream.body
+        try:
+            texts = embeddings.texts_of(body)
+        except embeddings.TextOnly as exc:
+            return embeddings.Refusal(str(exc))
+        model = str(body.get("model", ""))
+        headers = request_headers(self._headers, upstream, api.KEY_HEADER)
+        inner = await self._transport.post(
+            embeddings.embed_url(self._base, model),
+            headers,
+            embeddings.encode_request(body, texts),
+        )
+        codec = embeddings.EmbeddingsCodec(
+            model, body.get("encoding_format") == "base64", embeddings.estimate_tokens(texts)
+        )
+        return TranslatedResponse(inner, codec, None)
 
     def is_context_length_error(self, status: int, body: bytes) -> bool:
         return errors.is_context_length_error(status, body)
