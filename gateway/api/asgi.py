@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from gateway.errors import GatewayError, PayloadTooLarge
+from gateway.errors import PayloadTooLarge
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -68,8 +68,3 @@ async def send_bytes(
         }
     )
     await send({"type": "http.response.body", "body": body})
-
-
-async def send_error(send: Any, error: GatewayError, headers: RawHeaders) -> None:
-    extra = header_list(error.headers.items())
-    await send_bytes(send, error.status, error.body(), headers + extra)
