@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 
 from gateway.cache.entry import CacheEntry
 from gateway.cache.store import MemoryResponseCache, ResponseCacheStore
+from gateway.state.redis import glob_escape
 from gateway.state.redis_connect import RedisClient, discover
 
 log = structlog.get_logger("gateway.cache")
@@ -34,10 +35,6 @@ log = structlog.get_logger("gateway.cache")
 RETRY_AFTER_S = 1.0
 MAX_PENDING_WRITES = 512
 _ALL = "*"
-
-
-def _glob_escape(text: str) -> str:
-    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
 class RedisResponseCache(ResponseCacheStore):
@@ -127,7 +124,7 @@ class RedisResponseCache(ResponseCacheStore):
     async def purge(self, route_tag: str | None) -> int:
         # Announced first: a replica must not serve a local copy of what goes next.
         await self._client.publish(self.channel, route_tag or _ALL)
-        pattern = _glob_escape(self._key_of("cache:" + (f"{route_tag}:" if route_tag else "")))
+        pattern = glob_escape(self._key_of("cache:" + (f"{route_tag}:" if route_tag else "")))
         names = [name async for name in self._client.scan_iter(match=pattern + "*", count=500)]
         for start in range(0, len(names), 500):
             await self._client.unlink(*names[start : start + 500])

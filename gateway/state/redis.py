@@ -70,7 +70,8 @@ class _Batch:
     rows: int
 
 
-def _glob_escape(text: str) -> str:
+def glob_escape(text: str) -> str:
+    """``text`` matched literally in a SCAN pattern."""
     return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
@@ -291,7 +292,7 @@ class RedisStateStore(StateStore):
         prefix = self._key("cooldown:")
         names = [
             name
-            async for name in self._client.scan_iter(match=_glob_escape(prefix) + "*", count=500)
+            async for name in self._client.scan_iter(match=glob_escape(prefix) + "*", count=500)
         ]
         for start in range(0, len(names), 500):
             chunk = names[start : start + 500]
@@ -482,7 +483,7 @@ class RedisStateStore(StateStore):
             names = [
                 name
                 async for name in self._client.scan_iter(
-                    match=_glob_escape(self._key("usage:")) + "*", count=500
+                    match=glob_escape(self._key("usage:")) + "*", count=500
                 )
             ]
             for start in range(0, len(names), 500):
