@@ -145,18 +145,6 @@ class EventFramer:
         return rest
 
 
-def event_fields(event: bytes) -> tuple[str, bytes]:
-    """An event's ``event:`` name (``""`` if none) and its ``data:`` lines joined."""
-    name = ""
-    data: list[bytes] = []
-    for line in event.splitlines():
-        if line.startswith(b"event:"):
-            name = line[6:].strip().decode("utf-8", "replace")
-        elif line.startswith(b"data:"):
-            data.append(line[5:].lstrip())
-    return name, b"\n".join(data)
-
-
 def json_object(data: bytes) -> dict[str, object] | None:
     """An event's data as a JSON object, or ``None`` if it is not one."""
     try:

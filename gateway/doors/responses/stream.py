@@ -13,7 +13,7 @@ import orjson
 
 from gateway.accounting.usage import usage_from_mapping
 from gateway.observability.record import Usage
-from gateway.providers.sse import EVENT_SPLIT, EventFramer, StreamHead, event_fields, json_object
+from gateway.providers.sse import EVENT_SPLIT, EventFramer, StreamHead, event_data, json_object
 
 # Events that come before any output: an error after them can still fail over.
 PREAMBLE = frozenset({"response.created", "response.in_progress", "response.queued"})
@@ -27,7 +27,7 @@ _MARKERS = (b"response.created", b"response.completed", b"response.incomplete", 
 
 def events(chunk: bytes) -> list[tuple[str, bytes]]:
     """The (name, data) of each whole event in ``chunk``."""
-    return [event_fields(event) for event in EVENT_SPLIT.split(chunk)[::2] if event.strip()]
+    return [event_data(event) for event in EVENT_SPLIT.split(chunk)[::2] if event.strip()]
 
 
 def _type_of(name: str, data: bytes) -> str:
