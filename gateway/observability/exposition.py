@@ -23,7 +23,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.governance.metrics import BudgetCollector
-from gateway.observability.metrics import PARKED_UNTIL, GatewayMetrics, multiprocess_dir
+from gateway.observability.metrics import PARKED_UNTIL, GatewayMetrics
+from gateway.observability.multiprocess import multiprocess_dir
 
 if TYPE_CHECKING:
     from gateway.runtime import Gateway

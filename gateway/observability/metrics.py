@@ -11,8 +11,6 @@ label tuple, so a request costs a few dict lookups and child increments.
 
 from __future__ import annotations
 
-import atexit
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -21,6 +19,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disa
 
 from gateway.observability.exact_counter import ExactUsdCounter
 from gateway.observability.fastmetrics import FastCounter, FastGauge, FastHistogram
+from gateway.observability.multiprocess import (
+    LabelsOrSelf,
+    mark_dead_workers,
+    multiprocess_dir,
+)
 from gateway.observability.record import RequestRecord
 from gateway.routing.triage.outcome import FALLBACK_REASONS
 from gateway.state.base import StateStore
@@ -61,11 +64,6 @@ GENAI_LABELS = (
 PARKED_UNTIL = "gateway_cooldown_parked_until"  # internal: multiprocess only, not exposed
 
 disable_created_metrics()  # type: ignore[no-untyped-call]
-
-
-def multiprocess_dir() -> str | None:
-    """The directory prometheus-client shares values through, when several workers run."""
-    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir")
 
 
 _STATUS_CLASSES = {status: f"{status // 100}xx" for status in range(100, 600)}
@@ -197,7 +195,7 @@ class GatewayMetrics:
                 PARKED_UNTIL, "Unix time a member is parked until (internal)",
                 ["provider", "model"], "livemax",
             )  # fmt: skip
-            _mark_dead_workers()
+            mark_dead_workers()
         self._series: dict[tuple[str, str, str, str, str, str | None, str], _Series] = {}
         self._attempt_children: dict[tuple[str, str, str, str], Any] = {}
         self._fallback_children: dict[tuple[str, str, str], Any] = {}
@@ -211,7 +209,7 @@ class GatewayMetrics:
     # -- construction: prometheus-client values with several workers, else lock-free ones
     def _counter(self, name: str, doc: str, labels: Sequence[str]) -> Any:
         if self.multiprocess:
-            return _LabelsOrSelf(Counter(name, doc, labels, registry=self.registry))
+            return LabelsOrSelf(Counter(name, doc, labels, registry=self.registry))
         family = FastCounter(name, doc, labels)
         self.registry.register(family)
         return family
@@ -228,7 +226,7 @@ class GatewayMetrics:
     ) -> Any:
         if self.multiprocess:
             metric = Histogram(name, doc, labels, registry=self.registry, buckets=buckets)
-            return _LabelsOrSelf(metric)
+            return LabelsOrSelf(metric)
         family = FastHistogram(name, doc, labels, buckets)
         self.registry.register(family)
         return family
@@ -392,44 +390,3 @@ class GatewayMetrics:
         if total > self._state_errors_seen:
             self.state_errors.inc(total - self._state_errors_seen)
         self._state_errors_seen = total
-
-
-_exit_hook: list[int] = []
-
-
-class _LabelsOrSelf:
-    """``labels()`` with no values gives the metric itself (prometheus-client's way)."""
-
-    def __init__(self, metric: Any) -> None:
-        self.metric = metric
-
-    def labels(self, *values: str) -> Any:
-        return self.metric.labels(*values) if values else self.metric
-
-
-def _mark_dead_workers() -> None:
-    """Drop live-gauge files of workers that died (uvicorn restarts them); and ours at exit."""
-    from prometheus_client import multiprocess
-
-    path = multiprocess_dir()
-    if not path or not os.path.isdir(path):
-        return
-    for name in os.listdir(path):
-        if not name.startswith("gauge_live") or not name.endswith(".db"):
-            continue
-        pid_text = name.rsplit("_", 1)[-1][:-3]
-        if pid_text.isdigit() and not _alive(int(pid_text)):
-            multiprocess.mark_process_dead(int(pid_text), path)  # type: ignore[no-untyped-call]
-    if not _exit_hook:
-        _exit_hook.append(os.getpid())
-        atexit.register(multiprocess.mark_process_dead, os.getpid(), path)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
