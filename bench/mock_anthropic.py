@@ -70,7 +70,7 @@ SSE_HEAD = (
 
 
 class AnthropicProtocol(UpstreamProtocol):
-    def respond(self, body: bytes) -> None:
+    def respond(self, request_line: bytes, body: bytes) -> None:
         transport = self.transport
         assert transport is not None
         if b'"stream":true' not in body:

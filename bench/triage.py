@@ -72,7 +72,7 @@ def routed(port: int, route: str) -> float:
 class ClassifierProtocol(UpstreamProtocol):
     """Answers every chat completion with the same verdict, at once."""
 
-    def respond(self, body: bytes) -> None:
+    def respond(self, request_line: bytes, body: bytes) -> None:
         assert self.transport is not None
         self.transport.write(VERDICT_HEAD + VERDICT)
 
