@@ -13,6 +13,7 @@ from gateway.observability.record import RequestRecord
 from gateway.pipeline.door import AnswerCodec, StreamRecorder
 from gateway.pipeline.pipeline import Exchange
 from gateway.providers.base import UpstreamResponse
+from gateway.providers.byok import keyless
 from gateway.resilience.attempts import Served
 from gateway.routing.table import Member, Route
 
@@ -147,6 +148,8 @@ class ResponseCacheStage:
         body = exchange.call.body
         directives = _directives(exchange.headers)
         members = route.members_for(exchange.profile)
+        if keyless(members, exchange.snapshot.providers, exchange.user_keys):
+            return None  # the attempt loop answers 401: the stored answer is not theirs
         if "no-store" in directives or (
             policy.deterministic_only
             and not exchange.door.repeatable

@@ -31,6 +31,8 @@ class Exchange:
     profile: str | None = None
     caller: Caller | None = None  # None: the gateway is open
     notes: dict[str, object] = field(default_factory=dict)
+    # The users' own provider keys (BYOK): in this call frame only, never on the record.
+    user_keys: Mapping[str, str] | None = None
     # Told about the answer as it goes out (the response cache records a miss).
     recorder: AnswerRecorder | None = None
 
@@ -71,7 +73,7 @@ class RequestPipeline:
         snapshot = exchange.snapshot
         call = exchange.call
         record = exchange.record
-        user_keys = snapshot.user_keys.take(exchange.headers)
+        user_keys = exchange.user_keys = snapshot.user_keys.take(exchange.headers)
         holder: Holder | None = None
         if call.affinity_id is not None:
             record.affinity_id = call.affinity_id

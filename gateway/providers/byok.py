@@ -8,10 +8,11 @@ never put on the request's record (what logs, metrics and traces read).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from gateway.errors import Unauthorized
 from gateway.providers.base import Provider
+from gateway.routing.table import Member
 
 HEADER_PREFIX = b"x-gateway-key-"
 REDACTED = b"[redacted]"
@@ -53,6 +54,23 @@ def key_required(providers: list[str]) -> UserKeyRequired:
         f"this route is served with your own provider key: send it as {headers}",
         param=headers.split(", ")[0],
     )
+
+
+def keyless(
+    members: Iterable[Member],
+    providers: Mapping[str, Provider],
+    user_keys: Mapping[str, str] | None,
+) -> bool:
+    """Would every member be skipped for want of the user's key? Then nothing may
+    answer the request in the gateway's name, not even a stored answer."""
+    found = False
+    for member in members:
+        if providers[member.provider].byok != "required":
+            return False
+        if user_keys and member.provider in user_keys:
+            return False
+        found = True
+    return found
 
 
 def scrub(body: bytes, key: str) -> bytes:

@@ -67,6 +67,10 @@ def byok_config(fake: FakeUpstream, gemini: FakeGemini) -> dict[str, Any]:
             "chat": {"pool": ["mine", "theirs"], "profiles": {"byok": ["mine"]}},
             "gemini-only": {"pool": ["gem"]},
             "gemini-first": {"pool": ["gem", "theirs"]},
+            "gemini-cached": {
+                "pool": ["gem"],
+                "cache": {"ttl_s": 60, "deterministic_only": False},
+            },
         },
         "resilience": {"cooldown_s": 30, "max_cooldown_s": 300},
     }
@@ -156,6 +160,20 @@ def test_required_skips_keyless_members_and_answers_401_when_none_is_left(
     assert served.status_code == 200
     assert served.headers["x-gateway-provider"] == "google"
     assert fake_gemini.hits()[0].headers["x-goog-api-key"] == GEMINI_USER_KEY
+
+
+def test_a_stored_answer_is_no_way_around_a_required_key(
+    fake_gemini: FakeGemini, gw: InProcessGateway
+) -> None:
+    served = post(gw, "gemini-cached", {"X-Gateway-Key-google": GEMINI_USER_KEY})
+    assert served.status_code == 200
+    again = post(gw, "gemini-cached", {"X-Gateway-Key-google": GEMINI_USER_KEY})
+    assert again.headers["x-gateway-cache"] == "hit"
+
+    keyless = post(gw, "gemini-cached")
+    assert keyless.status_code == 401
+    assert keyless.json()["error"]["code"] == "byok_key_required"
+    assert len(fake_gemini.hits()) == 1
 
 
 @pytest.mark.parametrize(
