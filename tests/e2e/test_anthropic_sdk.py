@@ -95,6 +95,25 @@ def test_create_through_an_anthropic_member_is_byte_exact(
     assert sent.headers["anthropic-version"] == raw.http_request.headers["anthropic-version"]
 
 
+def test_thinking_leaves_out_the_route_sampling_options_anthropic_refuses_with_it(
+    messages_gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
+) -> None:
+    claude, _ = fakes
+    claude.set("claude-sonnet-4-5", message("Thought it through", thinking="Let me see."))
+    answer = sdk(messages_gateway).messages.create(
+        model="sonnet",  # the route sets temperature 0.5, which thinking does not allow
+        max_tokens=2048,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+        messages=HELLO,
+        extra_body={"top_p": 0.97},
+    )
+    assert [b.type for b in answer.content] == ["thinking", "text"]
+    sent = claude.hits()[-1].body
+    assert "temperature" not in sent
+    assert sent["top_p"] == 0.97  # allowed with thinking: the client's own, kept
+    assert sent["thinking"] == {"type": "enabled", "budget_tokens": 1024}
+
+
 def test_stream_through_an_anthropic_member_is_byte_exact(
     messages_gateway: GatewayProcess, fakes: tuple[FakeAnthropic, FakeUpstream]
 ) -> None:

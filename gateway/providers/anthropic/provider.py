@@ -70,6 +70,9 @@ class AnthropicProvider(Provider):
             fields = upstream.body
             if upstream.operation == "count_tokens":
                 fields = {k: v for k, v in fields.items() if k not in _NOT_COUNTED}
+            elif request.thinks(fields):
+                fields = dict(fields)
+                request.fit_sampling_to_thinking(fields)
             headers = with_user_key(native, upstream, "x-api-key")
             return await self._transport.post(url, headers, orjson.dumps(fields))
         headers = request_headers(self._headers, upstream, "x-api-key")

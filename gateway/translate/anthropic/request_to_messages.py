@@ -83,11 +83,25 @@ def _think(out: dict[str, Any], reasoning: Reasoning, asked_max: int | None) -> 
     if asked_max is None or asked_max <= budget:
         # The client's limit is for the answer; thinking comes on top of it.
         out["max_tokens"] = budget + (asked_max or DEFAULT_MAX_TOKENS)
-    out.pop("temperature", None)
+    fit_sampling_to_thinking(out)
+
+
+def fit_sampling_to_thinking(out: dict[str, Any]) -> None:
+    """With thinking on, the API refuses ``temperature`` other than 1, any ``top_k``
+    and ``top_p`` below 0.95; such values (often a route's options) are left out."""
+    temperature = out.get("temperature")
+    if temperature is not None and temperature != 1:
+        del out["temperature"]
     out.pop("top_k", None)
     top_p = out.get("top_p")
     if isinstance(top_p, int | float) and top_p < 0.95:
         del out["top_p"]
+
+
+def thinks(body: dict[str, Any]) -> bool:
+    """Does a Messages API body turn extended thinking on?"""
+    thinking = body.get("thinking")
+    return isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
 
 
 def _max_tokens(body: dict[str, Any], default: int | None = DEFAULT_MAX_TOKENS) -> int | None:
