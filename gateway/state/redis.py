@@ -13,13 +13,11 @@ marker), ``triage:<hash>`` (a cached triage verdict, PX TTL, read with a bounded
 wait), ``lock:<name>`` (``redis_locks``), ``signals:*`` (``redis_signals``),
 ``affinity:<id>`` (a response's holder, see ``redis_holders``); channel
 ``<prefix>:cooldowns`` (parks, and recoveries). Which Redis (one server, Sentinel,
-Cluster) is ``gateway.state.redis_connect``'s business. Under Sentinel a usage batch
-counts as sent once a replica has it too (``WAIT``), so a failover right after a
-flush cannot lose it; until then it is resent under its id, which is a no-op where
-it already landed. When Redis is away the store serves on local state, reports
-``degraded``, counts each failed operation in ``errors_total``, keeps up to
-``max_pending_rows`` counter rows (one per window, bucket and dimensions; further
-ones are dropped and counted in ``usage_dropped_total``), and reconnects with backoff.
+Cluster) is ``gateway.state.redis_connect``'s business; how usage batches reach it
+(and survive a Sentinel failover) is ``gateway.state.redis_usage``'s. When Redis is
+away the store serves on local state, reports ``degraded``, counts each failed
+operation in ``errors_total``, keeps a bounded number of pending counter rows, and
+reconnects with backoff.
 """
 
 from __future__ import annotations
@@ -30,17 +28,14 @@ import math
 import os
 import random
 import time
-from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import structlog
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from gateway.accounting.counters import Increments, UsageEvent, UsageRows, bucket_ttl_s
+from gateway.accounting.counters import UsageEvent
 from gateway.cache.store import ResponseCacheStore
 from gateway.config.loader import ConfigError
 from gateway.state.affinity import Holder
@@ -48,26 +43,15 @@ from gateway.state.base import StateStore
 from gateway.state.redis_connect import RedisClient, connect, discover, redis_target
 from gateway.state.redis_holders import RedisHolders
 from gateway.state.redis_locks import SharedLocks
-from gateway.state.redis_scripts import APPLY_BATCH, PARK
+from gateway.state.redis_scripts import PARK
 from gateway.state.redis_signals import SignalExchange
+from gateway.state.redis_usage import UsageBatches
 
 log = structlog.get_logger("gateway.state")
 
 # Shared-value writes in flight at once; beyond it a write is dropped (a later miss).
 MAX_PENDING_PUTS = 1_000
-BATCH_MARKER_TTL_S = 86_400
-BATCH_FIELDS = 2_000
 MAX_BACKOFF_S = 2.0
-REPLICA_ACK_MS = 1_000
-# How long a primary's replica count is trusted before INFO is asked again.
-REPLICA_RECHECK_S = 10.0
-
-
-@dataclass(slots=True)
-class _Batch:
-    id: str
-    increments: Increments
-    rows: int
 
 
 def glob_escape(text: str) -> str:
@@ -98,32 +82,27 @@ class RedisStateStore(StateStore):
         self._namespace = f"{{{key_prefix}}}" if self.target.kind == "cluster" else key_prefix
         self.channel = self._key("cooldowns")
         self.flush_interval_s = flush_interval_s
-        self.max_pending_rows = max_pending_rows
-        self.usage_dropped_total = 0
         self.replica_id = os.urandom(6).hex()
         try:
             self._client: RedisClient = connect(self.target)
         except ValueError as exc:
             raise ConfigError("state", [f"state.redis_url: {exc}"]) from None
-        # A replica that has the batch too survives a failover (Sentinel's promotion).
-        self._confirm_on_replica = self.target.kind == "sentinel"
-        self._replica_count = 0
-        self._replicas_checked_at: float | None = None  # None: ask the primary first
+        self.usage = UsageBatches(
+            self._client,
+            self._key,
+            max_pending_rows=max_pending_rows,
+            # A replica that has the batch too survives a failover (Sentinel's promotion).
+            confirm_on_replica=self.target.kind == "sentinel",
+        )
         self._shared_locks = SharedLocks(self._client, self._key, self.replica_id, self._fail)
         self._signal_exchange = SignalExchange(
             self._client, self._key, self.replica_id, self._signals_failed
         )
         self._park_script = self._client.register_script(PARK)
-        self._apply_script = self._client.register_script(APPLY_BATCH)
         self._parks: asyncio.Queue[tuple[str, float, str]] = asyncio.Queue(max_queued_parks)
         self._holders = RedisHolders(self._client, self._key, max_queued_parks)
-        self._current = UsageRows()
-        self._sealed: deque[_Batch] = deque()
-        self._sealed_rows = 0
-        self._flush_lock = asyncio.Lock()
         self._up = asyncio.Event()
         self._outage_logged = False
-        self._drop_logged = False
         self._tasks: list[asyncio.Task[None]] = []
         self._puts: set[asyncio.Task[None]] = set()
         self._closing = False
@@ -209,7 +188,7 @@ class RedisStateStore(StateStore):
         if self._outage_logged:
             log.info("redis reachable again", errors_total=self.errors_total)
         self._outage_logged = False
-        self._replicas_checked_at = None  # maybe another primary now
+        self.usage.primary_changed()
         self._up.set()
 
     def response_cache(self, max_entries: int, max_bytes: int) -> ResponseCacheStore:
@@ -381,86 +360,19 @@ class RedisStateStore(StateStore):
 
     # -- usage counters ----------------------------------------------------------
     @property
+    def usage_dropped_total(self) -> int:
+        return self.usage.dropped_total
+
+    @property
     def pending_rows(self) -> int:
-        return len(self._current) + self._sealed_rows
+        return self.usage.pending_rows
 
     def add_usage(self, event: UsageEvent) -> None:
-        if self._current.add(event, self.max_pending_rows - self._sealed_rows):
-            return
-        self.usage_dropped_total += 1
-        if not self._drop_logged:
-            self._drop_logged = True
-            log.error("usage counters dropped: pending bound reached", bound=self.max_pending_rows)
-
-    def _seal(self) -> None:
-        if not len(self._current):
-            return
-        rows = len(self._current)
-        increments = self._current.increments()
-        self._current = UsageRows()
-        chunks: list[Increments] = [{}]
-        size = 0
-        for key, fields in increments.items():
-            for name, amount in fields.items():
-                if size >= BATCH_FIELDS:
-                    chunks.append({})
-                    size = 0
-                chunks[-1].setdefault(key, {})[name] = amount
-                size += 1
-        # The row count rides on the last chunk: released once every chunk is sent.
-        last = len(chunks) - 1
-        for i, chunk in enumerate(chunks):
-            self._sealed.append(_Batch(os.urandom(12).hex(), chunk, rows if i == last else 0))
-        self._sealed_rows += rows
-
-    async def _apply(self, batch: _Batch) -> None:
-        keys = [self._key(f"batch:{batch.id}")]
-        args: list[Any] = [BATCH_MARKER_TTL_S]
-        for bucket, fields in batch.increments.items():
-            keys.append(self._key(bucket))
-            args += [bucket_ttl_s(bucket.split(":")[1]), len(fields)]
-            for name, amount in fields.items():
-                args += [name, amount]
-        if not self._confirm_on_replica or not await self._has_replicas():
-            # No replica could be promoted (WAIT would only stall until its timeout).
-            await self._apply_script(keys=keys, args=args)
-            return
-        # WAIT counts the replicas that have this connection's writes: one pipeline,
-        # so the script and the WAIT share a connection.
-        assert isinstance(self._client, Redis)  # Sentinel gives a plain client
-        async with self._client.pipeline(transaction=False) as pipe:
-            await self._apply_script(keys=keys, args=args, client=pipe)
-            pipe.wait(1, REPLICA_ACK_MS)
-            acked = (await pipe.execute())[-1]
-        if acked < 1:
-            self._replicas_checked_at = None  # the replica may be gone: ask again
-            raise RedisError("no replica acknowledged the usage batch yet; it is resent")
-
-    async def _has_replicas(self) -> bool:
-        now = time.monotonic()
-        checked = self._replicas_checked_at
-        if checked is None or now - checked > REPLICA_RECHECK_S:
-            replication = await self._client.info("replication")
-            self._replica_count = int(replication.get("connected_slaves", 0))
-            self._replicas_checked_at = now
-        return self._replica_count > 0
+        self.usage.add(event)
 
     async def flush_usage(self) -> None:
-        """Send what is pending; a failed batch stays queued and is resent under its id."""
-        if not self._up.is_set():
-            return
-        async with self._flush_lock:
-            self._seal()
-            while self._sealed:
-                batch = self._sealed[0]
-                try:
-                    await self._apply(batch)
-                except Exception as exc:
-                    self._fail("usage", exc)
-                    return
-                self._sealed.popleft()
-                self._sealed_rows -= batch.rows
-            self._drop_logged = False
+        if self._up.is_set():
+            await self.usage.flush(self._fail)
 
     async def _flush_loop(self) -> None:
         while not self._closing:
@@ -469,22 +381,7 @@ class RedisStateStore(StateStore):
             await self.flush_usage()
 
     async def usage_buckets(self, keys: Sequence[str]) -> list[dict[str, int]]:
-        async with self._client.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.hgetall(self._key(key))
-            replies: list[dict[str, str]] = await pipe.execute()
-        return [{k: int(v) for k, v in reply.items()} for reply in replies if reply]
+        return await self.usage.buckets(keys)
 
     async def reset_usage(self) -> None:
-        async with self._flush_lock:
-            self._current.clear()
-            self._sealed.clear()
-            self._sealed_rows = 0
-            names = [
-                name
-                async for name in self._client.scan_iter(
-                    match=glob_escape(self._key("usage:")) + "*", count=500
-                )
-            ]
-            for start in range(0, len(names), 500):
-                await self._client.unlink(*names[start : start + 500])
+        await self.usage.reset(glob_escape(self._key("usage:")) + "*")

@@ -255,10 +255,10 @@ async def test_a_retried_batch_counts_once(
 ) -> None:
     a = await replicas()
     a.add_usage(event())
-    a._seal()
-    batch = a._sealed[0]
-    await a._apply(batch)
-    await a._apply(batch)  # as after a reply lost to a dropped connection
+    a.usage.seal()
+    batch = a.usage.sealed[0]
+    await a.usage.apply(batch)
+    await a.usage.apply(batch)  # as after a reply lost to a dropped connection
     await a.flush_usage()
     _, totals = await a.read_usage("day", 2, [])
     assert totals["requests"] == 1
