@@ -215,10 +215,7 @@ class Bench:
             self.load("gateway_memory_c1", gw.port, CHAT, 1)
             self.load("gateway_memory_c64", gw.port, CHAT, 64)
             self.load("gateway_memory_stream_c64", gw.port, STREAM, 64)
-            for name, result in load_endpoints(
-                gw, self.workdir, duration_s=self.duration, cpu=LOAD_CPU
-            ).items():
-                self.results["runs"][name] = result.as_dict()
+            load_endpoints(self, gw)
             self.results["rss_after_load_mb"] = round(gw.rss_mb(), 1)
             if not self.smoke:
                 self.concurrent_streams(gw)
