@@ -39,13 +39,13 @@ class Pair:
     path: str
     body: dict[str, Any]
     chat_body: dict[str, Any]
-    label: str  # for the target table
+    label: str  # for the target table and the rounds' rows
 
 
 PAIRS = {
     "gateway_embeddings16_c64": Pair("/v1/embeddings", EMBED, CHAT, "embeddings16"),
     "gateway_responses_stream_c64": Pair(
-        "/v1/responses", RESPONSES_STREAM, CHAT_STREAM, "responses stream"
+        "/v1/responses", RESPONSES_STREAM, CHAT_STREAM, "responses_stream"
     ),
 }
 GOAL = 0.90
@@ -91,13 +91,13 @@ def load_endpoints(bench: Bench, gateway: Service) -> None:
         door_cpu: list[float] = []
         chat_cpu: list[float] = []
         for i in range(1, rounds + 1):
-            suffix = f"_{i}" if rounds > 1 else ""
+            name = f"endpoints_{pair.label}"
             run, cpu = _measured(
-                bench, f"{row}_chat{suffix}", gateway, CHAT_PATH, pair.chat_body, duration
+                bench, f"{name}_chat_{i}", gateway, CHAT_PATH, pair.chat_body, duration
             )
             chat.append(run)
             chat_cpu.append(cpu)
-            run, cpu = _measured(bench, f"{row}{suffix}", gateway, pair.path, pair.body, duration)
+            run, cpu = _measured(bench, f"{name}_{i}", gateway, pair.path, pair.body, duration)
             door.append(run)
             door_cpu.append(cpu)
         by_rps = sorted(door, key=lambda run: run.rps)
