@@ -82,8 +82,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         check("10k routes: throughput vs small", round(ratio, 3), ">= 0.95", ratio >= 0.95)
     tracing_targets(results, check)
     adaptive_targets(results, check)
-    for target in endpoint_targets(results):
-        check(*target)
+    endpoint_targets(results, check)
     messages_targets(results, check)
     cache_targets(results, check)
     provider_targets(results, check)

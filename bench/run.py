@@ -124,17 +124,11 @@ class Bench:
         duration: float | None = None,
         headers: dict[str, str] | None = None,
         path: str = "/v1/chat/completions",
+        warm_up: bool = True,
     ) -> LoadResult:
+        if warm_up:
+            self.warm_up(port, body, connections, headers, path)
         url = f"http://127.0.0.1:{port}{path}"
-        run_wrk(
-            url,
-            body,
-            connections=connections,
-            duration_s=1,
-            cpu=LOAD_CPU,
-            workdir=self.workdir,
-            headers=headers,
-        )  # warm-up: connections, caches, JIT-free but lazy imports
         result = run_wrk(
             url,
             body,
@@ -151,6 +145,25 @@ class Bench:
             flush=True,
         )
         return result
+
+    def warm_up(
+        self,
+        port: int,
+        body: dict[str, Any],
+        connections: int,
+        headers: dict[str, str] | None = None,
+        path: str = "/v1/chat/completions",
+    ) -> None:
+        """One second of load, unmeasured: connections, caches, lazy imports."""
+        run_wrk(
+            f"http://127.0.0.1:{port}{path}",
+            body,
+            connections=connections,
+            duration_s=1,
+            cpu=LOAD_CPU,
+            workdir=self.workdir,
+            headers=headers,
+        )
 
     def start_gateway(self, name: str, config: dict[str, Any]) -> Service:
         path = self.workdir / f"{name}.yaml"
@@ -215,10 +228,7 @@ class Bench:
             self.load("gateway_memory_c1", gw.port, CHAT, 1)
             self.load("gateway_memory_c64", gw.port, CHAT, 64)
             self.load("gateway_memory_stream_c64", gw.port, STREAM, 64)
-            for name, result in load_endpoints(
-                gw, self.workdir, duration_s=self.duration, cpu=LOAD_CPU
-            ).items():
-                self.results["runs"][name] = result.as_dict()
+            load_endpoints(self, gw)
             self.results["rss_after_load_mb"] = round(gw.rss_mb(), 1)
             if not self.smoke:
                 self.concurrent_streams(gw)

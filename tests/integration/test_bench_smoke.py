@@ -36,6 +36,8 @@ def test_bench_harness_smoke(tmp_path: Path, redis_url: str) -> None:
         "gateway_memory_c1",
         "gateway_memory_c64",
         "gateway_memory_stream_c64",
+        "gateway_embeddings16_c64",
+        "gateway_responses_stream_c64",
         "gateway_redis_c64",
         "triage_bench-triage_c1",
         "triage_bench-triage-heuristic_c1",
@@ -54,6 +56,10 @@ def test_bench_harness_smoke(tmp_path: Path, redis_url: str) -> None:
     assert results["ready_s"] > 0
     assert results["redis_commands_per_s"] >= 0
     assert results["tracing_throughput_ratio"] > 0
+    for row in ("gateway_embeddings16_c64", "gateway_responses_stream_c64"):
+        compared = results["endpoints"][row]
+        assert compared["throughput_ratio"] > 0, row
+        assert compared["cpu_us_per_request"] > 0 and compared["chat_cpu_us_per_request"] > 0
     # The traced runs exported to the bench's OTLP sink: at least the c1 run's spans.
     assert results["tracing_spans_exported"] >= results["runs"]["gateway_tracing_on_c1"]["requests"]
     assert results["governance_redis_commands_per_s"] >= 0
@@ -64,5 +70,7 @@ def test_bench_harness_smoke(tmp_path: Path, redis_url: str) -> None:
         "Redis commands/s, limited key",
         "triage overhead vs plain route, classifier decision",
         "triage overhead vs plain route, cache decision",
+        "gateway_embeddings16_c64 / chat (alternating rounds)",
+        "gateway_responses_stream_c64 / chat (alternating rounds)",
     }
     assert "| gateway_memory_c64 |" in proc.stdout

@@ -51,6 +51,46 @@ def test_relay_passes_bytes_through_and_reads_id_and_usage() -> None:
     assert not cut.complete and cut.response_id is None
 
 
+def test_head_decides_at_the_first_output_event_in_any_framing() -> None:
+    created = ev("response.created", response={"id": "r1"})
+    delta = ev("response.output_text.delta", delta="hi")
+    # What follows the first output event is not the opening's concern.
+    assert responses_head(created + delta + b"data: {not json\n\n") is StreamHead.COMMIT
+    crlf = (created + ev("error", message="x")).replace(b"\n", b"\r\n")
+    assert responses_head(crlf) is StreamHead.FAILED
+    assert responses_head(b": keep-alive\n" + created) is StreamHead.MORE
+
+
+def test_relay_tells_a_marker_in_text_from_a_terminal_event() -> None:
+    usage = {"input_tokens": 3, "output_tokens": 5}
+    created = ev("response.created", response={"id": "resp_1"})
+    # Output text may say anything, the names of events included.
+    delta = ev("response.output_text.delta", delta='an error: "response.completed"')
+    done = ev("response.completed", response={"id": "resp_1", "usage": usage})
+    relay = ResponsesRelay()
+    assert relay.feed(created + delta) == created + delta
+    assert not relay.complete and relay.usage is None and relay.response_id == "resp_1"
+    assert relay.feed(done) == done
+    assert relay.complete and relay.usage is not None and relay.usage.output_tokens == 5
+
+
+def test_relay_reads_events_framed_with_crlf_or_typed_only_in_their_data() -> None:
+    usage = {"input_tokens": 3, "output_tokens": 5}
+    stream = (
+        ev("response.created", response={"id": "resp_2"})
+        + ev("response.output_text.delta", delta="hi")
+        + ev("response.completed", response={"id": "resp_2", "usage": usage})
+    )
+    crlf = stream.replace(b"\n", b"\r\n")
+    bare = b"".join(line + b"\n" for line in stream.split(b"\n") if not line.startswith(b"event:"))
+    for framed in (crlf, bare):
+        relay = ResponsesRelay()
+        out = b"".join(relay.feed(framed[i : i + 5]) for i in range(0, len(framed), 5))
+        assert out + relay.finish() == framed
+        assert relay.complete and relay.response_id == "resp_2"
+        assert relay.usage is not None and relay.usage.input_tokens == 3
+
+
 def test_embeddings_usage_is_read_from_the_tail() -> None:
     body = embeddings({"model": "m", "input": ["ab", "cd"] * 8, "encoding_format": "base64"})
     usage = embeddings_usage(body)

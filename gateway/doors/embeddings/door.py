@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, NoReturn
 
 from gateway.doors.embeddings.cache import EmbeddingsAnswerCodec
-from gateway.doors.embeddings.request import largest_input_tokens, parse_embeddings_body
+from gateway.doors.embeddings.request import parse_embeddings_body
 from gateway.doors.embeddings.response import embeddings_usage
 from gateway.errors import GatewayError
 from gateway.pipeline.call import Call
@@ -23,13 +23,13 @@ class EmbeddingsDoor(Door):
     repeatable = True
 
     def parse(self, raw: bytes, route_header: str | None) -> Call:
-        payload = parse_embeddings_body(raw, route_header is not None)
+        payload, largest_input = parse_embeddings_body(raw, route_header is not None)
         return Call(
             model=route_header or payload["model"],
             stream=False,
             body=payload,
             # A model's context window bounds each input, not the batch.
-            prompt_estimate=largest_input_tokens(payload["input"]),
+            prompt_estimate=largest_input,
         )
 
     def answer(self, served: Served, call: Call) -> Answer:

@@ -12,45 +12,66 @@ from gateway.doors.body import check_model, check_type, load_object
 from gateway.errors import InvalidRequest
 
 ENCODING_FORMATS = ("float", "base64")
+_STRINGS = {str}
+_TOKENS = {int}  # JSON's true/false are of type bool: never tokens
+_TOKEN_ARRAYS = {list}
 
 
 def _is_tokens(value: Any) -> bool:
-    return (
-        isinstance(value, list)
-        and bool(value)
-        and all(isinstance(t, int) and not isinstance(t, bool) for t in value)
-    )
+    return isinstance(value, list) and set(map(type, value)) == _TOKENS
 
 
-def _check_input(value: Any) -> None:
-    if value is None:
-        raise InvalidRequest("missing required parameter: 'input'", param="input")
+def input_estimate(value: Any) -> int:
+    """Checks ``input``; returns a token estimate of the largest input (about 4
+    characters a token), which a model's context window bounds.
+
+    A batch is one kind of input throughout in practice: that is checked a whole array
+    at a time; only a mixed or invalid one is walked item by item."""
     if isinstance(value, str):
         if not value:
             raise InvalidRequest("'input' must not be an empty string", param="input")
-        return
+        return len(value) // 4
+    if value is None:
+        raise InvalidRequest("missing required parameter: 'input'", param="input")
     if not isinstance(value, list) or not value:
         raise InvalidRequest(
             "'input' must be a string, an array of strings, or an array of token arrays",
             param="input",
         )
-    if _is_tokens(value):
-        return
+    kinds = set(map(type, value))
+    if kinds == _STRINGS:
+        if all(value):  # no empty string
+            return max(map(len, value)) // 4
+    elif kinds == _TOKENS:
+        return len(value)
+    elif kinds == _TOKEN_ARRAYS and all(set(map(type, item)) == _TOKENS for item in value):
+        return max(map(len, value))
+    return _item_by_item(value)
+
+
+def _item_by_item(value: list[Any]) -> int:
+    """``input_estimate`` of a mixed array, or the error naming its first bad item."""
+    longest = 0
     for i, item in enumerate(value):
         if isinstance(item, str):
             if not item:
                 raise InvalidRequest(f"'input[{i}]' must not be empty", param=f"input[{i}]")
-        elif not _is_tokens(item):
+            longest = max(longest, len(item) // 4)
+        elif _is_tokens(item):
+            longest = max(longest, len(item))
+        else:
             raise InvalidRequest(
                 f"'input[{i}]' must be a string or an array of integer tokens",
                 param=f"input[{i}]",
             )
+    return longest
 
 
-def parse_embeddings_body(raw: bytes, route_from_header: bool) -> dict[str, Any]:
+def parse_embeddings_body(raw: bytes, route_from_header: bool) -> tuple[dict[str, Any], int]:
+    """The checked body, and ``input_estimate`` of its input."""
     payload = load_object(raw)
     check_model(payload, route_from_header)
-    _check_input(payload.get("input"))
+    estimate = input_estimate(payload.get("input"))
     fmt = payload.get("encoding_format")
     if fmt is not None and fmt not in ENCODING_FORMATS:
         raise InvalidRequest(
@@ -62,13 +83,4 @@ def parse_embeddings_body(raw: bytes, route_from_header: bool) -> dict[str, Any]
         raise InvalidRequest("'dimensions' must be a positive integer", param="dimensions")
     if payload.get("stream") is True:
         raise InvalidRequest("embeddings do not stream", param="stream")
-    return payload
-
-
-def largest_input_tokens(value: Any) -> int:
-    """A token estimate of the largest input (about 4 characters a token)."""
-    if isinstance(value, str):
-        return len(value) // 4
-    if _is_tokens(value):
-        return len(value)
-    return max((len(v) // 4 if isinstance(v, str) else len(v) for v in value), default=0)
+    return payload, estimate

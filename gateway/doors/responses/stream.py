@@ -2,52 +2,96 @@
 
 Only the events the gateway needs are decoded: ``response.created`` (the id, for
 affinity) and the terminal ``response.completed`` / ``response.incomplete`` /
-``response.failed`` (usage). Nothing is stripped or rewritten.
+``response.failed`` (usage). They are found by their names' bytes, so the text deltas
+between them are never split, named or parsed. Nothing is stripped or rewritten.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import orjson
 
 from gateway.accounting.usage import usage_from_mapping
 from gateway.observability.record import Usage
-from gateway.providers.sse import EVENT_SPLIT, EventFramer, StreamHead, event_data, json_object
+from gateway.providers.sse import EventFramer, StreamHead, event_data, json_object
 
 # Events that come before any output: an error after them can still fail over.
 PREAMBLE = frozenset({"response.created", "response.in_progress", "response.queued"})
 FAILED = frozenset({"error", "response.failed"})
 TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
 _DECODED = frozenset({"response.created"}) | TERMINAL
+# Each decoded event's type contains one of these, in its `event:` line and its data.
+_MARKERS = (
+    b"response.created",
+    b"response.completed",
+    b"response.incomplete",
+    b"response.failed",
+    b"error",
+)
+_EVENT_END = re.compile(rb"\r\n\r\n|\n\n")
 _SEQUENCE = b'"sequence_number":'
 _DIGITS = re.compile(rb"\s*(\d{1,18})")
-_MARKERS = (b"response.created", b"response.completed", b"response.incomplete", b"failed", b"error")
 
 
-def events(chunk: bytes) -> list[tuple[str, bytes]]:
-    """The (name, data) of each whole event in ``chunk``."""
-    return [event_data(event) for event in EVENT_SPLIT.split(chunk)[::2] if event.strip()]
+def _events(chunk: bytes) -> Iterator[bytes]:
+    """Each whole event of ``chunk`` in turn, split only as far as it is read."""
+    start = 0
+    for end in _EVENT_END.finditer(chunk):
+        event = chunk[start : end.start()]
+        start = end.end()
+        if event.strip():
+            yield event
+    if chunk[start:].strip():
+        yield chunk[start:]
 
 
-def _type_of(name: str, data: bytes) -> str:
+def event_type(event: bytes) -> str:
+    """An event's type: its ``event:`` line, else the ``type`` in its data (OpenAI sends
+    both; the data alone is enough)."""
+    if event.startswith(b"event:"):
+        line_end = event.find(b"\n")
+        return event[6 : line_end if line_end >= 0 else None].strip().decode("utf-8", "replace")
+    name, data = event_data(event)
     if name:
         return name
-    # No `event:` line: the type is in the payload (as OpenAI also sends it there).
     parsed = json_object(data)
     kind = parsed.get("type") if parsed is not None else None
     return kind if isinstance(kind, str) else ""
 
 
 def responses_head(head: bytes) -> StreamHead:
-    """Commit at the first output event; an error before it fails over."""
-    for name, data in events(head):
-        kind = _type_of(name, data)
+    """Commit at the first output event; an error before it fails over. Only the
+    events up to the verdict are read."""
+    for event in _events(head):
+        kind = event_type(event)
         if kind in FAILED:
             return StreamHead.FAILED
         if kind not in PREAMBLE:
             return StreamHead.COMMIT
     return StreamHead.MORE
+
+
+def _bounds(chunk: bytes, at: int) -> tuple[int, int]:
+    """Where the event around ``chunk[at]`` starts and ends (``chunk`` holds whole
+    events; an event end holds no marker byte)."""
+    lf, crlf = chunk.rfind(b"\n\n", 0, at), chunk.rfind(b"\r\n\r\n", 0, at)
+    start = max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
+    found = _EVENT_END.search(chunk, at)
+    return start, found.start() if found is not None else len(chunk)
+
+
+def _marked(chunk: bytes) -> list[bytes]:
+    """The events of ``chunk`` that carry a marker, in stream order."""
+    spans: dict[int, int] = {}
+    for marker in _MARKERS:
+        at = chunk.find(marker)
+        while at >= 0:
+            start, end = _bounds(chunk, at)
+            spans[start] = end
+            at = chunk.find(marker, end)
+    return [chunk[start : spans[start]] for start in sorted(spans)]
 
 
 class ResponsesRelay:
@@ -71,30 +115,29 @@ class ResponsesRelay:
             digits = _DIGITS.match(chunk, at + len(_SEQUENCE))
             if digits is not None:
                 self.sequence = int(digits.group(1))
-        if any(marker in chunk for marker in _MARKERS):
-            self._scan(chunk)
+        for event in _marked(chunk):
+            self._decode(event)
         return chunk
 
     def finish(self) -> bytes:
         return self._framer.rest()
 
-    def _scan(self, chunk: bytes) -> None:
-        for name, data in events(chunk):
-            kind = _type_of(name, data)
-            if kind not in _DECODED:
-                continue
-            if kind in TERMINAL:
-                self.complete = True
-            parsed = json_object(data)
-            response = parsed.get("response") if parsed is not None else None
-            if not isinstance(response, dict):
-                continue
-            rid = response.get("id")
-            if kind == "response.created" and self._remember_id and isinstance(rid, str):
-                self.response_id = rid
-            usage = usage_from_mapping(response.get("usage"))
-            if usage is not None:
-                self.usage = usage
+    def _decode(self, event: bytes) -> None:
+        kind = event_type(event)
+        if kind not in _DECODED:
+            return  # a marker in other text (a delta that says "error")
+        if kind in TERMINAL:
+            self.complete = True
+        parsed = json_object(event_data(event)[1])
+        response = parsed.get("response") if parsed is not None else None
+        if not isinstance(response, dict):
+            return
+        rid = response.get("id")
+        if kind == "response.created" and self._remember_id and isinstance(rid, str):
+            self.response_id = rid
+        usage = usage_from_mapping(response.get("usage"))
+        if usage is not None:
+            self.usage = usage
 
 
 def error_event(message: str, code: str, sequence: int | None = None) -> bytes:
