@@ -58,7 +58,10 @@ async def ask_classifier(
 ) -> ClassifierAnswer:
     record = _call_record(parent, triage, profile)
     classifier = triage.classifier
-    plan = order_pool(classifier.policy, classifier.members_for(profile), rng)
+    members = classifier.members_for(profile)
+    plan = (
+        members if classifier.policy == "priority" else order_pool(classifier.policy, members, rng)
+    )
     body = classifier_body(triage.prompt, conversation, triage.json_mode)
     estimate = (len(triage.prompt) + len(conversation)) // CHARS_PER_TOKEN
     try:

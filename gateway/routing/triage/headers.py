@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from gateway.routing.triage.outcome import TriageOutcome
+from gateway.config.triage import TIERS
+from gateway.routing.triage.outcome import REASONS, TriageOutcome
+
+TierHeaders = tuple[tuple[bytes, bytes], tuple[bytes, bytes]]
+
+# Every tier and reason is known in advance: each pair of headers is encoded once.
+_HEADERS: dict[tuple[str, str], TierHeaders] = {
+    (tier, reason): (
+        (b"x-gateway-tier", tier.encode()),
+        (b"x-gateway-tier-reason", reason.encode()),
+    )
+    for tier in TIERS
+    for reason in REASONS
+}
 
 
-def tier_headers(outcome: TriageOutcome) -> list[tuple[bytes, bytes]]:
-    return [
-        (b"x-gateway-tier", outcome.tier.encode()),
-        (b"x-gateway-tier-reason", outcome.reason.encode()),
-    ]
+def tier_headers(outcome: TriageOutcome) -> TierHeaders:
+    return _HEADERS[outcome.tier, outcome.reason]

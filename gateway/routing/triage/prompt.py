@@ -20,7 +20,7 @@ high-stakes specialist advice.
 Answer with only a JSON object, for example {"tier": "medium"}."""
 
 CHARS_PER_TOKEN = 4
-SYSTEM_ROLES = ("system", "developer")
+SYSTEM_ROLES = ("system", "developer")  # a tuple: a role may be any JSON value
 CUT = " […]"
 # The system message may take at most this share of the budget: the last turns matter more.
 SYSTEM_SHARE = 0.25
@@ -73,15 +73,18 @@ def _cut(text: str, budget: int) -> str:
 def transcript(messages: list[Any], max_tokens: int) -> str:
     """The conversation as the classifier sees it, at most ``max_tokens`` long."""
     budget = max_tokens * CHARS_PER_TOKEN
-    system = [
-        m for m in messages if isinstance(m, dict) and m.get("role") in ("system", "developer")
-    ]
-    turns = [
-        m for m in messages if isinstance(m, dict) and m.get("role") not in ("system", "developer")
-    ]
+    system: dict[str, Any] | None = None
+    turns: list[dict[str, Any]] = []
+    for message in messages:
+        if not isinstance(message, dict):
+            continue
+        if message.get("role") not in SYSTEM_ROLES:
+            turns.append(message)
+        elif system is None:
+            system = message
     head = ""
-    if system:
-        head = _cut(_message_line(system[0]), int(budget * SYSTEM_SHARE))
+    if system is not None:
+        head = _cut(_message_line(system), int(budget * SYSTEM_SHARE))
         budget -= len(head) + 1
     kept: list[str] = []
     for message in reversed(turns):
@@ -90,8 +93,10 @@ def transcript(messages: list[Any], max_tokens: int) -> str:
         line = _cut(_message_line(message), budget)
         kept.append(line)
         budget -= len(line) + 1
+    if head:
+        kept.append(head)
     kept.reverse()
-    return "\n".join([head, *kept] if head else kept)
+    return "\n".join(kept)
 
 
 def classifier_body(prompt: str, conversation: str, json_mode: bool) -> dict[str, Any]:

@@ -41,23 +41,24 @@ class TriageRoute:
     # Hashed into every decision-cache key: another route, classifier or prompt
     # never reuses this one's verdicts.
     cache_scope: bytes
+    # Index in ``tiers`` of the tier that serves each verdict (see ``position``).
+    positions: Mapping[str, int]
 
     def position(self, tier: str) -> int:
         """Index in ``tiers`` of the tier that serves a verdict of ``tier``: that tier
         when configured, else the next one up, else the nearest one down."""
-        rank = RANK[tier]
-        for i, configured in enumerate(self.tiers):
-            if RANK[configured.name] >= rank:
-                return i
-        return len(self.tiers) - 1
+        return self.positions[tier]
 
-    def tier_of(self, member: Member, start: int) -> int:
-        """The first tier from ``start`` up whose pool holds ``member`` (any profile)."""
-        for i in range(start, len(self.tiers)):
-            route = self.tiers[i].route
-            if member in route.pool or any(member in p for p in route.profiles.values()):
-                return i
-        return start
+
+def serving_positions(configured: tuple[str, ...]) -> dict[str, int]:
+    """For each of the four tiers, the index in ``configured`` (weakest first) of the
+    tier that serves its verdicts."""
+    positions = {}
+    for tier in TIERS:
+        rank = RANK[tier]
+        up = (i for i, name in enumerate(configured) if RANK[name] >= rank)
+        positions[tier] = next(up, len(configured) - 1)
+    return positions
 
 
 def _classifier_json_mode(config: GatewayConfig, classifier: Route) -> bool:
@@ -107,6 +108,7 @@ def build_triage_route(
         prompt=prompt,
         json_mode=_classifier_json_mode(config, classifier),
         cache_scope=scope,
+        positions=serving_positions(tuple(tier.name for tier in tiers)),
     )
     everyone: dict[str, Member] = {}
     for tier in plan.tiers:
