@@ -30,6 +30,7 @@ from gateway.routing.policies import order_pool
 from gateway.routing.table import Member, Route
 from gateway.routing.triage.cache import DecisionCache
 from gateway.routing.triage.classifier import ask_classifier
+from gateway.routing.triage.deadline import Deadlines
 from gateway.routing.triage.heuristics import judge
 from gateway.routing.triage.outcome import TriageOutcome
 from gateway.routing.triage.prompt import transcript
@@ -72,6 +73,7 @@ class TriageService:
         self.cache = cache
         self.rng = rng
         self._states: dict[tuple[int, str | None], _RouteState] = {}
+        self.deadlines = Deadlines()
 
     async def serve(
         self,
@@ -231,7 +233,7 @@ class TriageService:
             if shared is not None:
                 return _floored(TriageOutcome(shared, "cache", shared, "cache"), question.floor)
         answer = await ask_classifier(
-            self.runner, triage, question.conversation, record, profile, self.rng
+            self.runner, triage, question.conversation, record, profile, self.rng, self.deadlines
         )
         record.upstream_s += answer.record.upstream_s
         tier = answer.tier
