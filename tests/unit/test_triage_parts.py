@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from gateway.config.triage import TriageHeuristics
-from gateway.routing.triage.heuristics import judge
+from gateway.routing.triage.heuristics import Rules, judge, looks_like_code
 from gateway.routing.triage.prompt import classifier_body, transcript
 from gateway.routing.triage.verdict import answer_text, parse_verdict
 
@@ -72,7 +72,7 @@ def test_classifier_body_asks_for_json_only_where_the_kind_takes_it() -> None:
     assert "response_format" not in classifier_body("PROMPT", "user: hi", json_mode=False)
 
 
-RULES = TriageHeuristics()
+RULES = Rules.of(TriageHeuristics())
 
 
 def judged(
@@ -102,7 +102,7 @@ def test_heuristic_rules(
 
 
 def test_each_rule_can_be_turned_off() -> None:
-    rules = TriageHeuristics(simple_max_chars=0, floor_tier=None)
+    rules = Rules.of(TriageHeuristics(simple_max_chars=0, floor_tier=None))
     assert judged("hi", rules=rules) == (None, None)
     assert judged("hi", rules=rules, tools=[{"type": "function"}]) == (None, None)
 
@@ -125,3 +125,26 @@ def test_only_the_turns_count_and_odd_values_are_no_error() -> None:
     odd: dict[str, Any] = {"messages": [{"role": {"a": 1}, "content": text_parts}]}
     assert judge(odd, 5, RULES) == ("simple", None)
     assert transcript(odd["messages"], 100) == "user: hi"  # a role that is no text reads as user
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("Say hello.", False),
+        ("def f(): pass", True),
+        ("  import os", True),
+        ("Tell me\n   class Foo:", True),
+        ("\n\nfrom x import y", True),
+        ("a list; of things", False),
+        ("x = 1;", True),
+        ("if (a) {\n  b()", True),
+        ("}  ", True),
+        ("use ``` fences", True),
+        ("let me know", True),  # a keyword at a line's start reads as code
+        ("please let me know", False),
+        ("definitely", False),  # a keyword only as a whole word
+        ("SELECT * FROM t", True),
+    ],
+)
+def test_what_reads_as_code(text: str, code: bool) -> None:
+    assert looks_like_code(text) is code

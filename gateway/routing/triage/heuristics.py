@@ -12,6 +12,7 @@ code pattern runs only on a request short enough for the first rule.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from gateway.config.triage import TriageHeuristics
@@ -21,24 +22,52 @@ from gateway.routing.triage.prompt import SYSTEM_ROLES
 # unhashable one must not fail the membership test.
 _MEDIA_PARTS = ("image_url", "image", "input_image", "input_audio", "audio", "file")
 _TOOL_ROLES = ("tool", "function")
-# Code: a fenced block, or a line that starts or ends the way source code does.
-_CODE = re.compile(
-    r"```|^\s*(?:def|class|import|from\s+\S+\s+import|#include|function|const|let|var|"
-    r"public|private|fn|func|package|SELECT|INSERT|UPDATE|CREATE)\b|[;{}]\s*$",
-    re.MULTILINE,
+# Code: a fenced block, or a line that starts or ends the way source code does. One
+# pattern with all three alternatives is tried at every position of the text; these are
+# tried only where they can match (a line's start, a text with one of `;{}` in it).
+_KEYWORD = (
+    r"\s*(?:def|class|import|from\s+\S+\s+import|#include|function|const|let|var|"
+    r"public|private|fn|func|package|SELECT|INSERT|UPDATE|CREATE)\b"
 )
+_FIRST_LINE_CODE = re.compile(_KEYWORD)
+_LATER_LINE_CODE = re.compile("\n" + _KEYWORD)
+_LINE_END_CODE = re.compile(r"[;{}]\s*$", re.MULTILINE)
 
 Judgement = tuple[str | None, str | None]
 _UNDECIDED: Judgement = (None, None)
 
 
-def judge(payload: dict[str, Any], prompt_estimate: int, rules: TriageHeuristics) -> Judgement:
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """A route's ``TriageHeuristics`` as plain attributes, read on every request."""
+
+    simple_max_chars: int
+    large_prompt_tokens: int
+    floored: Judgement  # what a request under the floor rule gets
+
+    @classmethod
+    def of(cls, section: TriageHeuristics) -> Rules:
+        floor = section.floor_tier
+        floored = (None, floor) if floor is not None else _UNDECIDED
+        return cls(section.simple_max_chars, section.large_prompt_tokens, floored)
+
+
+def looks_like_code(text: str) -> bool:
+    if "```" in text or _FIRST_LINE_CODE.match(text):
+        return True
+    if "\n" in text and _LATER_LINE_CODE.search(text):
+        return True
+    return (";" in text or "{" in text or "}" in text) and bool(_LINE_END_CODE.search(text))
+
+
+def judge(payload: dict[str, Any], prompt_estimate: int, rules: Rules) -> Judgement:
     """``(verdict, floor)``: ``("simple", None)`` when the short-request rule decides,
     ``(None, floor)`` when the floor applies, else ``(None, None)``: ask the classifier."""
-    floored: Judgement = (None, rules.floor_tier) if rules.floor_tier is not None else _UNDECIDED
+    floored = rules.floored
     if payload.get("tools") or payload.get("functions"):
         return floored
-    large = prompt_estimate > rules.large_prompt_tokens
+    if prompt_estimate > rules.large_prompt_tokens:
+        return floored
     messages = payload.get("messages")
     limit = rules.simple_max_chars
     chars = 0
@@ -65,12 +94,10 @@ def judge(payload: dict[str, Any], prompt_estimate: int, rules: TriageHeuristics
                 if isinstance(text, str):
                     texts.append(text)
                     chars += len(text)
-    if large:
-        return floored
     if chars > limit or limit <= 0:
         return _UNDECIDED
     # Code matters only to the short-request rule: a long prompt is never scanned.
     for text in texts:
-        if _CODE.search(text):
+        if looks_like_code(text):
             return _UNDECIDED
     return ("simple", None)

@@ -52,7 +52,8 @@ def content_text(content: Any) -> str:
 
 def _message_line(message: dict[str, Any]) -> str:
     role = message.get("role")
-    text = content_text(message.get("content"))
+    content = message.get("content")
+    text = content if isinstance(content, str) else content_text(content)
     calls = message.get("tool_calls")
     if isinstance(calls, list):
         names = [
@@ -61,13 +62,11 @@ def _message_line(message: dict[str, Any]) -> str:
             if isinstance(c, dict) and isinstance(c.get("function"), dict)
         ]
         text = (text + " " if text else "") + f"[tool calls: {', '.join(names)}]"
-    return f"{role if isinstance(role, str) else 'user'}: {text}"
+    return (role if isinstance(role, str) else "user") + ": " + text
 
 
 def _cut(text: str, budget: int) -> str:
-    if len(text) <= budget:
-        return text
-    return text[: max(0, budget - len(CUT))] + CUT
+    return text if len(text) <= budget else text[: max(0, budget - len(CUT))] + CUT
 
 
 def transcript(messages: list[Any], max_tokens: int) -> str:
@@ -90,7 +89,9 @@ def transcript(messages: list[Any], max_tokens: int) -> str:
     for message in reversed(turns):
         if budget <= len(CUT):
             break
-        line = _cut(_message_line(message), budget)
+        line = _message_line(message)
+        if len(line) > budget:
+            line = _cut(line, budget)
         kept.append(line)
         budget -= len(line) + 1
     if head:

@@ -12,6 +12,8 @@ from gateway.config.schema import GatewayConfig
 from gateway.config.triage import TIERS, TriageSection
 from gateway.routing.options import flatten_extra_body
 from gateway.routing.table import Member, Route
+from gateway.routing.triage.heuristics import Rules
+from gateway.routing.triage.ladder import Ladders, Tier, build_ladders, tier_profiles
 from gateway.routing.triage.prompt import DEFAULT_PROMPT
 
 # Provider kinds whose API takes `response_format: {"type": "json_object"}`. The
@@ -20,14 +22,6 @@ JSON_MODE_KINDS = frozenset(("openai", "azure", "mock"))
 RANK = {name: i for i, name in enumerate(TIERS)}
 
 MemberFactory = Callable[[PoolEntry, Mapping[str, Any], list[str]], Member]
-
-
-@dataclass(frozen=True, slots=True)
-class Tier:
-    name: str
-    # The route a tier names, or one made for its pool list (named `<route>:<tier>`).
-    route: Route
-    named_route: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +37,18 @@ class TriageRoute:
     cache_scope: bytes
     # Index in ``tiers`` of the tier that serves each verdict (see ``position``).
     positions: Mapping[str, int]
+    rules: Rules | None  # section.heuristics, read on every request
+    # The plans for each profile some tier's pool depends on, and for None: any other.
+    ladders: Mapping[str | None, Ladders]
 
     def position(self, tier: str) -> int:
         """Index in ``tiers`` of the tier that serves a verdict of ``tier``: that tier
         when configured, else the next one up, else the nearest one down."""
         return self.positions[tier]
+
+    def ladders_for(self, profile: str | None) -> Ladders:
+        found = self.ladders.get(profile)
+        return found if found is not None else self.ladders[None]
 
 
 def serving_positions(configured: tuple[str, ...]) -> dict[str, int]:
@@ -100,6 +101,8 @@ def build_triage_route(
     assert classifier is not None
     prompt = triage.prompt or DEFAULT_PROMPT
     scope = hashlib.sha256(f"{name}\0{triage.classifier}\0{prompt}\0".encode()).digest()
+    positions = serving_positions(tuple(tier.name for tier in tiers))
+    profiles = [None, *sorted(tier_profiles(tiers))]
     plan = TriageRoute(
         classifier=classifier,
         tiers=tuple(tiers),
@@ -108,7 +111,9 @@ def build_triage_route(
         prompt=prompt,
         json_mode=_classifier_json_mode(config, classifier),
         cache_scope=scope,
-        positions=serving_positions(tuple(tier.name for tier in tiers)),
+        positions=positions,
+        rules=Rules.of(triage.heuristics) if triage.heuristics is not None else None,
+        ladders={p: build_ladders(tiers, positions, p) for p in profiles},
     )
     everyone: dict[str, Member] = {}
     for tier in plan.tiers:

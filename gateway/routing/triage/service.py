@@ -9,9 +9,10 @@ each tier above. So a member too small for the prompt, parked, or failing for
 availability moves on to the next tier within ``max_attempts``, and a client error
 returns at once, as on any route.
 
-What depends only on the route and the profile (whether it is a bypass, each tier's
-plan and which tier each of its members comes from) is worked out on a route's first
-request and kept: a decision that needs no classifier costs a few lookups.
+What depends only on the route and the profile (whether it is a bypass, each verdict's
+plan and which tier each of its members comes from) is built with the route
+(``gateway.routing.triage.ladder``): a decision that needs no classifier costs a few
+lookups.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from gateway.observability.record import RequestRecord
@@ -32,30 +33,12 @@ from gateway.routing.triage.cache import DecisionCache
 from gateway.routing.triage.classifier import ask_classifier
 from gateway.routing.triage.deadline import Deadlines
 from gateway.routing.triage.heuristics import judge
+from gateway.routing.triage.ladder import Ladder, Ladders
 from gateway.routing.triage.outcome import TriageOutcome
 from gateway.routing.triage.prompt import transcript
 from gateway.routing.triage.route import RANK, TriageRoute
 
 _VERDICT_REASONS = frozenset(("classifier", "regex", "cache"))
-
-
-@dataclass(slots=True)
-class Ladder:
-    """The plan from one tier up: that tier's members, then each tier's above."""
-
-    start: int  # index of the first tier
-    name: str  # its name
-    fixed: tuple[Member, ...] | None  # None: some tier draws its order per request
-    # The tier the plan takes each member from (by cooldown key): the tier that answered.
-    tier_of: dict[str, int]
-
-
-@dataclass(slots=True)
-class _RouteState:
-    """A triage route's per-profile facts, kept from its first request on."""
-
-    bypass: bool
-    ladders: dict[str, Ladder] = field(default_factory=dict)  # by verdict
 
 
 @dataclass(slots=True)
@@ -72,7 +55,6 @@ class TriageService:
         self.runner = runner
         self.cache = cache
         self.rng = rng
-        self._states: dict[tuple[int, str | None], _RouteState] = {}
         self.deadlines = Deadlines()
 
     async def serve(
@@ -90,18 +72,17 @@ class TriageService:
         the answer; the classifier is the gateway's call, made with its own keys."""
         triage = route.triage
         assert triage is not None
-        state = self._state(triage, profile)
+        ladders = triage.ladders_for(profile)
         started = time.perf_counter()
         if record.trace is None:
-            decided = self._at_once(triage, state, payload, record, prompt_estimate)
-            if isinstance(decided, _Question):
-                decided = await self._ask(triage, decided, record, profile)
+            outcome = self._at_once(triage, ladders, payload, record, prompt_estimate)
+            if isinstance(outcome, _Question):
+                outcome = await self._ask(triage, outcome, record, profile)
         else:
-            decided = await self._traced(route, state, profile, payload, record, prompt_estimate)
-        outcome = decided
+            outcome = await self._traced(route, ladders, profile, payload, record, prompt_estimate)
         outcome.duration_s = time.perf_counter() - started
         record.triage = outcome
-        ladder = self.ladder(triage, state, outcome.chosen, profile)
+        ladder = ladders.by_verdict[outcome.chosen]
         outcome.chosen = outcome.tier = ladder.name
         plan = ladder.fixed if ladder.fixed is not None else self._draw(triage, ladder, profile)
         served = await self.runner.run(
@@ -115,31 +96,8 @@ class TriageService:
 
     def plan(self, triage: TriageRoute, start: int, profile: str | None) -> Sequence[Member]:
         """The plan from the tier at index ``start`` up, for ``profile``."""
-        state = self._state(triage, profile)
-        ladder = self.ladder(triage, state, triage.tiers[start].name, profile)
+        ladder = triage.ladders_for(profile).by_verdict[triage.tiers[start].name]
         return ladder.fixed if ladder.fixed is not None else self._draw(triage, ladder, profile)
-
-    def ladder(
-        self, triage: TriageRoute, state: _RouteState, verdict: str, profile: str | None
-    ) -> Ladder:
-        ladder = state.ladders.get(verdict)
-        if ladder is None:
-            ladder = state.ladders[verdict] = self._climb(triage, verdict, profile)
-        return ladder
-
-    def _climb(self, triage: TriageRoute, verdict: str, profile: str | None) -> Ladder:
-        """A verdict's ladder: a model already listed in a lower tier is not tried again."""
-        start = triage.position(verdict)
-        tier_of: dict[str, int] = {}
-        plan: list[Member] = []
-        tiers = triage.tiers[start:]
-        for offset, tier in enumerate(tiers):
-            for member in tier.route.members_for(profile):
-                if member.cooldown_key not in tier_of:
-                    tier_of[member.cooldown_key] = start + offset
-                    plan.append(member)
-        fixed = all(tier.route.policy == "priority" for tier in tiers)
-        return Ladder(start, triage.tiers[start].name, tuple(plan) if fixed else None, tier_of)
 
     def _draw(self, triage: TriageRoute, ladder: Ladder, profile: str | None) -> list[Member]:
         """The ladder's plan with each tier's pool in its policy's order, drawn now."""
@@ -163,8 +121,9 @@ class TriageService:
     ) -> TriageOutcome:
         triage = route.triage
         assert triage is not None
-        state = self._state(triage, profile)
-        decided = self._at_once(triage, state, payload, record, prompt_estimate)
+        decided = self._at_once(
+            triage, triage.ladders_for(profile), payload, record, prompt_estimate
+        )
         if isinstance(decided, _Question):
             return await self._ask(triage, decided, record, profile)
         return decided
@@ -172,7 +131,7 @@ class TriageService:
     async def _traced(
         self,
         route: Route,
-        state: _RouteState,
+        ladders: Ladders,
         profile: str | None,
         payload: dict[str, Any],
         record: RequestRecord,
@@ -181,7 +140,7 @@ class TriageService:
         triage = route.triage
         assert triage is not None
         with stage_span(record, "triage classify", {"gateway.route": route.name}) as span:
-            decided = self._at_once(triage, state, payload, record, prompt_estimate)
+            decided = self._at_once(triage, ladders, payload, record, prompt_estimate)
             if isinstance(decided, _Question):
                 decided = await self._ask(triage, decided, record, profile)
             if span is not None:
@@ -192,24 +151,24 @@ class TriageService:
     def _at_once(
         self,
         triage: TriageRoute,
-        state: _RouteState,
+        ladders: Ladders,
         payload: dict[str, Any],
         record: RequestRecord,
         prompt_estimate: int,
     ) -> TriageOutcome | _Question:
         """The decision when a rule or this replica's cache gives it, else the question."""
-        if state.bypass:
+        if ladders.bypass:
             return TriageOutcome(triage.default_tier, "bypass", triage.default_tier, "bypass")
         if record.operation != "chat":
             # The classifier reads chat messages; other operations get the default tier.
             return TriageOutcome(triage.default_tier, "default", triage.default_tier, "default")
-        section = triage.section
-        rules = section.heuristics
+        rules = triage.rules
         floor = None
         if rules is not None:
             verdict, floor = judge(payload, prompt_estimate, rules)
             if verdict is not None:
                 return TriageOutcome(verdict, "heuristic", verdict, "heuristic")
+        section = triage.section
         messages = payload.get("messages")
         conversation = transcript(
             messages if isinstance(messages, list) else [], section.max_classifier_tokens
@@ -247,14 +206,6 @@ class TriageService:
         outcome.raw = answer.raw
         outcome.classifier = answer.record
         return _floored(outcome, question.floor)
-
-    def _state(self, triage: TriageRoute, profile: str | None) -> _RouteState:
-        key = (id(triage), profile)
-        state = self._states.get(key)
-        if state is None:
-            keys = {m.cooldown_key for t in triage.tiers for m in t.route.members_for(profile)}
-            state = self._states[key] = _RouteState(bypass=len(keys) == 1)
-        return state
 
 
 def _floored(outcome: TriageOutcome, floor: str | None) -> TriageOutcome:
