@@ -38,16 +38,16 @@ class ClassifierAnswer:
 
 
 def _call_record(parent: RequestRecord, triage: TriageRoute, profile: str | None) -> RequestRecord:
-    return RequestRecord(
-        request_id=parent.request_id,
-        started=time.perf_counter(),
-        route=parent.route,
-        route_label=parent.route_label,
-        profile=triage.classifier.profile_used(profile),
-        api_key_id=parent.api_key_id,
-        # The classifier's attempts are spans of the request's trace, not a trace apart.
-        trace=parent.trace,
-    )
+    # The id and start positionally, the rest set after: a record has some fifty fields,
+    # and each keyword argument is matched against all of them.
+    record = RequestRecord(parent.request_id, time.perf_counter())
+    record.route = parent.route
+    record.route_label = parent.route_label
+    record.profile = triage.classifier.profile_used(profile)
+    record.api_key_id = parent.api_key_id
+    # The classifier's attempts are spans of the request's trace, not a trace apart.
+    record.trace = parent.trace
+    return record
 
 
 async def ask_classifier(

@@ -72,23 +72,18 @@ def _cut(text: str, budget: int) -> str:
 def transcript(messages: list[Any], max_tokens: int) -> str:
     """The conversation as the classifier sees it, at most ``max_tokens`` long."""
     budget = max_tokens * CHARS_PER_TOKEN
-    system: dict[str, Any] | None = None
-    turns: list[dict[str, Any]] = []
-    for message in messages:
-        if not isinstance(message, dict):
-            continue
-        if message.get("role") not in SYSTEM_ROLES:
-            turns.append(message)
-        elif system is None:
-            system = message
     head = ""
-    if system is not None:
-        head = _cut(_message_line(system), int(budget * SYSTEM_SHARE))
-        budget -= len(head) + 1
+    for message in messages:  # the first system message, usually the first message
+        if isinstance(message, dict) and message.get("role") in SYSTEM_ROLES:
+            head = _cut(_message_line(message), int(budget * SYSTEM_SHARE))
+            budget -= len(head) + 1
+            break
     kept: list[str] = []
-    for message in reversed(turns):
+    for message in reversed(messages):  # the latest turns first, while the budget lasts
         if budget <= len(CUT):
             break
+        if not isinstance(message, dict) or message.get("role") in SYSTEM_ROLES:
+            continue
         line = _message_line(message)
         if len(line) > budget:
             line = _cut(line, budget)

@@ -72,7 +72,7 @@ class TriageService:
         the answer; the classifier is the gateway's call, made with its own keys."""
         triage = route.triage
         assert triage is not None
-        ladders = triage.ladders_for(profile)
+        ladders = triage.ladders.get(profile) or triage.ladders[None]  # ladders_for, inline
         started = time.perf_counter()
         if record.trace is None:
             outcome = self._at_once(triage, ladders, payload, record, prompt_estimate)
