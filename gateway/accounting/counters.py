@@ -58,7 +58,9 @@ _FORMATS = {"minute": "%Y%m%d%H%M", "day": "%Y%m%d", "month": "%Y%m"}
 Increments = dict[str, dict[str, int]]  # bucket key -> field -> amount
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one or two are made per request, and a frozen dataclass sets each of its
+# seventeen fields through object.__setattr__.
+@dataclass(slots=True)
 class UsageEvent:
     """What one finished request adds to the counters."""
 
@@ -97,9 +99,14 @@ def bucket_index(window: str, at: float) -> int:
     """Which bucket of ``window`` holds ``at``: fixed-length windows count from the
     epoch, months as ``year * 12 + month - 1``."""
     if window == "month":
-        t = time.gmtime(at)
-        return t.tm_year * 12 + t.tm_mon - 1
+        return _month_of_day(int(at // 86_400))  # a UTC month starts on a UTC day
     return int(at // WINDOWS[window])
+
+
+@functools.lru_cache(maxsize=64)
+def _month_of_day(day: int) -> int:
+    t = time.gmtime(day * 86_400)
+    return t.tm_year * 12 + t.tm_mon - 1
 
 
 @functools.lru_cache(maxsize=4096)

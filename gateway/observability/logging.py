@@ -20,7 +20,7 @@ import structlog
 
 from gateway.accounting.pricing import pico_to_usd
 from gateway.observability.record import RequestRecord
-from gateway.routing.triage.outcome import triage_fields
+from gateway.routing.triage.outcome import add_triage_fields
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 _INFO = 20
@@ -103,7 +103,7 @@ def request_fields(record: RequestRecord) -> dict[str, Any]:
             fields["saved_cost_usd"] = pico_to_usd(record.saved_cost_pico_usd)
             fields["saved_cost_pico_usd"] = record.saved_cost_pico_usd
     if record.triage is not None:
-        fields.update(triage_fields(record.triage))
+        add_triage_fields(fields, record.triage)
     return fields
 
 

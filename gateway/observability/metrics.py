@@ -202,6 +202,7 @@ class GatewayMetrics:
         self._in_flight_children: dict[str, Any] = {}
         self._cost_children: dict[tuple[str, str], ExactUsdCounter] = {}
         self._saved_children: dict[str, ExactUsdCounter] = {}
+        self._triage_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         self._until: dict[tuple[str, str], float] = {}
         self._state_errors_seen = 0
         state.add_park_listener(self._on_park)
@@ -313,16 +314,23 @@ class GatewayMetrics:
     def _count_triage(self, record: RequestRecord, route: str) -> None:
         triage = record.triage
         assert triage is not None
-        self.triage_decisions.labels(route, triage.tier, triage.reason).inc()
+        key = (route, triage.tier, triage.reason)
+        children = self._triage_children.get(key)
+        if children is None:
+            children = self._triage_children[key] = (
+                self.triage_decisions.labels(*key),
+                self.triage_duration.labels(route),
+            )
+        children[0].inc()
+        children[1].observe(triage.duration_s)
         if triage.decided_by in FALLBACK_REASONS:
             self.triage_fallbacks.labels(route, triage.decided_by).inc()
-        self.triage_duration.labels(route).observe(triage.duration_s)
         call = triage.classifier
         if call is not None:
             # The classifier's attempts and cost count under the route like the answer's.
             self._count_attempts(call, route, False)
-            if call.cost_usd:
-                self.cost.labels(route, call.alias or "").inc(call.cost_usd)
+            if call.cost_pico_usd:
+                self._cost_counter(route, call.alias or "").add(call.cost_pico_usd)
 
     def _count_attempts(self, record: RequestRecord, route: str, direct: bool) -> None:
         previous: str | None = None

@@ -64,6 +64,11 @@ class ConnectionPool:
     async def acquire(self, *, fresh: bool = False) -> UpstreamConnection:
         """A connection for one request (a new one if ``fresh``). ``connect_timeout_s``
         bounds the whole wait, the queue for a free connection included."""
+        if not fresh and not self._waiters and not self._closed:
+            # The common case waits for nothing: no deadline to arm and tear down.
+            connection = self._take_idle()
+            if connection is not None:
+                return connection
         try:
             async with asyncio.timeout(self._connect_timeout_s):
                 return await self._acquire(fresh)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from gateway.config.triage import TriageHeuristics
-from gateway.routing.triage.heuristics import floor_tier, heuristic_verdict, read_signals
+from gateway.routing.triage.heuristics import Rules, judge, looks_like_code
 from gateway.routing.triage.prompt import classifier_body, transcript
 from gateway.routing.triage.verdict import answer_text, parse_verdict
 
@@ -72,12 +72,14 @@ def test_classifier_body_asks_for_json_only_where_the_kind_takes_it() -> None:
     assert "response_format" not in classifier_body("PROMPT", "user: hi", json_mode=False)
 
 
-RULES = TriageHeuristics()
+RULES = Rules.of(TriageHeuristics())
 
 
-def signals(content: Any, estimate: int = 10, **payload: Any) -> Any:
+def judged(
+    content: Any, estimate: int = 10, rules: TriageHeuristics = RULES, **payload: Any
+) -> Any:
     body = {"messages": [{"role": "user", "content": content}], **payload}
-    return read_signals(body, estimate, RULES)
+    return judge(body, estimate, rules)
 
 
 @pytest.mark.parametrize(
@@ -96,15 +98,13 @@ def signals(content: Any, estimate: int = 10, **payload: Any) -> Any:
 def test_heuristic_rules(
     content: Any, payload: dict[str, Any], estimate: int, verdict: str | None, floor: str | None
 ) -> None:
-    found = signals(content, estimate, **payload)
-    assert heuristic_verdict(RULES, found) == verdict
-    assert floor_tier(RULES, found) == floor
+    assert judged(content, estimate, **payload) == (verdict, floor)
 
 
 def test_each_rule_can_be_turned_off() -> None:
-    rules = TriageHeuristics(simple_max_chars=0, floor_tier=None)
-    assert heuristic_verdict(rules, signals("hi")) is None
-    assert floor_tier(rules, signals("hi", tools=[{"type": "function"}])) is None
+    rules = Rules.of(TriageHeuristics(simple_max_chars=0, floor_tier=None))
+    assert judged("hi", rules=rules) == (None, None)
+    assert judged("hi", rules=rules, tools=[{"type": "function"}]) == (None, None)
 
 
 def test_tool_results_in_the_conversation_count_as_tools() -> None:
@@ -114,4 +114,37 @@ def test_tool_results_in_the_conversation_count_as_tools() -> None:
             {"role": "tool", "tool_call_id": "1", "content": "42"},
         ]
     }
-    assert read_signals(body, 5, RULES).tools
+    assert judge(body, 5, RULES) == (None, "medium")
+
+
+def test_only_the_turns_count_and_odd_values_are_no_error() -> None:
+    system = {"role": "system", "content": "You are a careful assistant. " * 20}
+    body = {"messages": [system, {"role": "user", "content": "hi"}]}
+    assert judge(body, 200, RULES) == ("simple", None)
+    text_parts = [{"type": "text", "text": "hi"}, {"type": ["x"]}, "junk"]
+    odd: dict[str, Any] = {"messages": [{"role": {"a": 1}, "content": text_parts}]}
+    assert judge(odd, 5, RULES) == ("simple", None)
+    assert transcript(odd["messages"], 100) == "user: hi"  # a role that is no text reads as user
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("Say hello.", False),
+        ("def f(): pass", True),
+        ("  import os", True),
+        ("Tell me\n   class Foo:", True),
+        ("\n\nfrom x import y", True),
+        ("a list; of things", False),
+        ("x = 1;", True),
+        ("if (a) {\n  b()", True),
+        ("}  ", True),
+        ("use ``` fences", True),
+        ("let me know", True),  # a keyword at a line's start reads as code
+        ("please let me know", False),
+        ("definitely", False),  # a keyword only as a whole word
+        ("SELECT * FROM t", True),
+    ],
+)
+def test_what_reads_as_code(text: str, code: bool) -> None:
+    assert looks_like_code(text) is code

@@ -68,3 +68,29 @@ def test_other_operations_get_the_default_tier_without_a_classifier() -> None:
     body = {"input": "a long text to embed " * 20}
     outcome = asyncio.run(service.decide(route, None, body, record, 100))
     assert (outcome.chosen, outcome.reason, outcome.classifier) == ("medium", "default", None)
+
+
+def test_a_profile_plans_from_its_own_pools_and_bypasses_on_its_own() -> None:
+    CONFIG["routes"]["heavy"]["profiles"] = {"cheap": ["a"]}
+    try:
+        service, route = service_and_route()
+    finally:
+        del CONFIG["routes"]["heavy"]["profiles"]
+    triage = route.triage
+    assert triage is not None
+    assert [m.alias for m in service.plan(triage, 2, "cheap")] == ["a"]
+    assert {m.alias for m in service.plan(triage, 2, None)} == {"c", "d"}
+    # A profile no tier knows serves as no profile does.
+    assert {m.alias for m in service.plan(triage, 2, "other")} == {"c", "d"}
+    assert not triage.ladders_for("cheap").bypass
+
+
+def test_escalation_reads_the_tier_each_member_came_from() -> None:
+    _, route = service_and_route()
+    triage = route.triage
+    assert triage is not None
+    ladder = triage.ladders_for(None).by_verdict["simple"]
+    # `b` is in both `simple` and `medium`: tried once, as a member of `simple`.
+    assert dict(ladder.tier_of) == {"m/a": 0, "m/b": 0, "m/c": 1, "m/d": 2}
+    # A verdict for `complex`, not configured, is served from `expert`, the next one up.
+    assert triage.ladders_for(None).by_verdict["complex"].name == "expert"

@@ -24,25 +24,34 @@ class DecisionCache:
 
     @staticmethod
     def key(scope: bytes, conversation: str) -> str:
-        digest = hashlib.sha256(scope)
-        digest.update(conversation.encode("utf-8", "surrogatepass"))
-        return "triage:" + digest.hexdigest()[:40]
+        # BLAKE2s cut to 160 bits (40 hex digits): as unique as a cache key needs, and
+        # cheaper to set up per request than OpenSSL's SHA-256.
+        data = scope + conversation.encode("utf-8", "surrogatepass")
+        return "triage:" + hashlib.blake2s(data, digest_size=20).hexdigest()
 
-    async def get(self, key: str, wait_s: float, ttl_s: float) -> str | None:
-        now = time.monotonic()
+    def recall(self, key: str) -> str | None:
+        """This replica's verdict for ``key``, if it has a live one (no waiting)."""
         entry = self._local.get(key)
-        if entry is not None:
-            if entry[1] > now:
-                return entry[0]
-            del self._local[key]
+        if entry is None:
+            return None
+        if entry[1] > time.monotonic():
+            return entry[0]
+        del self._local[key]
+        return None
+
+    async def shared(self, key: str, wait_s: float, ttl_s: float) -> str | None:
+        """The verdict another replica shared, waiting ``wait_s`` at most; kept here too."""
         if not self.state.shares_values:
             return None
         tier = await self.state.shared_get(key, wait_s)
         if tier not in TIERS:
             return None
         # Kept here too (at most one TTL longer than the replica that put it).
-        self._remember(key, tier, now + ttl_s)
+        self._remember(key, tier, time.monotonic() + ttl_s)
         return tier
+
+    async def get(self, key: str, wait_s: float, ttl_s: float) -> str | None:
+        return self.recall(key) or await self.shared(key, wait_s, ttl_s)
 
     def put(self, key: str, tier: str, ttl_s: float) -> None:
         self._remember(key, tier, time.monotonic() + ttl_s)

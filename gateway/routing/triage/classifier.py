@@ -1,4 +1,5 @@
-"""Asking the classifier: its own plan through the attempt loop, bounded by ``timeout_s``.
+"""Asking the classifier: its own plan through the attempt loop, bounded by ``timeout_s``
+(``gateway.routing.triage.deadline``).
 
 The call gets a record of its own, so its attempts, usage and cost are accounted
 under the route with ``purpose=triage`` and never count against the answer's
@@ -21,6 +22,7 @@ from gateway.errors import GatewayError
 from gateway.observability.record import RequestRecord
 from gateway.resilience.attempts import AttemptRunner
 from gateway.routing.policies import order_pool
+from gateway.routing.triage.deadline import Deadlines
 from gateway.routing.triage.prompt import CHARS_PER_TOKEN, classifier_body
 from gateway.routing.triage.route import TriageRoute
 from gateway.routing.triage.verdict import RAW_LIMIT, answer_text, parse_verdict
@@ -36,16 +38,16 @@ class ClassifierAnswer:
 
 
 def _call_record(parent: RequestRecord, triage: TriageRoute, profile: str | None) -> RequestRecord:
-    return RequestRecord(
-        request_id=parent.request_id,
-        started=time.perf_counter(),
-        route=parent.route,
-        route_label=parent.route_label,
-        profile=triage.classifier.profile_used(profile),
-        api_key_id=parent.api_key_id,
-        # The classifier's attempts are spans of the request's trace, not a trace apart.
-        trace=parent.trace,
-    )
+    # The id and start positionally, the rest set after: a record has some fifty fields,
+    # and each keyword argument is matched against all of them.
+    record = RequestRecord(parent.request_id, time.perf_counter())
+    record.route = parent.route
+    record.route_label = parent.route_label
+    record.profile = triage.classifier.profile_used(profile)
+    record.api_key_id = parent.api_key_id
+    # The classifier's attempts are spans of the request's trace, not a trace apart.
+    record.trace = parent.trace
+    return record
 
 
 async def ask_classifier(
@@ -55,16 +57,25 @@ async def ask_classifier(
     parent: RequestRecord,
     profile: str | None,
     rng: random.Random,
+    deadlines: Deadlines,
 ) -> ClassifierAnswer:
     record = _call_record(parent, triage, profile)
     classifier = triage.classifier
-    plan = order_pool(classifier.policy, classifier.members_for(profile), rng)
+    members = classifier.members_for(profile)
+    plan = (
+        members if classifier.policy == "priority" else order_pool(classifier.policy, members, rng)
+    )
     body = classifier_body(triage.prompt, conversation, triage.json_mode)
     estimate = (len(triage.prompt) + len(conversation)) // CHARS_PER_TOKEN
+    task = deadlines.start(triage.section.timeout_s)
     try:
-        async with asyncio.timeout(triage.section.timeout_s):
+        try:
             served = await runner.run(plan, body, record, estimate)
-    except TimeoutError:
+        finally:
+            timed_out = deadlines.end(task)
+    except asyncio.CancelledError:
+        if not timed_out:
+            raise
         record.status = 504
         record.error_type = "triage_timeout"
         if record.attempts and record.attempts[-1].outcome == "client_disconnect":

@@ -66,7 +66,8 @@ async def classify(
     assert triage is not None
     if not heuristics:
         section = triage.section.model_copy(update={"heuristics": None})
-        route = dataclasses.replace(route, triage=dataclasses.replace(triage, section=section))
+        triage = dataclasses.replace(triage, section=section, rules=None)
+        route = dataclasses.replace(route, triage=triage)
     profile = profile or config.profile
     check_profile(table.profiles, profile)
     state = MemoryStateStore()

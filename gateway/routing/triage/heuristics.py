@@ -3,6 +3,10 @@
 - A short, plain-text request (no tools, images or code) goes straight to `simple`.
 - A request with tools or images, or over `large_prompt_tokens`, never goes below
   `floor_tier`.
+
+Both rules are read in one pass over the messages, run on every request of a triage
+route that has them: the pass stops at the first sign of tools or media, and the
+code pattern runs only on a request short enough for the first rule.
 """
 
 from __future__ import annotations
@@ -12,44 +16,70 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.config.triage import TriageHeuristics
+from gateway.routing.triage.prompt import SYSTEM_ROLES
 
-_MEDIA_PARTS = frozenset(("image_url", "image", "input_image", "input_audio", "audio", "file"))
-# Code: a fenced block, or a line that starts or ends the way source code does.
-_CODE = re.compile(
-    r"```|^\s*(?:def|class|import|from\s+\S+\s+import|#include|function|const|let|var|"
-    r"public|private|fn|func|package|SELECT|INSERT|UPDATE|CREATE)\b|[;{}]\s*$",
-    re.MULTILINE,
+# Tuples, not sets: a client may send any JSON as a role or a part's type, and an
+# unhashable one must not fail the membership test.
+_MEDIA_PARTS = ("image_url", "image", "input_image", "input_audio", "audio", "file")
+_TOOL_ROLES = ("tool", "function")
+# Code: a fenced block, or a line that starts or ends the way source code does. One
+# pattern with all three alternatives is tried at every position of the text; these are
+# tried only where they can match (a line's start, a text with one of `;{}` in it).
+_KEYWORD = (
+    r"\s*(?:def|class|import|from\s+\S+\s+import|#include|function|const|let|var|"
+    r"public|private|fn|func|package|SELECT|INSERT|UPDATE|CREATE)\b"
 )
+_FIRST_LINE_CODE = re.compile(_KEYWORD)
+_LATER_LINE_CODE = re.compile("\n" + _KEYWORD)
+_LINE_END_CODE = re.compile(r"[;{}]\s*$", re.MULTILINE)
+
+Judgement = tuple[str | None, str | None]
+_UNDECIDED: Judgement = (None, None)
 
 
 @dataclass(frozen=True, slots=True)
-class Signals:
-    tools: bool
-    media: bool
-    code: bool
-    text_chars: int
-    large: bool
+class Rules:
+    """A route's ``TriageHeuristics`` as plain attributes, read on every request."""
+
+    simple_max_chars: int
+    large_prompt_tokens: int
+    floored: Judgement  # what a request under the floor rule gets
+
+    @classmethod
+    def of(cls, section: TriageHeuristics) -> Rules:
+        floor = section.floor_tier
+        floored = (None, floor) if floor is not None else _UNDECIDED
+        return cls(section.simple_max_chars, section.large_prompt_tokens, floored)
 
 
-def _has_tools(payload: dict[str, Any], messages: list[Any]) -> bool:
-    if payload.get("tools") or payload.get("functions"):
+def looks_like_code(text: str) -> bool:
+    if "```" in text or _FIRST_LINE_CODE.match(text):
         return True
-    return any(
-        isinstance(m, dict) and (m.get("role") in ("tool", "function") or m.get("tool_calls"))
-        for m in messages
-    )
+    if "\n" in text and _LATER_LINE_CODE.search(text):
+        return True
+    return (";" in text or "{" in text or "}" in text) and bool(_LINE_END_CODE.search(text))
 
 
-def read_signals(payload: dict[str, Any], prompt_estimate: int, rules: TriageHeuristics) -> Signals:
+def judge(payload: dict[str, Any], prompt_estimate: int, rules: Rules) -> Judgement:
+    """``(verdict, floor)``: ``("simple", None)`` when the short-request rule decides,
+    ``(None, floor)`` when the floor applies, else ``(None, None)``: ask the classifier."""
+    floored = rules.floored
+    if payload.get("tools") or payload.get("functions"):
+        return floored
+    if prompt_estimate > rules.large_prompt_tokens:
+        return floored
     messages = payload.get("messages")
-    messages = messages if isinstance(messages, list) else []
-    media = False
+    limit = rules.simple_max_chars
     chars = 0
     texts: list[str] = []
-    for message in messages:
-        # An app's system prompt is the same for every request: only the turns count.
-        if not isinstance(message, dict) or message.get("role") in ("system", "developer"):
+    for message in messages if isinstance(messages, list) else ():
+        if not isinstance(message, dict):
             continue
+        role = message.get("role")
+        if role in _TOOL_ROLES or message.get("tool_calls"):
+            return floored
+        if role in SYSTEM_ROLES:
+            continue  # an app's system prompt is the same for every request
         content = message.get("content")
         if isinstance(content, str):
             texts.append(content)
@@ -59,34 +89,15 @@ def read_signals(payload: dict[str, Any], prompt_estimate: int, rules: TriageHeu
                 if not isinstance(part, dict):
                     continue
                 if part.get("type") in _MEDIA_PARTS:
-                    media = True
-                elif isinstance(text := part.get("text"), str):
+                    return floored
+                text = part.get("text")
+                if isinstance(text, str):
                     texts.append(text)
                     chars += len(text)
+    if chars > limit or limit <= 0:
+        return _UNDECIDED
     # Code matters only to the short-request rule: a long prompt is never scanned.
-    code = chars <= rules.simple_max_chars and any(_CODE.search(t) for t in texts)
-    return Signals(
-        tools=_has_tools(payload, messages),
-        media=media,
-        code=code,
-        text_chars=chars,
-        large=prompt_estimate > rules.large_prompt_tokens,
-    )
-
-
-def heuristic_verdict(rules: TriageHeuristics, signals: Signals) -> str | None:
-    """``simple`` when the short-request rule decides; else ``None`` (ask the classifier)."""
-    if rules.simple_max_chars <= 0:
-        return None
-    if signals.tools or signals.media or signals.code or signals.large:
-        return None
-    return "simple" if signals.text_chars <= rules.simple_max_chars else None
-
-
-def floor_tier(rules: TriageHeuristics, signals: Signals) -> str | None:
-    """The lowest tier this request may get, or ``None`` when no floor applies."""
-    if rules.floor_tier is None:
-        return None
-    if signals.tools or signals.media or signals.large:
-        return rules.floor_tier
-    return None
+    for text in texts:
+        if looks_like_code(text):
+            return _UNDECIDED
+    return ("simple", None)

@@ -20,7 +20,7 @@ high-stakes specialist advice.
 Answer with only a JSON object, for example {"tier": "medium"}."""
 
 CHARS_PER_TOKEN = 4
-SYSTEM_ROLES = ("system", "developer")
+SYSTEM_ROLES = ("system", "developer")  # a tuple: a role may be any JSON value
 CUT = " […]"
 # The system message may take at most this share of the budget: the last turns matter more.
 SYSTEM_SHARE = 0.25
@@ -52,7 +52,8 @@ def content_text(content: Any) -> str:
 
 def _message_line(message: dict[str, Any]) -> str:
     role = message.get("role")
-    text = content_text(message.get("content"))
+    content = message.get("content")
+    text = content if isinstance(content, str) else content_text(content)
     calls = message.get("tool_calls")
     if isinstance(calls, list):
         names = [
@@ -61,37 +62,37 @@ def _message_line(message: dict[str, Any]) -> str:
             if isinstance(c, dict) and isinstance(c.get("function"), dict)
         ]
         text = (text + " " if text else "") + f"[tool calls: {', '.join(names)}]"
-    return f"{role if isinstance(role, str) else 'user'}: {text}"
+    return (role if isinstance(role, str) else "user") + ": " + text
 
 
 def _cut(text: str, budget: int) -> str:
-    if len(text) <= budget:
-        return text
-    return text[: max(0, budget - len(CUT))] + CUT
+    return text if len(text) <= budget else text[: max(0, budget - len(CUT))] + CUT
 
 
 def transcript(messages: list[Any], max_tokens: int) -> str:
     """The conversation as the classifier sees it, at most ``max_tokens`` long."""
     budget = max_tokens * CHARS_PER_TOKEN
-    system = [
-        m for m in messages if isinstance(m, dict) and m.get("role") in ("system", "developer")
-    ]
-    turns = [
-        m for m in messages if isinstance(m, dict) and m.get("role") not in ("system", "developer")
-    ]
     head = ""
-    if system:
-        head = _cut(_message_line(system[0]), int(budget * SYSTEM_SHARE))
-        budget -= len(head) + 1
+    for message in messages:  # the first system message, usually the first message
+        if isinstance(message, dict) and message.get("role") in SYSTEM_ROLES:
+            head = _cut(_message_line(message), int(budget * SYSTEM_SHARE))
+            budget -= len(head) + 1
+            break
     kept: list[str] = []
-    for message in reversed(turns):
+    for message in reversed(messages):  # the latest turns first, while the budget lasts
         if budget <= len(CUT):
             break
-        line = _cut(_message_line(message), budget)
+        if not isinstance(message, dict) or message.get("role") in SYSTEM_ROLES:
+            continue
+        line = _message_line(message)
+        if len(line) > budget:
+            line = _cut(line, budget)
         kept.append(line)
         budget -= len(line) + 1
+    if head:
+        kept.append(head)
     kept.reverse()
-    return "\n".join([head, *kept] if head else kept)
+    return "\n".join(kept)
 
 
 def classifier_body(prompt: str, conversation: str, json_mode: bool) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from gateway.config.schema import GatewayConfig
 from gateway.config.triage import TIERS, TriageSection
 from gateway.routing.options import flatten_extra_body
 from gateway.routing.table import Member, Route
+from gateway.routing.triage.heuristics import Rules
+from gateway.routing.triage.ladder import Ladders, Tier, build_ladders, tier_profiles
 from gateway.routing.triage.prompt import DEFAULT_PROMPT
 
 # Provider kinds whose API takes `response_format: {"type": "json_object"}`. The
@@ -20,14 +22,6 @@ JSON_MODE_KINDS = frozenset(("openai", "azure", "mock"))
 RANK = {name: i for i, name in enumerate(TIERS)}
 
 MemberFactory = Callable[[PoolEntry, Mapping[str, Any], list[str]], Member]
-
-
-@dataclass(frozen=True, slots=True)
-class Tier:
-    name: str
-    # The route a tier names, or one made for its pool list (named `<route>:<tier>`).
-    route: Route
-    named_route: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,23 +35,31 @@ class TriageRoute:
     # Hashed into every decision-cache key: another route, classifier or prompt
     # never reuses this one's verdicts.
     cache_scope: bytes
+    # Index in ``tiers`` of the tier that serves each verdict (see ``position``).
+    positions: Mapping[str, int]
+    rules: Rules | None  # section.heuristics, read on every request
+    # The plans for each profile some tier's pool depends on, and for None: any other.
+    ladders: Mapping[str | None, Ladders]
 
     def position(self, tier: str) -> int:
         """Index in ``tiers`` of the tier that serves a verdict of ``tier``: that tier
         when configured, else the next one up, else the nearest one down."""
-        rank = RANK[tier]
-        for i, configured in enumerate(self.tiers):
-            if RANK[configured.name] >= rank:
-                return i
-        return len(self.tiers) - 1
+        return self.positions[tier]
 
-    def tier_of(self, member: Member, start: int) -> int:
-        """The first tier from ``start`` up whose pool holds ``member`` (any profile)."""
-        for i in range(start, len(self.tiers)):
-            route = self.tiers[i].route
-            if member in route.pool or any(member in p for p in route.profiles.values()):
-                return i
-        return start
+    def ladders_for(self, profile: str | None) -> Ladders:
+        found = self.ladders.get(profile)
+        return found if found is not None else self.ladders[None]
+
+
+def serving_positions(configured: tuple[str, ...]) -> dict[str, int]:
+    """For each of the four tiers, the index in ``configured`` (weakest first) of the
+    tier that serves its verdicts."""
+    positions = {}
+    for tier in TIERS:
+        rank = RANK[tier]
+        up = (i for i, name in enumerate(configured) if RANK[name] >= rank)
+        positions[tier] = next(up, len(configured) - 1)
+    return positions
 
 
 def _classifier_json_mode(config: GatewayConfig, classifier: Route) -> bool:
@@ -99,6 +101,8 @@ def build_triage_route(
     assert classifier is not None
     prompt = triage.prompt or DEFAULT_PROMPT
     scope = hashlib.sha256(f"{name}\0{triage.classifier}\0{prompt}\0".encode()).digest()
+    positions = serving_positions(tuple(tier.name for tier in tiers))
+    profiles = [None, *sorted(tier_profiles(tiers))]
     plan = TriageRoute(
         classifier=classifier,
         tiers=tuple(tiers),
@@ -107,6 +111,9 @@ def build_triage_route(
         prompt=prompt,
         json_mode=_classifier_json_mode(config, classifier),
         cache_scope=scope,
+        positions=positions,
+        rules=Rules.of(triage.heuristics) if triage.heuristics is not None else None,
+        ladders={p: build_ladders(tiers, positions, p) for p in profiles},
     )
     everyone: dict[str, Member] = {}
     for tier in plan.tiers:
