@@ -108,7 +108,7 @@ def test_a_stage_span_is_a_child_of_the_request_span() -> None:
     with pytest.raises(TimeoutError), stage_span(record, "triage classify"):
         raise TimeoutError
     tracing.requests.on_request_done(record)
-    tracing.provider.force_flush()
+    assert tracing.flush(5)
     ok, failed, server = memory.get_finished_spans()
     assert server.kind is SpanKind.SERVER and ok.kind is SpanKind.INTERNAL
     for child in (ok, failed):
@@ -116,7 +116,7 @@ def test_a_stage_span_is_a_child_of_the_request_span() -> None:
     assert dict(ok.attributes or {}) == {"gateway.route": "tiered", "gateway.tier": "simple"}
     assert failed.status.status_code is StatusCode.ERROR
     assert (failed.attributes or {})["error.type"] == "TimeoutError"
-    tracing.provider.shutdown()
+    tracing.shutdown()
 
 
 def test_a_reloaded_snapshot_keeps_the_traced_attempt_loop() -> None:
@@ -139,7 +139,7 @@ def test_a_reloaded_snapshot_keeps_the_traced_attempt_loop() -> None:
     reloaded = build_snapshot(config, state, previous=traced)
     assert isinstance(traced.runner, TracedAttemptRunner)
     assert isinstance(reloaded.runner, TracedAttemptRunner)
-    tracing.provider.shutdown()
+    tracing.shutdown()
 
 
 def test_a_cache_hit_is_told_on_the_request_span() -> None:
@@ -163,4 +163,4 @@ def test_a_cache_hit_is_told_on_the_request_span() -> None:
     assert attributes["gateway.attempts"] == 0 and "error.type" not in attributes
     record.cache = "off"
     assert "gateway.cache" not in request_attributes(record, record.trace)
-    tracing.provider.shutdown()
+    tracing.shutdown()

@@ -12,15 +12,14 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
-
 from gateway.observability.record import RequestRecord
+from gateway.observability.tracing.context import traceparent_headers
+from gateway.observability.tracing.spans import CLIENT, AnySpan, Recorder
 from gateway.observability.tracing.trace import (
     FinishReasonScanner,
     RequestTrace,
     finish_reasons,
     provider_name,
-    traceparent_headers,
 )
 from gateway.providers.base import Provider, UpstreamRequest, UpstreamResponse
 from gateway.resilience.attempts import AttemptResult, AttemptRunner
@@ -30,9 +29,9 @@ from gateway.routing.table import Member
 
 
 class TracedAttemptRunner(AttemptRunner):
-    def __init__(self, tracer: Tracer, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, recorder: Recorder, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.tracer = tracer
+        self.recorder = recorder
 
     async def _attempt(
         self,
@@ -44,19 +43,20 @@ class TracedAttemptRunner(AttemptRunner):
         bridge: Bridge | None,
     ) -> AttemptResult:
         trace: RequestTrace | None = record.trace
-        span = self.tracer.start_span(
-            f"{record.gen_ai_operation} {member.upstream_model}",
-            context=trace.context if trace is not None else None,
-            kind=SpanKind.CLIENT,
-            attributes={
-                "gen_ai.operation.name": record.gen_ai_operation,
-                "gen_ai.provider.name": provider_name(provider.kind),
-                "gen_ai.request.model": member.upstream_model,
-                "gateway.provider": member.provider,
-                "gateway.model": member.alias,
-                "gateway.attempt": len(record.attempts) + 1,
-            },
-        )
+        name = f"{record.gen_ai_operation} {member.upstream_model}"
+        attributes = {
+            "gen_ai.operation.name": record.gen_ai_operation,
+            "gen_ai.provider.name": provider_name(provider.kind),
+            "gen_ai.request.model": member.upstream_model,
+            "gateway.provider": member.provider,
+            "gateway.model": member.alias,
+            "gateway.attempt": len(record.attempts) + 1,
+        }
+        if trace is not None:
+            span = self.recorder.child(trace.span, name, CLIENT, attributes)
+        else:  # a call outside any request: a trace of its own
+            span = self.recorder.root(name, CLIENT, None)
+            span.set_attributes(attributes)
         # Beside what the door forwards (anthropic-version...), never instead of it.
         trace_headers = traceparent_headers(span)
         request.headers = {**request.headers, **trace_headers} if request.headers else trace_headers
@@ -90,20 +90,20 @@ class TracedAttemptRunner(AttemptRunner):
         return result
 
 
-def _end(span: Span, outcome: str, status: int | None, reasons: list[str] | None = None) -> None:
+def _end(span: AnySpan, outcome: str, status: int | None, reasons: list[str] | None = None) -> None:
     if span.is_recording():
         span.set_attribute("gateway.attempt.outcome", outcome)
         if status is not None:
             span.set_attribute("http.response.status_code", status)
         if reasons:
-            span.set_attribute("gen_ai.response.finish_reasons", reasons)
+            span.set_attribute("gen_ai.response.finish_reasons", tuple(reasons))
         if outcome != Outcome.SUCCESS.value:
             span.set_attribute("error.type", outcome)
-            span.set_status(Status(StatusCode.ERROR, outcome))
+            span.set_error(outcome)
     span.end()
 
 
-def _end_stream(span: Span, trace: RequestTrace | None, reasons: list[str], status: int) -> None:
+def _end_stream(span: AnySpan, trace: RequestTrace | None, reasons: list[str], status: int) -> None:
     if trace is not None:
         trace.finish_reasons = reasons
     _end(span, Outcome.SUCCESS.value, status, reasons)

@@ -7,35 +7,34 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer, set_span_in_context
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from gateway.observability.logging import reply_content
 from gateway.observability.record import RequestRecord
+from gateway.observability.tracing.context import parse_traceparent
+from gateway.observability.tracing.spans import SERVER, Recorder
 from gateway.observability.tracing.trace import RequestTrace, provider_name
 
 CONTENT_EVENT = "gen_ai.client.inference.operation.details"
-_PROPAGATOR = TraceContextTextMapPropagator()
 
 
 class RequestTracer:
     """``begin`` when a request arrives; a request observer for the rest."""
 
-    def __init__(self, tracer: Tracer, include_content: bool = False) -> None:
-        self.tracer = tracer
+    def __init__(self, recorder: Recorder, include_content: bool = False) -> None:
+        self.recorder = recorder
         self.include_content = include_content
 
     def begin(self, record: RequestRecord, headers: Mapping[bytes, bytes]) -> None:
         parent = None
         traceparent = headers.get(b"traceparent")
         if traceparent is not None:
-            carrier = {"traceparent": traceparent.decode("latin-1")}
             tracestate = headers.get(b"tracestate")
-            if tracestate is not None:
-                carrier["tracestate"] = tracestate.decode("latin-1")
-            parent = _PROPAGATOR.extract(carrier)  # a malformed header starts a new trace
-        span = self.tracer.start_span(record.gen_ai_operation, context=parent, kind=SpanKind.SERVER)
-        record.trace = RequestTrace(span, set_span_in_context(span), self.tracer)
+            parent = parse_traceparent(  # a malformed header starts a new trace
+                traceparent.decode("latin-1"),
+                tracestate.decode("latin-1") if tracestate is not None else None,
+            )
+        span = self.recorder.root(record.gen_ai_operation, SERVER, parent)
+        record.trace = RequestTrace(span, self.recorder)
 
     def on_request_start(self, record: RequestRecord) -> None:
         return None
@@ -53,7 +52,7 @@ class RequestTracer:
                 span.add_event(CONTENT_EVENT, content_attributes(record))
             error = error_type(record)
             if error is not None and (record.status >= 500 or record.status < 400):
-                span.set_status(Status(StatusCode.ERROR, error))
+                span.set_error(error)
         span.end()
 
 
@@ -86,7 +85,8 @@ def request_attributes(record: RequestRecord, trace: RequestTrace) -> dict[str, 
     if record.alias is not None:
         attributes["gateway.model"] = record.alias
     if record.skipped:
-        attributes["gateway.skipped"] = list(record.skipped)
+        # Sequences as tuples, as the SDK stores them: the encoder memoizes those.
+        attributes["gateway.skipped"] = tuple(record.skipped)
     if record.cache != "off":
         attributes["gateway.cache"] = record.cache
         if record.saved_cost_pico_usd:
@@ -100,7 +100,7 @@ def request_attributes(record: RequestRecord, trace: RequestTrace) -> dict[str, 
         # The exact amount (an integer, 1e-12 USD): a sum of spans is a sum of the ledger.
         attributes["gateway.cost_pico_usd"] = record.cost_pico_usd
     if trace.finish_reasons:
-        attributes["gen_ai.response.finish_reasons"] = trace.finish_reasons
+        attributes["gen_ai.response.finish_reasons"] = tuple(trace.finish_reasons)
     error = error_type(record)
     if error is not None:
         attributes["error.type"] = error

@@ -1,27 +1,37 @@
-"""Tracing as the gateway runs it: the SDK provider, the request hook and observer,
-the traced attempt loop, and the flush at shutdown."""
+"""Tracing as the gateway runs it: the span recorder, the request hook and observer, the
+traced attempt loop, the export queue, and the flush at shutdown.
+
+The OpenTelemetry SDK decides what to sample (its sampler, built once) and describes
+the process (its resource, built once); spans are recorded and encoded by the gateway
+itself (``spans.py``, ``otlp.py``), at a small part of the SDK's cost per request.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import structlog
-from opentelemetry.sdk.trace.export import SpanExporter
 
 from gateway.config.schema import ResilienceSection
 from gateway.observability.record import RequestRecord
 from gateway.observability.tracing.attempts import TracedAttemptRunner
-from gateway.observability.tracing.export import build_provider
+from gateway.observability.tracing.batch import BatchQueue
+from gateway.observability.tracing.export import SCOPE_NAME, OtlpSink, Sink, build_resource
 from gateway.observability.tracing.requests import RequestTracer
+from gateway.observability.tracing.sampling import configured_sampler, sample_function
 from gateway.observability.tracing.settings import TracingSettings
+from gateway.observability.tracing.spans import Recorder, Span
 from gateway.providers.base import Provider
 from gateway.resilience.attempts import AttemptRunner
 from gateway.routing.signals import SignalBoard
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
+
     from gateway.governance.provider_quota import ProviderQuotas
 from gateway.state.base import StateStore
 
@@ -30,11 +40,41 @@ SHUTDOWN_TIMEOUT_S = 10.0
 
 
 class Tracing:
-    def __init__(self, settings: TracingSettings, exporter: SpanExporter | None = None) -> None:
+    """``exporter``: an SDK ``SpanExporter`` instead of OTLP/HTTP (tests, other backends)."""
+
+    def __init__(
+        self,
+        settings: TracingSettings,
+        exporter: SpanExporter | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        env = os.environ if env is None else env
         self.settings = settings
-        self.provider = build_provider(settings, exporter)
-        self._tracer = self.provider.get_tracer("gateway")
-        self.requests = RequestTracer(self._tracer, settings.include_content)
+        self.resource = build_resource(settings)
+        self._sinks: list[Sink] = []
+        if exporter is None:
+            self._sinks.append(OtlpSink(settings, self.resource, env))
+        else:
+            self.add_exporter(exporter)
+        self.queue: BatchQueue[Span] = BatchQueue(
+            self._export,
+            settings.max_queue_size,
+            min(settings.max_export_batch, settings.max_queue_size),
+            settings.schedule_delay_s,
+        )
+        sample = sample_function(configured_sampler(settings.sample_ratio))
+        self.recorder = Recorder(sample, self.queue.add)
+        self.requests = RequestTracer(self.recorder, settings.include_content)
+
+    def add_exporter(self, exporter: SpanExporter) -> None:
+        """Also hand each batch to an SDK exporter, as SDK spans (tests: in-memory)."""
+        from gateway.observability.tracing.sdk_spans import SdkExport
+
+        self._sinks.append(SdkExport(exporter, self.resource, SCOPE_NAME))
+
+    def _export(self, spans: Sequence[Span]) -> None:
+        for sink in self._sinks:
+            sink(spans)
 
     def begin(self, record: RequestRecord, headers: Mapping[bytes, bytes]) -> None:
         self.requests.begin(record, headers)
@@ -48,11 +88,23 @@ class Tracing:
         signals: SignalBoard | None = None,
         quotas: ProviderQuotas | None = None,
     ) -> AttemptRunner:
-        return TracedAttemptRunner(self._tracer, providers, state, settings, rng, signals, quotas)
+        return TracedAttemptRunner(self.recorder, providers, state, settings, rng, signals, quotas)
+
+    def flush(self, timeout_s: float = SHUTDOWN_TIMEOUT_S) -> bool:
+        """Export every span ended so far (blocking); False if it took too long."""
+        return self.queue.flush(timeout_s)
+
+    def shutdown(self, timeout_s: float = SHUTDOWN_TIMEOUT_S) -> None:
+        """Export what is still queued, then stop (blocking)."""
+        if not self.queue.shutdown(timeout_s):
+            # The thread is a daemon: what it still holds goes with the process.
+            log.warning("spans not all exported at shutdown", timeout_s=timeout_s)
+            return
+        for sink in self._sinks:
+            close = getattr(sink, "close", None)
+            if close is not None:
+                close()
 
     async def aclose(self) -> None:
-        """Export what is still queued, then stop; called once requests have drained."""
-        try:
-            await asyncio.wait_for(asyncio.to_thread(self.provider.shutdown), SHUTDOWN_TIMEOUT_S)
-        except TimeoutError:
-            log.warning("spans not all exported at shutdown", timeout_s=SHUTDOWN_TIMEOUT_S)
+        """Called once requests have drained (SIGTERM included)."""
+        await asyncio.to_thread(self.shutdown)
