@@ -18,6 +18,8 @@ _TRACEPARENT = re.compile(
 )
 MAX_TRACEPARENT = 512
 MAX_TRACESTATE = 512
+# By the sampled flag: the traceparent the gateway sends (version 00).
+_OUTGOING = ("00-%032x-%016x-00", "00-%032x-%016x-01")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +64,7 @@ class HasContext(Protocol):
 def traceparent_headers(span: HasContext) -> dict[str, str]:
     """W3C Trace Context for the upstream: the attempt span is the parent of whatever
     the provider or model server records."""
-    headers = {"traceparent": f"00-{span.trace_id:032x}-{span.span_id:016x}-{span.trace_flags:02x}"}
+    headers = {"traceparent": _OUTGOING[span.trace_flags] % (span.trace_id, span.span_id)}
     if span.trace_state:
         headers["tracestate"] = span.trace_state
     return headers

@@ -6,19 +6,15 @@ is the SDK's ``Resource.create``, built and encoded once at startup.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 
 from gateway.observability.tracing.otlp import SpanEncoder
 from gateway.observability.tracing.otlp_http import OtlpHttpExporter, OtlpTarget
 from gateway.observability.tracing.settings import TracingSettings
-from gateway.observability.tracing.spans import Span
 
 SCOPE_NAME = "gateway"  # the instrumentation scope of every span
-
-# Takes one batch of finished spans (in the export thread).
-Sink = Callable[[Sequence[Span]], object]
 
 
 def build_resource(settings: TracingSettings) -> Resource:
@@ -27,14 +23,17 @@ def build_resource(settings: TracingSettings) -> Resource:
 
 
 class OtlpSink:
-    """Encodes a batch as one ``ExportTraceServiceRequest`` and POSTs it."""
+    """POSTs a batch of encoded spans as one ``ExportTraceServiceRequest``. Spans are
+    encoded when they end (``encoder.span``), on the event loop: the queue then holds
+    bytes, which the garbage collector never walks, and the export thread only joins
+    them and sends."""
 
     def __init__(self, settings: TracingSettings, resource: Resource, env: Mapping[str, str]):
         self.encoder = SpanEncoder(dict(resource.attributes), SCOPE_NAME)
         target = OtlpTarget.resolve(settings.endpoint, settings.headers, settings.timeout_s, env)
         self.http = OtlpHttpExporter(target)
 
-    def __call__(self, spans: Sequence[Span]) -> bool:
+    def __call__(self, spans: Sequence[bytes]) -> bool:
         return self.http.export(self.encoder.request(spans), len(spans))
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ import orjson
 from gateway.observability.logging import reply_content
 from gateway.observability.record import RequestRecord
 from gateway.observability.tracing.context import parse_traceparent
-from gateway.observability.tracing.spans import SERVER, Recorder
+from gateway.observability.tracing.spans import SERVER, Blocks, Recorder, Span
 from gateway.observability.tracing.trace import RequestTrace, provider_name
 
 CONTENT_EVENT = "gen_ai.client.inference.operation.details"
@@ -23,6 +23,7 @@ class RequestTracer:
     def __init__(self, recorder: Recorder, include_content: bool = False) -> None:
         self.recorder = recorder
         self.include_content = include_content
+        self.blocks = Blocks()
 
     def begin(self, record: RequestRecord, headers: Mapping[bytes, bytes]) -> None:
         parent = None
@@ -44,10 +45,33 @@ class RequestTracer:
         if trace is None:
             return
         span = trace.span
-        if span.is_recording():
+        if type(span) is Span and not span.end_time:
             operation = record.gen_ai_operation
-            span.update_name(f"{operation} {record.route_label}" if record.route else operation)
-            span.set_attributes(request_attributes(record, trace))
+            span.name = f"{operation} {record.route_label}" if record.route else operation
+            # What answers of one route and outcome share is one block (see Blocks).
+            triage = record.triage
+            key = (
+                operation,
+                record.status,
+                record.stream,
+                len(record.attempts),
+                record.route,
+                record.profile,
+                triage.tier if triage is not None else None,
+                triage.reason if triage is not None else None,
+                trace.provider_kind,
+                record.model,
+                record.alias,
+                tuple(record.skipped),
+                record.cache,
+                tuple(trace.finish_reasons),
+                record.error_type,
+            )
+            block = self.blocks.get(key)
+            if block is None:
+                block = self.blocks.add(key, shared_attributes(record, trace))
+            span.block = block
+            span.attributes.update(own_attributes(record))
             if self.include_content and record.messages is not None:
                 span.add_event(CONTENT_EVENT, content_attributes(record))
             error = error_type(record)
@@ -62,11 +86,11 @@ def error_type(record: RequestRecord) -> str | None:
     return str(record.status) if record.status >= 400 else None
 
 
-def request_attributes(record: RequestRecord, trace: RequestTrace) -> dict[str, Any]:
+def shared_attributes(record: RequestRecord, trace: RequestTrace) -> dict[str, Any]:
+    """The request span's attributes that many requests share (see ``own_attributes``)."""
     attributes: dict[str, Any] = {
         "gen_ai.operation.name": record.gen_ai_operation,
         "http.response.status_code": record.status,
-        "gateway.request_id": record.request_id,
         "gateway.stream": record.stream,
         "gateway.attempts": len(record.attempts),
     }
@@ -85,12 +109,23 @@ def request_attributes(record: RequestRecord, trace: RequestTrace) -> dict[str, 
     if record.alias is not None:
         attributes["gateway.model"] = record.alias
     if record.skipped:
-        # Sequences as tuples, as the SDK stores them: the encoder memoizes those.
+        # Sequences as tuples, as the SDK stores them.
         attributes["gateway.skipped"] = tuple(record.skipped)
     if record.cache != "off":
         attributes["gateway.cache"] = record.cache
-        if record.saved_cost_pico_usd:
-            attributes["gateway.saved_cost_pico_usd"] = record.saved_cost_pico_usd
+    if trace.finish_reasons:
+        attributes["gen_ai.response.finish_reasons"] = tuple(trace.finish_reasons)
+    error = error_type(record)
+    if error is not None:
+        attributes["error.type"] = error
+    return attributes
+
+
+def own_attributes(record: RequestRecord) -> dict[str, Any]:
+    """The request span's attributes that are this request's own: its id, usage, cost."""
+    attributes: dict[str, Any] = {"gateway.request_id": record.request_id}
+    if record.cache != "off" and record.saved_cost_pico_usd:
+        attributes["gateway.saved_cost_pico_usd"] = record.saved_cost_pico_usd
     usage = record.usage
     if usage is not None:
         attributes["gen_ai.usage.input_tokens"] = usage.input_tokens
@@ -99,12 +134,12 @@ def request_attributes(record: RequestRecord, trace: RequestTrace) -> dict[str, 
             attributes["gen_ai.usage.cache_read.input_tokens"] = usage.cached_tokens
         # The exact amount (an integer, 1e-12 USD): a sum of spans is a sum of the ledger.
         attributes["gateway.cost_pico_usd"] = record.cost_pico_usd
-    if trace.finish_reasons:
-        attributes["gen_ai.response.finish_reasons"] = tuple(trace.finish_reasons)
-    error = error_type(record)
-    if error is not None:
-        attributes["error.type"] = error
     return attributes
+
+
+def request_attributes(record: RequestRecord, trace: RequestTrace) -> dict[str, Any]:
+    """Every attribute of the request span."""
+    return {**shared_attributes(record, trace), **own_attributes(record)}
 
 
 def content_attributes(record: RequestRecord) -> dict[str, str]:

@@ -12,7 +12,7 @@ import asyncio
 import os
 import random
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import structlog
 
@@ -20,7 +20,7 @@ from gateway.config.schema import ResilienceSection
 from gateway.observability.record import RequestRecord
 from gateway.observability.tracing.attempts import TracedAttemptRunner
 from gateway.observability.tracing.batch import BatchQueue
-from gateway.observability.tracing.export import SCOPE_NAME, OtlpSink, Sink, build_resource
+from gateway.observability.tracing.export import SCOPE_NAME, OtlpSink, build_resource
 from gateway.observability.tracing.requests import RequestTracer
 from gateway.observability.tracing.sampling import configured_sampler, sample_function
 from gateway.observability.tracing.settings import TracingSettings
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
 
     from gateway.governance.provider_quota import ProviderQuotas
+    from gateway.observability.tracing.sdk_spans import SdkExport as SdkSink
 from gateway.state.base import StateStore
 
 log = structlog.get_logger("gateway.tracing")
@@ -51,12 +52,7 @@ class Tracing:
         env = os.environ if env is None else env
         self.settings = settings
         self.resource = build_resource(settings)
-        self._sinks: list[Sink] = []
-        if exporter is None:
-            self._sinks.append(OtlpSink(settings, self.resource, env))
-        else:
-            self.add_exporter(exporter)
-        self.queue: BatchQueue[Span] = BatchQueue(
+        self.queue: BatchQueue[Span | bytes] = BatchQueue(
             self._export,
             settings.max_queue_size,
             min(settings.max_export_batch, settings.max_queue_size),
@@ -64,16 +60,34 @@ class Tracing:
         )
         sample = sample_function(configured_sampler(settings.sample_ratio))
         self.recorder = Recorder(sample, self.queue.add)
+        self._sdk: list[SdkSink] = []
+        self._otlp: OtlpSink | None = None
+        if exporter is None:
+            otlp = self._otlp = OtlpSink(settings, self.resource, env)
+            encode, add = otlp.encoder.span, self.queue.add
+            self.recorder.finish = lambda span: add(encode(span))
+        else:
+            self.add_exporter(exporter)
         self.requests = RequestTracer(self.recorder, settings.include_content)
 
     def add_exporter(self, exporter: SpanExporter) -> None:
-        """Also hand each batch to an SDK exporter, as SDK spans (tests: in-memory)."""
+        """Also hand each batch to an SDK exporter, as SDK spans (tests: in-memory):
+        spans are then queued as they are and encoded for OTLP in the export thread."""
         from gateway.observability.tracing.sdk_spans import SdkExport
 
-        self._sinks.append(SdkExport(exporter, self.resource, SCOPE_NAME))
+        self._sdk.append(SdkExport(exporter, self.resource, SCOPE_NAME))
+        self.recorder.finish = self.queue.add
 
-    def _export(self, spans: Sequence[Span]) -> None:
-        for sink in self._sinks:
+    def _export(self, items: Sequence[Span | bytes]) -> None:
+        if not self._sdk:
+            assert self._otlp is not None
+            self._otlp(cast("Sequence[bytes]", items))
+            return
+        spans = [item for item in items if isinstance(item, Span)]
+        if self._otlp is not None:
+            encode = self._otlp.encoder.span
+            self._otlp([encode(item) if isinstance(item, Span) else item for item in items])
+        for sink in self._sdk:
             sink(spans)
 
     def begin(self, record: RequestRecord, headers: Mapping[bytes, bytes]) -> None:
@@ -100,10 +114,10 @@ class Tracing:
             # The thread is a daemon: what it still holds goes with the process.
             log.warning("spans not all exported at shutdown", timeout_s=timeout_s)
             return
-        for sink in self._sinks:
-            close = getattr(sink, "close", None)
-            if close is not None:
-                close()
+        if self._otlp is not None:
+            self._otlp.close()
+        for sink in self._sdk:
+            sink.close()
 
     async def aclose(self) -> None:
         """Called once requests have drained (SIGTERM included)."""

@@ -42,7 +42,9 @@ def readable_span(span: Span, resource: Resource, scope: InstrumentationScope) -
         context=context,
         parent=parent,
         resource=resource,
-        attributes=_attributes(span.attributes),
+        attributes=_attributes(
+            {**span.block.attributes, **span.attributes} if span.block else span.attributes
+        ),
         events=events,
         kind=_KINDS[span.kind],
         status=status,

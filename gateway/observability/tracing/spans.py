@@ -24,14 +24,48 @@ CLIENT = 3
 STATUS_UNSET = 0
 STATUS_ERROR = 2
 SAMPLED = 0x01
+BLOCK_LIMIT = 4096
+
+
+class Block:
+    """Attributes many spans share (those of one route's answers, of one member's
+    attempts): encoded once, the encoder keeps the bytes in ``encoded``. A span's own
+    ``attributes`` never repeat its block's keys."""
+
+    __slots__ = ("attributes", "encoded")
+
+    def __init__(self, attributes: dict[str, Any]) -> None:
+        self.attributes = attributes
+        self.encoded: bytes | None = None
+
+
+class Blocks:
+    """Blocks by the values that make them (a tuple whose every position holds one
+    type, so equal keys mean equal attributes); emptied when ``limit`` are held, far
+    more than a configuration's routes and members make."""
+
+    __slots__ = ("_blocks", "get", "limit")
+
+    def __init__(self, limit: int = BLOCK_LIMIT) -> None:
+        self._blocks: dict[tuple[Any, ...], Block] = {}
+        self.get = self._blocks.get
+        self.limit = limit
+
+    def add(self, key: tuple[Any, ...], attributes: dict[str, Any]) -> Block:
+        if len(self._blocks) >= self.limit:
+            self._blocks.clear()
+        block = self._blocks[key] = Block(attributes)
+        return block
 
 
 class Span:
-    """A sampled span. ``attributes`` values are str, bool, int, float or lists of them."""
+    """A sampled span. Attribute values are str, bool, int, float or sequences of them;
+    its attributes are its ``block``'s, if it has one, and its own ``attributes``."""
 
     __slots__ = (
         "_finish",
         "attributes",
+        "block",
         "end_time",
         "events",
         "kind",
@@ -45,6 +79,8 @@ class Span:
         "trace_id",
         "trace_state",
     )
+
+    trace_flags = SAMPLED
 
     def __init__(
         self,
@@ -66,16 +102,13 @@ class Span:
         self.parent_remote = parent_remote
         self.trace_state = trace_state  # the W3C tracestate header, "" when none
         self.attributes = attributes
+        self.block: Block | None = None
         self.events: list[tuple[str, int, dict[str, Any]]] = []
         self.status = STATUS_UNSET
         self.status_message = ""
         self.start_time = time_ns()
         self.end_time = 0
         self._finish = finish
-
-    @property
-    def trace_flags(self) -> int:
-        return SAMPLED
 
     def is_recording(self) -> bool:
         return not self.end_time
@@ -107,15 +140,12 @@ class UnsampledSpan:
     """A span of a trace that is not recorded: its ids still go upstream (flags 00)."""
 
     __slots__ = ("span_id", "trace_id", "trace_state")
+    trace_flags = 0
 
     def __init__(self, trace_id: int, span_id: int, trace_state: str) -> None:
         self.trace_id = trace_id
         self.span_id = span_id
         self.trace_state = trace_state
-
-    @property
-    def trace_flags(self) -> int:
-        return 0
 
     def is_recording(self) -> bool:
         return False
@@ -152,25 +182,28 @@ class Recorder:
         self, sample: SampleFn, finish: Callable[[Span], None], seed: bytes | None = None
     ) -> None:
         self._sample = sample
-        self._finish = finish
+        self.finish = finish
         # Ids need no cryptographic strength, only no collisions: a seeded generator is
         # several times cheaper than os.urandom per id.
         self._bits = random.Random(seed if seed is not None else os.urandom(32)).getrandbits
 
     def _id(self, bits: int) -> int:
+        """A new id, never zero (invalid in W3C Trace Context); ``self._bits(n) or
+        self._id(n)`` on the hot path, which almost never calls this."""
         value = self._bits(bits)
-        while not value:  # an all-zero id is invalid in W3C Trace Context
+        while not value:
             value = self._bits(bits)
         return value
 
     def root(self, name: str, kind: int, parent: RemoteParent | None) -> AnySpan:
         """A request's span: a new trace, or a child of the client's span."""
+        bits = self._bits
         if parent is None:
-            trace_id = self._id(128)
+            trace_id = bits(128) or self._id(128)
             parent_id, trace_state = 0, ""
         else:
             trace_id, parent_id, trace_state = parent.trace_id, parent.span_id, parent.trace_state
-        span_id = self._id(64)
+        span_id = bits(64) or self._id(64)
         if not self._sample(trace_id, parent):
             return UnsampledSpan(trace_id, span_id, trace_state)
         return Span(
@@ -182,12 +215,12 @@ class Recorder:
             parent is not None,
             trace_state,
             {},
-            self._finish,
+            self.finish,
         )
 
     def child(self, parent: AnySpan, name: str, kind: int, attributes: dict[str, Any]) -> AnySpan:
         """A span under ``parent``, which it follows in being sampled or not."""
-        span_id = self._id(64)
+        span_id = self._bits(64) or self._id(64)
         if type(parent) is not Span:
             return UnsampledSpan(parent.trace_id, span_id, parent.trace_state)
         return Span(
@@ -199,5 +232,5 @@ class Recorder:
             False,
             parent.trace_state,
             attributes,
-            self._finish,
+            self.finish,
         )
