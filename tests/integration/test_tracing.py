@@ -297,3 +297,25 @@ def test_a_triage_route_traces_its_classification(
     assert judge.parent is not None and answer.parent is not None
     assert judge.parent.span_id in (classify.context.span_id, request.context.span_id)
     assert answer.parent.span_id == request.context.span_id
+
+
+def test_a_client_trace_that_is_not_sampled_stays_unrecorded(
+    fake_upstream: FakeUpstream,
+    receiver: OtlpReceiver,
+    inprocess_gateway: InProcessFactory,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Full sampling of new traces, but the client's own decision wins for its trace.
+    gw, memory = start(
+        inprocess_gateway, traced_config(fake_upstream, receiver.endpoint), monkeypatch
+    )
+    fake_upstream.set("m1", ok())
+    response = post(gw, {"traceparent": f"00-{TRACE_ID}-{CLIENT_SPAN_ID}-00"})
+    assert response.status_code == 200
+    gw.wait_for_records(1)
+    assert exported(gw, memory) == []
+    sent = {k.lower(): v for k, v in fake_upstream.hits()[-1].headers.items()}
+    version, trace_id, span_id, flags = sent["traceparent"].split("-")
+    # The client's trace goes on upstream, from a span id of the gateway's own.
+    assert (version, trace_id, flags) == ("00", TRACE_ID, "00")
+    assert span_id not in (CLIENT_SPAN_ID, "0" * 16)

@@ -146,21 +146,21 @@ def test_a_cache_hit_is_told_on_the_request_span() -> None:
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     from gateway.observability.record import RequestRecord
-    from gateway.observability.tracing.requests import request_attributes
+    from gateway.observability.tracing.runtime import Tracing
 
     memory = InMemorySpanExporter()
     settings = tracing_settings(TracingSection(enabled=True), {})
     assert settings is not None
-    from gateway.observability.tracing.runtime import Tracing
-
     tracing = Tracing(settings, exporter=memory)
-    record = RequestRecord(request_id="r", started=0.0, route="chat", status=200)
-    tracing.begin(record, {})
-    record.cache, record.saved_cost_pico_usd = "hit", 73_500_000
-    attributes = request_attributes(record, record.trace)
-    assert attributes["gateway.cache"] == "hit"
-    assert attributes["gateway.saved_cost_pico_usd"] == 73_500_000
-    assert attributes["gateway.attempts"] == 0 and "error.type" not in attributes
-    record.cache = "off"
-    assert "gateway.cache" not in request_attributes(record, record.trace)
+    for cache, saved in (("hit", 73_500_000), ("off", 0)):
+        record = RequestRecord(request_id=cache, started=0.0, route="chat", status=200)
+        tracing.begin(record, {})
+        record.cache, record.saved_cost_pico_usd = cache, saved
+        tracing.requests.on_request_done(record)
+    assert tracing.flush(5)
+    hit, plain = (dict(span.attributes or {}) for span in memory.get_finished_spans())
+    assert hit["gateway.cache"] == "hit"
+    assert hit["gateway.saved_cost_pico_usd"] == 73_500_000
+    assert hit["gateway.attempts"] == 0 and "error.type" not in hit
+    assert "gateway.cache" not in plain and "gateway.saved_cost_pico_usd" not in plain
     tracing.shutdown()

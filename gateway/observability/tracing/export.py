@@ -24,17 +24,16 @@ def build_resource(settings: TracingSettings) -> Resource:
 
 class OtlpSink:
     """POSTs a batch of encoded spans as one ``ExportTraceServiceRequest``. Spans are
-    encoded when they end (``encoder.span``), on the event loop: the queue then holds
-    bytes, which the garbage collector never walks, and the export thread only joins
-    them and sends."""
+    encoded when they end (``encoder.span``): the queue then holds bytes, which the
+    garbage collector never walks, and an export only joins them and sends."""
 
     def __init__(self, settings: TracingSettings, resource: Resource, env: Mapping[str, str]):
         self.encoder = SpanEncoder(dict(resource.attributes), SCOPE_NAME)
         target = OtlpTarget.resolve(settings.endpoint, settings.headers, settings.timeout_s, env)
         self.http = OtlpHttpExporter(target)
 
-    def __call__(self, spans: Sequence[bytes]) -> bool:
-        return self.http.export(self.encoder.request(spans), len(spans))
+    async def __call__(self, spans: Sequence[bytes]) -> bool:
+        return await self.http.export(self.encoder.request(spans), len(spans))
 
-    def close(self) -> None:
-        self.http.close()
+    async def aclose(self) -> None:
+        await self.http.aclose()

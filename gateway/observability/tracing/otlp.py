@@ -230,7 +230,10 @@ class SpanEncoder:
         kind = value.__class__
         if kind is str:
             key_field = self._keys.get(key) or self._key(key)
-            data = _text(value)
+            try:
+                data = value.encode()
+            except UnicodeEncodeError:
+                data = _text(value)
             size = len(data)
             if size + len(key_field) <= 0x7F - 4:  # every length fits in one byte
                 # Span field 9 > KeyValue{key, 2: AnyValue{1: string_value}}

@@ -1,37 +1,39 @@
 """OTLP/HTTP export of encoded batches: POST ``application/x-protobuf`` to the collector.
 
-It runs in the export thread (``batch.py``), never on the event loop, over one kept-alive
-connection of the standard library's ``http.client``. As the OpenTelemetry exporters
-do, 429, 502, 503 and 504 (and a lost connection) are retried with exponential backoff,
-or after the collector's ``Retry-After``, a bounded number of times within the export
-timeout; any other answer drops the batch with a log line. The variables read are the
-exporters': ``OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT``, ``..._HEADERS``, ``..._COMPRESSION``
-(``gzip``, ``deflate``), ``..._CERTIFICATE``, ``..._CLIENT_CERTIFICATE`` and
-``..._CLIENT_KEY``.
+It runs on the event loop, over the gateway's own HTTP transport (the one providers
+use: kept-alive connections, no thread), so a request never waits on it. As the
+OpenTelemetry exporters do, 429, 502, 503 and 504 (and a lost connection or a timeout)
+are retried with exponential backoff, or after the collector's ``Retry-After``, a
+bounded number of times within the export timeout; any other answer drops the batch
+with a log line. The variables read are the exporters':
+``OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT``, ``..._HEADERS``, ``..._COMPRESSION`` (``gzip``,
+``deflate``), ``..._CERTIFICATE``, ``..._CLIENT_CERTIFICATE`` and ``..._CLIENT_KEY``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gzip
-import http.client
 import math
 import random
 import ssl
-import threading
 import time
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit
 
 import structlog
+
+from gateway.providers.base import UpstreamError
+from gateway.transport.client import HttpTransport
 
 log = structlog.get_logger("gateway.tracing")
 
 DEFAULT_ENDPOINT = "http://localhost:4318/v1/traces"
 RETRYABLE = frozenset((429, 502, 503, 504))
 MAX_ATTEMPTS = 6
+CONNECT_TIMEOUT_S = 5.0
 _JITTER = 0.2
 
 
@@ -84,6 +86,15 @@ class OtlpTarget:
             client_key=_env(env, "CLIENT_KEY") or None,
         )
 
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """A context of the configured CA and client certificate; None: the defaults."""
+        if not (self.certificate or self.client_certificate):
+            return None
+        context = ssl.create_default_context(cafile=self.certificate)
+        if self.client_certificate:
+            context.load_cert_chain(self.client_certificate, self.client_key)
+        return context
+
 
 def retry_after(value: str | None) -> float | None:
     """A ``Retry-After`` header's wait in seconds (a number or an HTTP date)."""
@@ -100,16 +111,19 @@ def retry_after(value: str | None) -> float | None:
     return max(seconds, 0.0) if math.isfinite(seconds) else None
 
 
+def _compress(body: bytes, compression: str) -> bytes:
+    if compression == "gzip":
+        return gzip.compress(body)
+    if compression == "deflate":
+        return zlib.compress(body)
+    return body
+
+
 class OtlpHttpExporter:
     """Sends one encoded ``ExportTraceServiceRequest`` at a time, with retries."""
 
     def __init__(self, target: OtlpTarget) -> None:
         self.target = target
-        url = urlsplit(target.endpoint)
-        self._https = url.scheme == "https"
-        self._host = url.hostname or "localhost"
-        self._port = url.port or (443 if self._https else 80)
-        self._path = (url.path or "/") + (f"?{url.query}" if url.query else "")
         self._headers = {
             **target.headers,
             "content-type": "application/x-protobuf",
@@ -117,62 +131,34 @@ class OtlpHttpExporter:
         }
         if target.compression != "none":
             self._headers["content-encoding"] = target.compression
-        self._connection: http.client.HTTPConnection | None = None
-        self._stopping = threading.Event()
+        self._transport = HttpTransport(
+            timeout_s=target.timeout_s,
+            connect_timeout_s=min(CONNECT_TIMEOUT_S, target.timeout_s),
+            max_connections=4,
+            ssl_context=target.ssl_context(),
+        )
 
-    def _connect(self, timeout: float) -> http.client.HTTPConnection:
-        if not self._https:
-            return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
-        context = ssl.create_default_context(cafile=self.target.certificate)
-        if self.target.client_certificate:
-            context.load_cert_chain(self.target.client_certificate, self.target.client_key)
-        return http.client.HTTPSConnection(self._host, self._port, timeout=timeout, context=context)
+    async def _post(self, body: bytes) -> tuple[int, str | None]:
+        response = await self._transport.post(self.target.endpoint, self._headers, body)
+        try:
+            await response.read()
+        finally:
+            response.close()
+        return response.status, response.headers.get("retry-after")
 
-    def _compress(self, body: bytes) -> bytes:
-        if self.target.compression == "gzip":
-            return gzip.compress(body)
-        if self.target.compression == "deflate":
-            return zlib.compress(body)
-        return body
-
-    def _post(self, body: bytes, timeout: float) -> tuple[int, str | None]:
-        """(status, Retry-After); one reconnect when a kept-alive connection was closed."""
-        for fresh in (False, True):
-            connection = self._connection
-            if connection is None or fresh:
-                self.close()
-                connection = self._connection = self._connect(timeout)
-            connection.timeout = timeout
-            if connection.sock is not None:
-                connection.sock.settimeout(timeout)
-            try:
-                connection.request("POST", self._path, body, self._headers)
-                response = connection.getresponse()
-                response.read()
-            except (ConnectionError, http.client.HTTPException) as exc:
-                self.close()
-                if fresh:
-                    raise OSError(str(exc)) from exc
-                continue
-            except OSError:
-                self.close()
-                raise
-            if response.will_close:
-                self.close()
-            return response.status, response.getheader("retry-after")
-        raise AssertionError("unreachable")
-
-    def export(self, body: bytes, spans: int) -> bool:
+    async def export(self, body: bytes, spans: int) -> bool:
         """POST the batch; True once the collector took it."""
-        body = self._compress(body)
-        deadline = time.monotonic() + self.target.timeout_s
-        for attempt in range(MAX_ATTEMPTS):
-            backoff = 2**attempt * random.uniform(1 - _JITTER, 1 + _JITTER)
-            remaining = deadline - time.monotonic()
+        if self.target.compression != "none":  # zlib lets go of the GIL: a thread helps
+            body = await asyncio.to_thread(_compress, body, self.target.compression)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.target.timeout_s
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            backoff = 2 ** (attempt - 1) * random.uniform(1 - _JITTER, 1 + _JITTER)
             try:
-                status, wait = self._post(body, max(remaining, 0.001))
-            except OSError as exc:
-                status, wait, error = 0, None, type(exc).__name__
+                async with asyncio.timeout_at(deadline):
+                    status, wait = await self._post(body)
+            except (UpstreamError, TimeoutError, OSError) as exc:
+                error = type(exc).__name__  # a lost connection: worth another try
             else:
                 if 200 <= status < 300:
                     return True
@@ -182,19 +168,11 @@ class OtlpHttpExporter:
                     return False
                 told = retry_after(wait)
                 backoff = backoff if told is None else told
-            last = attempt + 1 == MAX_ATTEMPTS
-            if last or backoff > deadline - time.monotonic() or self._stopping.is_set():
+            if attempt == MAX_ATTEMPTS or backoff > deadline - loop.time():
                 break
-            if self._stopping.wait(backoff):
-                break
-        log.error("span export failed", error=error, spans=spans, attempts=attempt + 1)
+            await asyncio.sleep(backoff)
+        log.error("span export failed", error=error, spans=spans, attempts=attempt)
         return False
 
-    def stop_retrying(self) -> None:
-        """At shutdown: a retry would outlast the flush; give up the batch instead."""
-        self._stopping.set()
-
-    def close(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            connection.close()
+    async def aclose(self) -> None:
+        await self._transport.aclose()

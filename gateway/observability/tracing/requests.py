@@ -71,7 +71,11 @@ class RequestTracer:
             if block is None:
                 block = self.blocks.add(key, shared_attributes(record, trace))
             span.block = block
-            span.attributes.update(own_attributes(record))
+            own = own_attributes(record)
+            if span.attributes:  # set by a stage on the way
+                span.attributes.update(own)
+            else:
+                span.attributes = own
             if self.include_content and record.messages is not None:
                 span.add_event(CONTENT_EVENT, content_attributes(record))
             error = error_type(record)
@@ -135,11 +139,6 @@ def own_attributes(record: RequestRecord) -> dict[str, Any]:
         # The exact amount (an integer, 1e-12 USD): a sum of spans is a sum of the ledger.
         attributes["gateway.cost_pico_usd"] = record.cost_pico_usd
     return attributes
-
-
-def request_attributes(record: RequestRecord, trace: RequestTrace) -> dict[str, Any]:
-    """Every attribute of the request span."""
-    return {**shared_attributes(record, trace), **own_attributes(record)}
 
 
 def content_attributes(record: RequestRecord) -> dict[str, str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, cast
 
 import structlog
@@ -69,6 +69,8 @@ class Tracing:
         else:
             self.add_exporter(exporter)
         self.requests = RequestTracer(self.recorder, settings.include_content)
+        # When a request arrives (gateway.pipeline.endpoint): no call layer of its own.
+        self.begin: Callable[[RequestRecord, Mapping[bytes, bytes]], None] = self.requests.begin
 
     def add_exporter(self, exporter: SpanExporter) -> None:
         """Also hand each batch to an SDK exporter, as SDK spans (tests: in-memory):
@@ -78,20 +80,17 @@ class Tracing:
         self._sdk.append(SdkExport(exporter, self.resource, SCOPE_NAME))
         self.recorder.finish = self.queue.add
 
-    def _export(self, items: Sequence[Span | bytes]) -> None:
+    async def _export(self, items: Sequence[Span | bytes]) -> None:
         if not self._sdk:
             assert self._otlp is not None
-            self._otlp(cast("Sequence[bytes]", items))
+            await self._otlp(cast("Sequence[bytes]", items))
             return
         spans = [item for item in items if isinstance(item, Span)]
         if self._otlp is not None:
             encode = self._otlp.encoder.span
-            self._otlp([encode(item) if isinstance(item, Span) else item for item in items])
+            await self._otlp([encode(item) if isinstance(item, Span) else item for item in items])
         for sink in self._sdk:
-            sink(spans)
-
-    def begin(self, record: RequestRecord, headers: Mapping[bytes, bytes]) -> None:
-        self.requests.begin(record, headers)
+            await sink(spans)
 
     def attempt_runner(
         self,
@@ -105,20 +104,20 @@ class Tracing:
         return TracedAttemptRunner(self.recorder, providers, state, settings, rng, signals, quotas)
 
     def flush(self, timeout_s: float = SHUTDOWN_TIMEOUT_S) -> bool:
-        """Export every span ended so far (blocking); False if it took too long."""
+        """Export every span ended so far, from outside the event loop (tests, scripts);
+        False if it took too long."""
         return self.queue.flush(timeout_s)
 
-    def shutdown(self, timeout_s: float = SHUTDOWN_TIMEOUT_S) -> None:
-        """Export what is still queued, then stop (blocking)."""
-        if not self.queue.shutdown(timeout_s):
-            # The thread is a daemon: what it still holds goes with the process.
+    async def aclose(self, timeout_s: float = SHUTDOWN_TIMEOUT_S) -> None:
+        """Export what is still queued, then stop; called once requests have drained
+        (SIGTERM included)."""
+        if not await self.queue.aclose(timeout_s):
             log.warning("spans not all exported at shutdown", timeout_s=timeout_s)
-            return
         if self._otlp is not None:
-            self._otlp.close()
+            await self._otlp.aclose()
         for sink in self._sdk:
-            sink.close()
+            await sink.aclose()
 
-    async def aclose(self) -> None:
-        """Called once requests have drained (SIGTERM included)."""
-        await asyncio.to_thread(self.shutdown)
+    def shutdown(self, timeout_s: float = SHUTDOWN_TIMEOUT_S) -> None:
+        """``aclose`` where no event loop runs (tests, scripts)."""
+        asyncio.run(self.aclose(timeout_s))

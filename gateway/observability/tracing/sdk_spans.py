@@ -7,6 +7,7 @@ spans as the SDK's own ``BatchSpanProcessor`` would hand them over.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -55,17 +56,21 @@ def readable_span(span: Span, resource: Resource, scope: InstrumentationScope) -
 
 
 class SdkExport:
-    """Hands each batch to an SDK ``SpanExporter`` (duck-typed: ``export`` is enough)."""
+    """Hands each batch to an SDK ``SpanExporter`` (duck-typed: ``export`` is enough),
+    in a thread: SDK exporters block."""
 
     def __init__(self, exporter: SpanExporter, resource: Resource, scope_name: str) -> None:
         self.exporter = exporter
         self.resource = resource
         self.scope = InstrumentationScope(scope_name)
 
-    def __call__(self, spans: Sequence[Span]) -> None:
+    async def __call__(self, spans: Sequence[Span]) -> None:
+        await asyncio.to_thread(self._export, spans)
+
+    def _export(self, spans: Sequence[Span]) -> None:
         self.exporter.export([readable_span(s, self.resource, self.scope) for s in spans])
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         shutdown = getattr(self.exporter, "shutdown", None)
         if shutdown is not None:
-            shutdown()
+            await asyncio.to_thread(shutdown)
