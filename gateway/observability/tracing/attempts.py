@@ -82,7 +82,7 @@ class TracedAttemptRunner(AttemptRunner):
             return result
         if trace is not None:
             trace.provider_kind = provider.kind
-        if not span.is_recording():  # an unsampled trace: nothing to note
+        if type(span) is not Span:  # an unsampled trace: nothing to note
             return result
         if served.response is None:
             reasons = finish_reasons(served.body)
@@ -107,7 +107,7 @@ class TracedAttemptRunner(AttemptRunner):
         reasons: list[str] | None = None,
     ) -> None:
         if type(span) is Span and not span.end_time:
-            key = (*start, outcome, status, tuple(reasons) if reasons else ())
+            key = (start, outcome, status, tuple(reasons) if reasons else ())
             block = self.blocks.get(key)
             if block is None:
                 block = self.blocks.add(key, attempt_attributes(key))
@@ -130,7 +130,7 @@ class TracedAttemptRunner(AttemptRunner):
 
 
 def attempt_attributes(key: tuple[Any, ...]) -> dict[str, Any]:
-    operation, kind, model, provider, alias, number, outcome, status, reasons = key
+    (operation, kind, model, provider, alias, number), outcome, status, reasons = key
     attributes: dict[str, Any] = {
         "gen_ai.operation.name": operation,
         "gen_ai.provider.name": provider_name(kind),

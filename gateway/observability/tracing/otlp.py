@@ -28,7 +28,8 @@ _VARINTS = [bytes((n,)) for n in range(0x80)]
 _IDS = struct.Struct(">BBQQBBQ")
 _IDS_PARENT = struct.Struct(">BBQQBBQBBQ")
 _PARENT = struct.Struct(">BBQ")
-# Span fields 7 and 8 (fixed64 times); the tag of 7 ends the name's memo entry.
+# Span field 6 (the kind) and the tag of 7, then 7 and 8 (the fixed64 times).
+_KINDS = [bytes((0x30, kind, 0x39)) for kind in range(6)]
 _TIMES = struct.Struct("<QBQ")
 _DOUBLE = struct.Struct("<d")
 _TIME = struct.Struct("<BQ")
@@ -41,6 +42,8 @@ _TAILS = [b"\x7a\x00" + flags for flags in _FLAGS]
 # Bounds each memo; ids and costs are new each time, so the memo is emptied now and then
 # and refills with what repeats.
 MEMO_LIMIT = 4096
+# Longer strings are ids and texts, which do not repeat: the memo does not keep them.
+MEMO_STR_LIMIT = 24
 
 # Field tags (field << 3 | wire type) of the messages written here.
 SPAN_ATTRIBUTE = b"\x4a"  # Span.attributes (9)
@@ -105,8 +108,8 @@ class SpanEncoder:
         self, resource: Mapping[str, Any], scope_name: str, scope_version: str | None = None
     ) -> None:
         self._keys: dict[str, bytes] = {}
-        # (name, kind) -> the name's field, the kind's, and the tag of the start time.
-        self._names: dict[tuple[str, int], bytes] = {}
+        # name -> the name's field.
+        self._names: dict[str, bytes] = {}
         # (key, value) -> the attribute's bytes (see _miss).
         self._memo: dict[tuple[str, Any], bytes] = {}
         scope = field(b"\x0a", _text(scope_name))
@@ -158,9 +161,7 @@ class SpanEncoder:
             head = _IDS.pack(
                 0x0A, 0x10, trace_id >> 64, trace_id & _MASK64, 0x12, 0x08, span.span_id
             )
-        named = self._names.get((span.name, span.kind))
-        if named is None:
-            named = self._named(span.name, span.kind)
+        named = self._names.get(span.name) or self._named(span.name)
         block = span.block
         if block is None:
             shared = b""
@@ -176,6 +177,7 @@ class SpanEncoder:
             (
                 head,
                 named,
+                _KINDS[span.kind],
                 _TIMES.pack(span.start_time, 0x41, span.end_time),
                 shared,
                 self._own(span.attributes) if span.attributes else b"",
@@ -188,11 +190,10 @@ class SpanEncoder:
             return bytes((0x12, size & 0x7F | 0x80, size >> 7)) + body
         return b"\x12" + varint(size) + body
 
-    def _named(self, name: str, kind: int) -> bytes:
+    def _named(self, name: str) -> bytes:
         if len(self._names) >= MEMO_LIMIT:
             self._names.clear()
-        named = field(b"\x2a", _text(name)) + bytes((0x30, kind, 0x39))
-        self._names[name, kind] = named
+        named = self._names[name] = field(b"\x2a", _text(name))
         return named
 
     def _block(self, block: Any) -> bytes:
@@ -229,20 +230,9 @@ class SpanEncoder:
         key, value = item
         kind = value.__class__
         if kind is str:
-            key_field = self._keys.get(key) or self._key(key)
-            try:
-                data = value.encode()
-            except UnicodeEncodeError:
-                data = _text(value)
-            size = len(data)
-            if size + len(key_field) <= 0x7F - 4:  # every length fits in one byte
-                # Span field 9 > KeyValue{key, 2: AnyValue{1: string_value}}
-                head = bytes((0x4A, len(key_field) + size + 4))
-                entry: bytes | None = b"".join(
-                    (head, key_field, bytes((0x12, size + 2, 0x0A, size)), data)
-                )
-            else:
-                entry = self.attribute(SPAN_ATTRIBUTE, key, value)
+            entry = self._str(key, value)
+            if len(value) > MEMO_STR_LIMIT:  # an id, a text: written, not kept
+                return entry
         elif kind is int or all(v.__class__ is str for v in value):
             entry = self.attribute(SPAN_ATTRIBUTE, key, value)
         else:
@@ -253,3 +243,16 @@ class SpanEncoder:
                 memo.clear()
             memo[item] = entry
         return entry
+
+    def _str(self, key: str, value: str) -> bytes | None:
+        key_field = self._keys.get(key) or self._key(key)
+        try:
+            data = value.encode()
+        except UnicodeEncodeError:
+            data = _text(value)
+        size = len(data)
+        if size + len(key_field) > 0x7F - 4:  # a length of more than one byte
+            return self.attribute(SPAN_ATTRIBUTE, key, value)
+        # Span field 9 > KeyValue{key, 2: AnyValue{1: string_value}}
+        head = bytes((0x4A, len(key_field) + size + 4))
+        return b"".join((head, key_field, bytes((0x12, size + 2, 0x0A, size)), data))

@@ -46,30 +46,33 @@ class RequestTracer:
             return
         span = trace.span
         if type(span) is Span and not span.end_time:
-            operation = record.gen_ai_operation
-            span.name = f"{operation} {record.route_label}" if record.route else operation
             # What answers of one route and outcome share is one block (see Blocks).
             triage = record.triage
+            status = record.status
             key = (
-                operation,
-                record.status,
+                record.gen_ai_operation,
+                status,
                 record.stream,
                 len(record.attempts),
                 record.route,
+                record.route_label,
                 record.profile,
                 triage.tier if triage is not None else None,
                 triage.reason if triage is not None else None,
                 trace.provider_kind,
                 record.model,
                 record.alias,
-                tuple(record.skipped),
+                tuple(record.skipped) if record.skipped else (),
                 record.cache,
-                tuple(trace.finish_reasons),
+                tuple(trace.finish_reasons) if trace.finish_reasons else (),
                 record.error_type,
             )
             block = self.blocks.get(key)
             if block is None:
-                block = self.blocks.add(key, shared_attributes(record, trace))
+                operation = record.gen_ai_operation
+                name = f"{operation} {record.route_label}" if record.route else operation
+                block = self.blocks.add(key, shared_attributes(record, trace), name)
+            span.name = block.name
             span.block = block
             own = own_attributes(record)
             if span.attributes:  # set by a stage on the way
@@ -78,9 +81,10 @@ class RequestTracer:
                 span.attributes = own
             if self.include_content and record.messages is not None:
                 span.add_event(CONTENT_EVENT, content_attributes(record))
-            error = error_type(record)
-            if error is not None and (record.status >= 500 or record.status < 400):
-                span.set_error(error)
+            if record.error_type or status >= 500:  # a 4xx is the client's error, not ours
+                error = error_type(record)
+                if error is not None and (status >= 500 or status < 400):
+                    span.set_error(error)
         span.end()
 
 

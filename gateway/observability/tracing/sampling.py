@@ -42,22 +42,32 @@ def configured_sampler(sample_ratio: float | None) -> Sampler:
     return TracerProvider(shutdown_on_exit=False).sampler
 
 
+def _fixed(sampler: Sampler) -> bool | None:
+    """The decision of a sampler that decides alike for every trace, else None."""
+    if type(sampler) is StaticSampler:  # ALWAYS_ON / ALWAYS_OFF
+        return sampler._decision is Decision.RECORD_AND_SAMPLE
+    if type(sampler) is TraceIdRatioBased and sampler.bound in (0, _LOW_64 + 1):
+        return sampler.bound > 0  # ratio 0 or 1
+    return None
+
+
 def sample_function(sampler: Sampler) -> SampleFn:
     """``sampler``'s decision for a request's span, as a plain function."""
-    if type(sampler) is StaticSampler:
-        decision = sampler._decision is Decision.RECORD_AND_SAMPLE  # ALWAYS_ON / ALWAYS_OFF
-        return lambda trace_id, parent: decision
+    fixed = _fixed(sampler)
+    if fixed is not None:
+        return lambda trace_id, parent: fixed
     if type(sampler) is TraceIdRatioBased:
         bound = sampler.bound
         return lambda trace_id, parent: trace_id & _LOW_64 < bound
     if type(sampler) is ParentBased:
         root = sample_function(sampler._root)
+        new_trace = _fixed(sampler._root)
         if_sampled = sample_function(sampler._remote_parent_sampled)
         if_not = sample_function(sampler._remote_parent_not_sampled)
 
         def parent_based(trace_id: int, parent: RemoteParent | None) -> bool:
             if parent is None:
-                return root(trace_id, None)
+                return root(trace_id, None) if new_trace is None else new_trace
             return (if_sampled if parent.sampled else if_not)(trace_id, parent)
 
         return parent_based

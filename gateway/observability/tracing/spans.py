@@ -32,10 +32,11 @@ class Block:
     attempts): encoded once, the encoder keeps the bytes in ``encoded``. A span's own
     ``attributes`` never repeat its block's keys."""
 
-    __slots__ = ("attributes", "encoded")
+    __slots__ = ("attributes", "encoded", "name")
 
-    def __init__(self, attributes: dict[str, Any]) -> None:
+    def __init__(self, attributes: dict[str, Any], name: str = "") -> None:
         self.attributes = attributes
+        self.name = name  # of the spans that have it, where they share theirs too
         self.encoded: bytes | None = None
 
 
@@ -51,10 +52,10 @@ class Blocks:
         self.get = self._blocks.get
         self.limit = limit
 
-    def add(self, key: tuple[Any, ...], attributes: dict[str, Any]) -> Block:
+    def add(self, key: tuple[Any, ...], attributes: dict[str, Any], name: str = "") -> Block:
         if len(self._blocks) >= self.limit:
             self._blocks.clear()
-        block = self._blocks[key] = Block(attributes)
+        block = self._blocks[key] = Block(attributes, name)
         return block
 
 
