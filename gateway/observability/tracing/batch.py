@@ -17,7 +17,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import structlog
 
@@ -50,17 +50,20 @@ class BatchQueue(Generic[T]):
         self._woken = False
         self._draining: asyncio.Lock | None = None
         self._stopping = False
+        # What ``add`` makes of an item before queueing it (the OTLP encoding of a span).
+        self.prepare: Callable[[Any], T] | None = None
 
     def __len__(self) -> int:
         return len(self._queue)
 
-    def add(self, item: T) -> None:
+    def add(self, item: Any) -> None:
         """Queue a finished span (on the event loop: an append, and rarely a wake-up)."""
         queue = self._queue
         if len(queue) >= self.max_queue:
             self.dropped += 1
             return
-        queue.append(item)
+        prepare = self.prepare
+        queue.append(item if prepare is None else prepare(item))
         if self._task is None:
             self._start()
         elif len(queue) >= self.max_batch and not self._woken and self._wake is not None:

@@ -63,9 +63,8 @@ class Tracing:
         self._sdk: list[SdkSink] = []
         self._otlp: OtlpSink | None = None
         if exporter is None:
-            otlp = self._otlp = OtlpSink(settings, self.resource, env)
-            encode, add = otlp.encoder.span, self.queue.add
-            self.recorder.finish = lambda span: add(encode(span))
+            self._otlp = OtlpSink(settings, self.resource, env)
+            self.queue.prepare = self._otlp.encoder.span  # spans are queued encoded
         else:
             self.add_exporter(exporter)
         self.requests = RequestTracer(self.recorder, settings.include_content)
@@ -78,7 +77,7 @@ class Tracing:
         from gateway.observability.tracing.sdk_spans import SdkExport
 
         self._sdk.append(SdkExport(exporter, self.resource, SCOPE_NAME))
-        self.recorder.finish = self.queue.add
+        self.queue.prepare = None
 
     async def _export(self, items: Sequence[Span | bytes]) -> None:
         if not self._sdk:
