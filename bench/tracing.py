@@ -3,8 +3,11 @@ sampling, exporting OTLP/HTTP protobuf to a sink that counts what it receives.
 
 Like the 10k-route comparison, the gateways are up at once and loaded in alternating
 runs; the ratio to tracing off is the median of each round's ratio, which cancels the
-machine's drift. ``python -m
-bench.tracing --sink PORT`` is the sink (a stand-in for a collector).
+machine's drift. Beside throughput, each gateway's CPU time per request served (process
+CPU time over its own ``gateway_requests_total``, measured around each run and the
+export that follows it) says what tracing costs in work, which a busy machine blurs
+less than it blurs requests per second. ``python -m bench.tracing --sink PORT`` is the
+sink (a stand-in for a collector).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import httpx
 from aiohttp import web
 
 from bench.harness import PYTHON, LoadResult, Service, free_port
+from bench.triage import routed
 
 if TYPE_CHECKING:
     from bench.run import Bench
@@ -40,7 +44,8 @@ def traced(config: dict[str, Any], sink_port: int, ratio: float) -> dict[str, An
 
 def tracing_runs(bench: Bench, config: dict[str, Any], cpu: int) -> None:
     """Rows ``gateway_tracing_{off,on,10pct}_c64`` (medians of alternating runs),
-    ``gateway_tracing_on_c1``, and the throughput ratios to tracing off."""
+    ``gateway_tracing_on_c1``, the throughput ratios to tracing off, and the gateways'
+    CPU µs per request with their ratios to tracing off."""
     print("gateway, tracing off and on (full sampling, OTLP/HTTP)", flush=True)
     sink_port = free_port()
     sink = Service(
@@ -61,13 +66,17 @@ def tracing_runs(bench: Bench, config: dict[str, Any], cpu: int) -> None:
     rounds = 1 if bench.smoke else 3
     duration = max(2.0, bench.duration * 0.6)
     runs: dict[str, list[LoadResult]] = {kind: [] for kind in gateways}
+    cpu_us: dict[str, list[float]] = {kind: [] for kind in gateways}
     try:
         for i in range(1, rounds + 1):
             for kind, gw in gateways.items():
+                cpu, served = gw.cpu_seconds(), routed(gw.port, "bench")
                 runs[kind].append(bench.load(f"tracing_{kind}_{i}", gw.port, CHAT, 64, duration))
                 # All gateways share one core: a traced one's export backlog must not
-                # run into the next gateway's run.
+                # run into the next gateway's run (and its CPU belongs to this run).
                 settle(sink_port)
+                served = routed(gw.port, "bench") - served
+                cpu_us[kind].append((gw.cpu_seconds() - cpu) / max(served, 1.0) * 1e6)
         bench.load("gateway_tracing_on_c1", gateways["on"].port, CHAT, 1)
     finally:
         for gw in gateways.values():
@@ -86,6 +95,19 @@ def tracing_runs(bench: Bench, config: dict[str, Any], cpu: int) -> None:
         ratio = statistics.median(run.rps / off.rps for run, off in pairs)
         bench.results[key] = round(ratio, 3)
         print(f"  tracing {kind} / off: median of the rounds' ratios {ratio:.3f}", flush=True)
+    bench.results["tracing_cpu_us_per_request"] = {
+        kind: round(statistics.median(values), 1) for kind, values in cpu_us.items()
+    }
+    off = cpu_us["off"]
+    bench.results["tracing_cpu_ratio"] = {
+        kind: round(statistics.median(a / b for a, b in zip(cpu_us[kind], off, strict=True)), 3)
+        for kind in ("on", "10pct")
+    }
+    print(
+        f"  gateway CPU per request (us): {bench.results['tracing_cpu_us_per_request']}, "
+        f"ratio to off (median of the rounds): {bench.results['tracing_cpu_ratio']}",
+        flush=True,
+    )
 
 
 def exported(sink_port: int) -> int:
@@ -112,6 +134,9 @@ def tracing_targets(results: dict[str, Any], check: Any) -> None:
     sampled = results.get("tracing_10pct_ratio")
     if sampled is not None:
         check("tracing at 10% sampling / off (context)", sampled, "(no goal)", None)
+    cpu = results.get("tracing_cpu_ratio")
+    if cpu is not None:
+        check("tracing on / off CPU per request (context)", cpu["on"], "(no goal)", None)
 
 
 def sink(port: int) -> None:

@@ -57,6 +57,7 @@ class HttpTransport:
         max_connections: int,
         idle_timeout_s: float = IDLE_TIMEOUT_S,
         proxy: Proxy | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._proxy = proxy
         self._timeout_s = timeout_s
@@ -65,7 +66,8 @@ class HttpTransport:
         self._idle_timeout_s = idle_timeout_s
         self._targets: dict[str, Target] = {}
         self._pools: dict[Origin, ConnectionPool] = {}
-        self._ssl: ssl.SSLContext | None = None
+        # None: the system's trust store, made on the first TLS connection.
+        self._ssl = ssl_context
         self._resolver: CachedResolver | None = None
         self.closed = False
 

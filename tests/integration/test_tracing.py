@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -58,7 +57,7 @@ def start(
     tracing = gw.gateway.tracing
     assert isinstance(tracing, Tracing)
     memory = InMemorySpanExporter()
-    tracing.provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracing.add_exporter(memory)  # beside the OTLP export to the receiver
     return gw, memory
 
 
@@ -74,13 +73,20 @@ def post(
     )
 
 
-def finished(memory: InMemorySpanExporter, count: int) -> list[ReadableSpan]:
+def exported(gw: InProcessGateway, memory: InMemorySpanExporter) -> list[ReadableSpan]:
+    """The spans exported once every span ended so far has gone through the queue."""
+    tracing = gw.gateway.tracing
+    assert tracing is not None and tracing.flush(5)
+    return list(memory.get_finished_spans())
+
+
+def finished(gw: InProcessGateway, memory: InMemorySpanExporter, count: int) -> list[ReadableSpan]:
     """The spans once ``count`` have ended (the request span ends after the answer)."""
     deadline = time.monotonic() + 5
-    spans = list(memory.get_finished_spans())
+    spans = exported(gw, memory)
     while len(spans) < count and time.monotonic() < deadline:
         time.sleep(0.01)
-        spans = list(memory.get_finished_spans())
+        spans = exported(gw, memory)
     assert len(spans) == count, [s.name for s in spans]
     return spans
 
@@ -105,7 +111,7 @@ def test_fallback_span_tree_attributes_and_upstream_traceparent(
     response = post(gw, {"traceparent": traceparent, "tracestate": "vendor=abc"})
     assert response.status_code == 200, response.text
 
-    spans = finished(memory, 3)
+    spans = finished(gw, memory, 3)
     server = next(s for s in spans if s.kind is SpanKind.SERVER)
     clients = [s for s in spans if s.kind is SpanKind.CLIENT]
     attempts = sorted(clients, key=lambda s: s.start_time or 0)
@@ -182,7 +188,7 @@ def test_stream_spans_end_with_the_stream_and_content_is_opt_in(
     fake_upstream.set("m1", ok(reply="one two three four five", chunks=5))
     response = post(gw, stream=True)
     assert response.status_code == 200
-    server, attempt = sorted(finished(memory, 2), key=lambda s: s.kind is SpanKind.CLIENT)
+    server, attempt = sorted(finished(gw, memory, 2), key=lambda s: s.kind is SpanKind.CLIENT)
     assert server.attributes is not None and attempt.attributes is not None
     assert server.attributes["gen_ai.response.finish_reasons"] == ("stop",)
     assert server.attributes["gateway.stream"] is True
@@ -202,7 +208,7 @@ def test_stream_spans_end_with_the_stream_and_content_is_opt_in(
     memory.clear()
     fake_upstream.set("m1", ok(reply="the answer"))
     assert post(gw).status_code == 200
-    server = next(s for s in finished(memory, 2) if s.kind is SpanKind.SERVER)
+    server = next(s for s in finished(gw, memory, 2) if s.kind is SpanKind.SERVER)
     (event,) = server.events
     assert event.attributes is not None
     assert json.loads(str(event.attributes["gen_ai.output.messages"])) == ["the answer"]
@@ -223,7 +229,7 @@ def test_errors_and_unsampled_requests(
     # A sampled parent is followed even at ratio 0; every member failing is an error.
     response = post(gw, {"traceparent": f"00-{TRACE_ID}-{CLIENT_SPAN_ID}-01"})
     assert response.status_code == 503
-    server = next(s for s in finished(memory, 3) if s.kind is SpanKind.SERVER)
+    server = next(s for s in finished(gw, memory, 3) if s.kind is SpanKind.SERVER)
     assert server.status.status_code is StatusCode.ERROR
     assert server.attributes is not None
     assert server.attributes["error.type"] == "no_member_available"
@@ -237,13 +243,13 @@ def test_errors_and_unsampled_requests(
     version, _, _, flags = sent["traceparent"].split("-")
     assert version == "00" and int(flags, 16) & 1 == 0  # the sampled bit is off
     gw.wait_for_records(2)
-    assert memory.get_finished_spans() == ()
+    assert exported(gw, memory) == []
 
     # A malformed traceparent starts a new trace (sampled by ratio 0 here: not recorded).
     memory.clear()
     assert post(gw, {"traceparent": "00-not-a-trace-01"}).status_code == 200
     gw.wait_for_records(3)
-    assert memory.get_finished_spans() == ()
+    assert exported(gw, memory) == []
 
     # A request refused before routing still gets its span (and its error).
     response = httpx.post(
@@ -252,7 +258,7 @@ def test_errors_and_unsampled_requests(
         headers={"traceparent": f"00-{TRACE_ID}-{CLIENT_SPAN_ID}-01"},
     )
     assert response.status_code == 401
-    (refused,) = finished(memory, 1)
+    (refused,) = finished(gw, memory, 1)
     assert refused.name == "chat" and refused.attributes is not None
     assert refused.attributes["error.type"] == "invalid_api_key"
     assert refused.status.status_code is StatusCode.UNSET  # the client's error, not ours
@@ -277,7 +283,7 @@ def test_a_triage_route_traces_its_classification(
     )
     assert response.status_code == 200 and response.headers["x-gateway-tier"] == "complex"
     # The request, the classification, the classifier's attempt and the answer's.
-    spans = {span.name: span for span in finished(memory, 4)}
+    spans = {span.name: span for span in finished(gw, memory, 4)}
     request = spans["chat assistant"]
     classify = spans["triage classify"]
     assert classify.parent is not None and classify.parent.span_id == request.context.span_id
@@ -291,3 +297,25 @@ def test_a_triage_route_traces_its_classification(
     assert judge.parent is not None and answer.parent is not None
     assert judge.parent.span_id in (classify.context.span_id, request.context.span_id)
     assert answer.parent.span_id == request.context.span_id
+
+
+def test_a_client_trace_that_is_not_sampled_stays_unrecorded(
+    fake_upstream: FakeUpstream,
+    receiver: OtlpReceiver,
+    inprocess_gateway: InProcessFactory,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Full sampling of new traces, but the client's own decision wins for its trace.
+    gw, memory = start(
+        inprocess_gateway, traced_config(fake_upstream, receiver.endpoint), monkeypatch
+    )
+    fake_upstream.set("m1", ok())
+    response = post(gw, {"traceparent": f"00-{TRACE_ID}-{CLIENT_SPAN_ID}-00"})
+    assert response.status_code == 200
+    gw.wait_for_records(1)
+    assert exported(gw, memory) == []
+    sent = {k.lower(): v for k, v in fake_upstream.hits()[-1].headers.items()}
+    version, trace_id, span_id, flags = sent["traceparent"].split("-")
+    # The client's trace goes on upstream, from a span id of the gateway's own.
+    assert (version, trace_id, flags) == ("00", TRACE_ID, "00")
+    assert span_id not in (CLIENT_SPAN_ID, "0" * 16)

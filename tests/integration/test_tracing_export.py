@@ -37,6 +37,7 @@ def test_otlp_export_over_http_flushed_at_sigterm(
     env = {
         "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
         "OTEL_SERVICE_NAME": "gateway-under-test",
+        "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=test",
         # Longer than the test: only the flush at shutdown can deliver the spans.
         "OTEL_BSP_SCHEDULE_DELAY": "60000",
     }
@@ -71,6 +72,7 @@ def test_otlp_export_over_http_flushed_at_sigterm(
     assert by_name["chat m1"].parent_span_id == server.span_id
     assert by_name["chat m2"].parent_span_id == server.span_id
     assert server.resource["service.name"] == "gateway-under-test"
+    assert server.resource["deployment.environment"] == "test"
     assert server.attributes["gen_ai.operation.name"] == "chat"
     assert server.attributes["gen_ai.provider.name"] == "openai"
     assert server.attributes["gen_ai.response.model"] == "m2"

@@ -1,7 +1,9 @@
 """A small OTLP/HTTP trace receiver on a real socket: what a collector would get.
 
 It decodes each protobuf ``ExportTraceServiceRequest`` (opentelemetry-proto) into
-plain ``ReceivedSpan`` values, so tests assert on what went over the wire.
+plain ``ReceivedSpan`` values, so tests assert on what went over the wire. Its answers
+can be scripted (``answer``: a status and headers per export, the last one repeating),
+as a collector that is overloaded or refuses a batch would answer.
 """
 
 from __future__ import annotations
@@ -42,13 +44,24 @@ def _value(value: AnyValue) -> Any:
     return getattr(value, which) if which else None
 
 
-class OtlpReceiver(ScriptedServer[None]):
+# An export's answer: its status and headers.
+Answer = tuple[int, dict[str, str]]
+
+
+class OtlpReceiver(ScriptedServer[Answer]):
     name = "otlp-receiver"
 
     def __init__(self) -> None:
         super().__init__()
         self.spans: list[ReceivedSpan] = []
         self.content_types: list[str] = []
+        self.headers: list[dict[str, str]] = []  # of every export, answered or not
+
+    def default_behavior(self) -> Answer:
+        return 200, {}
+
+    def answer(self, *answers: Answer) -> None:
+        self.set("export", *answers)
 
     @property
     def endpoint(self) -> str:
@@ -62,8 +75,13 @@ class OtlpReceiver(ScriptedServer[None]):
             return list(self.spans)
 
     async def _export(self, request: web.Request) -> web.Response:
+        status, headers = self._next("export")
+        with self._lock:
+            self.headers.append({k.lower(): v for k, v in request.headers.items()})
+        if status != 200:
+            return web.Response(status=status, headers=headers)
         export = ExportTraceServiceRequest()
-        export.ParseFromString(await request.read())
+        export.ParseFromString(await request.read())  # aiohttp undoes gzip and deflate
         spans = []
         for resource_spans in export.resource_spans:
             resource = {a.key: _value(a.value) for a in resource_spans.resource.attributes}

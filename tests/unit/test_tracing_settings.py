@@ -108,7 +108,7 @@ def test_a_stage_span_is_a_child_of_the_request_span() -> None:
     with pytest.raises(TimeoutError), stage_span(record, "triage classify"):
         raise TimeoutError
     tracing.requests.on_request_done(record)
-    tracing.provider.force_flush()
+    assert tracing.flush(5)
     ok, failed, server = memory.get_finished_spans()
     assert server.kind is SpanKind.SERVER and ok.kind is SpanKind.INTERNAL
     for child in (ok, failed):
@@ -116,7 +116,7 @@ def test_a_stage_span_is_a_child_of_the_request_span() -> None:
     assert dict(ok.attributes or {}) == {"gateway.route": "tiered", "gateway.tier": "simple"}
     assert failed.status.status_code is StatusCode.ERROR
     assert (failed.attributes or {})["error.type"] == "TimeoutError"
-    tracing.provider.shutdown()
+    tracing.shutdown()
 
 
 def test_a_reloaded_snapshot_keeps_the_traced_attempt_loop() -> None:
@@ -139,28 +139,28 @@ def test_a_reloaded_snapshot_keeps_the_traced_attempt_loop() -> None:
     reloaded = build_snapshot(config, state, previous=traced)
     assert isinstance(traced.runner, TracedAttemptRunner)
     assert isinstance(reloaded.runner, TracedAttemptRunner)
-    tracing.provider.shutdown()
+    tracing.shutdown()
 
 
 def test_a_cache_hit_is_told_on_the_request_span() -> None:
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     from gateway.observability.record import RequestRecord
-    from gateway.observability.tracing.requests import request_attributes
+    from gateway.observability.tracing.runtime import Tracing
 
     memory = InMemorySpanExporter()
     settings = tracing_settings(TracingSection(enabled=True), {})
     assert settings is not None
-    from gateway.observability.tracing.runtime import Tracing
-
     tracing = Tracing(settings, exporter=memory)
-    record = RequestRecord(request_id="r", started=0.0, route="chat", status=200)
-    tracing.begin(record, {})
-    record.cache, record.saved_cost_pico_usd = "hit", 73_500_000
-    attributes = request_attributes(record, record.trace)
-    assert attributes["gateway.cache"] == "hit"
-    assert attributes["gateway.saved_cost_pico_usd"] == 73_500_000
-    assert attributes["gateway.attempts"] == 0 and "error.type" not in attributes
-    record.cache = "off"
-    assert "gateway.cache" not in request_attributes(record, record.trace)
-    tracing.provider.shutdown()
+    for cache, saved in (("hit", 73_500_000), ("off", 0)):
+        record = RequestRecord(request_id=cache, started=0.0, route="chat", status=200)
+        tracing.begin(record, {})
+        record.cache, record.saved_cost_pico_usd = cache, saved
+        tracing.requests.on_request_done(record)
+    assert tracing.flush(5)
+    hit, plain = (dict(span.attributes or {}) for span in memory.get_finished_spans())
+    assert hit["gateway.cache"] == "hit"
+    assert hit["gateway.saved_cost_pico_usd"] == 73_500_000
+    assert hit["gateway.attempts"] == 0 and "error.type" not in hit
+    assert "gateway.cache" not in plain and "gateway.saved_cost_pico_usd" not in plain
+    tracing.shutdown()

@@ -12,15 +12,14 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
-
 from gateway.observability.record import RequestRecord
+from gateway.observability.tracing.context import traceparent_headers
+from gateway.observability.tracing.spans import CLIENT, AnySpan, Blocks, Recorder, Span
 from gateway.observability.tracing.trace import (
     FinishReasonScanner,
     RequestTrace,
     finish_reasons,
     provider_name,
-    traceparent_headers,
 )
 from gateway.providers.base import Provider, UpstreamRequest, UpstreamResponse
 from gateway.resilience.attempts import AttemptResult, AttemptRunner
@@ -28,11 +27,18 @@ from gateway.resilience.classify import Outcome
 from gateway.resilience.wire import Bridge, WireFormat
 from gateway.routing.table import Member
 
+# What an attempt's attributes depend on: operation, provider kind, upstream model,
+# provider, alias and attempt number at the start; outcome, status and finish reasons
+# at the end.
+Start = tuple[str, str, str, str, str, int]
+SUCCESS = Outcome.SUCCESS  # read once: an enum member's lookup is slow on the hot path
+
 
 class TracedAttemptRunner(AttemptRunner):
-    def __init__(self, tracer: Tracer, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, recorder: Recorder, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.tracer = tracer
+        self.recorder = recorder
+        self.blocks = Blocks()
 
     async def _attempt(
         self,
@@ -44,18 +50,19 @@ class TracedAttemptRunner(AttemptRunner):
         bridge: Bridge | None,
     ) -> AttemptResult:
         trace: RequestTrace | None = record.trace
-        span = self.tracer.start_span(
-            f"{record.gen_ai_operation} {member.upstream_model}",
-            context=trace.context if trace is not None else None,
-            kind=SpanKind.CLIENT,
-            attributes={
-                "gen_ai.operation.name": record.gen_ai_operation,
-                "gen_ai.provider.name": provider_name(provider.kind),
-                "gen_ai.request.model": member.upstream_model,
-                "gateway.provider": member.provider,
-                "gateway.model": member.alias,
-                "gateway.attempt": len(record.attempts) + 1,
-            },
+        operation = record.gen_ai_operation
+        model = member.upstream_model
+        if trace is not None:
+            span = self.recorder.child(trace.span, f"{operation} {model}", CLIENT, {})
+        else:  # a call outside any request: a trace of its own
+            span = self.recorder.root(f"{operation} {model}", CLIENT, None)
+        start: Start = (
+            operation,
+            provider.kind,
+            model,
+            member.provider,
+            member.alias,
+            len(record.attempts) + 1,
         )
         # Beside what the door forwards (anthropic-version...), never instead of it.
         trace_headers = traceparent_headers(span)
@@ -63,50 +70,83 @@ class TracedAttemptRunner(AttemptRunner):
         try:
             result = await super()._attempt(provider, member, request, record, wire, bridge)
         except asyncio.CancelledError:
-            _end(span, Outcome.CLIENT_DISCONNECT.value, None)
+            self._end(span, start, Outcome.CLIENT_DISCONNECT, None)
             raise
         except BaseException as exc:
-            _end(span, type(exc).__name__, None)
+            self._end(span, start, type(exc).__name__, None)
             raise
         outcome = result.outcome
         served = result.served
         if outcome is not Outcome.SUCCESS or served is None:
-            _end(span, outcome.value, result.status)
+            self._end(span, start, outcome, result.status)
             return result
         if trace is not None:
             trace.provider_kind = provider.kind
+        if type(span) is not Span:  # an unsampled trace: nothing to note
+            return result
         if served.response is None:
             reasons = finish_reasons(served.body)
             if trace is not None:
                 trace.finish_reasons = reasons
-            _end(span, outcome.value, result.status, reasons)
+            self._end(span, start, outcome, result.status, reasons)
         else:
             status = served.status
             served.response = TracedStream(
                 served.response,
                 served.first_chunk,
-                lambda reasons: _end_stream(span, trace, reasons, status),
+                lambda reasons: self._end_stream(span, start, trace, reasons, status),
             )
         return result
 
+    def _end(
+        self,
+        span: AnySpan,
+        start: Start,
+        outcome: str,
+        status: int | None,
+        reasons: list[str] | None = None,
+    ) -> None:
+        if type(span) is Span and not span.end_time:
+            key = (start, outcome, status, tuple(reasons) if reasons else ())
+            block = self.blocks.get(key)
+            if block is None:
+                block = self.blocks.add(key, attempt_attributes(key))
+            span.block = block
+            if outcome != SUCCESS:
+                span.set_error(str(outcome))
+        span.end()
 
-def _end(span: Span, outcome: str, status: int | None, reasons: list[str] | None = None) -> None:
-    if span.is_recording():
-        span.set_attribute("gateway.attempt.outcome", outcome)
-        if status is not None:
-            span.set_attribute("http.response.status_code", status)
-        if reasons:
-            span.set_attribute("gen_ai.response.finish_reasons", reasons)
-        if outcome != Outcome.SUCCESS.value:
-            span.set_attribute("error.type", outcome)
-            span.set_status(Status(StatusCode.ERROR, outcome))
-    span.end()
+    def _end_stream(
+        self,
+        span: AnySpan,
+        start: Start,
+        trace: RequestTrace | None,
+        reasons: list[str],
+        status: int,
+    ) -> None:
+        if trace is not None:
+            trace.finish_reasons = reasons
+        self._end(span, start, SUCCESS, status, reasons)
 
 
-def _end_stream(span: Span, trace: RequestTrace | None, reasons: list[str], status: int) -> None:
-    if trace is not None:
-        trace.finish_reasons = reasons
-    _end(span, Outcome.SUCCESS.value, status, reasons)
+def attempt_attributes(key: tuple[Any, ...]) -> dict[str, Any]:
+    (operation, kind, model, provider, alias, number), outcome, status, reasons = key
+    attributes: dict[str, Any] = {
+        "gen_ai.operation.name": operation,
+        "gen_ai.provider.name": provider_name(kind),
+        "gen_ai.request.model": model,
+        "gateway.provider": provider,
+        "gateway.model": alias,
+        "gateway.attempt": number,
+        "gateway.attempt.outcome": str(outcome),
+    }
+    if status is not None:
+        attributes["http.response.status_code"] = status
+    if reasons:
+        attributes["gen_ai.response.finish_reasons"] = reasons
+    if outcome != SUCCESS:
+        attributes["error.type"] = str(outcome)
+    return attributes
 
 
 class TracedStream(UpstreamResponse):

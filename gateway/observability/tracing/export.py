@@ -1,41 +1,39 @@
-"""The OpenTelemetry SDK set up for the gateway: resource, sampler, batched OTLP/HTTP export."""
+"""Where finished spans go: OTLP/HTTP protobuf written by the gateway, or an SDK exporter.
+
+The resource (``service.name``, ``OTEL_RESOURCE_ATTRIBUTES``, the SDK's ``telemetry.*``)
+is the SDK's ``Resource.create``, built and encoded once at startup.
+"""
 
 from __future__ import annotations
 
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from collections.abc import Mapping, Sequence
 
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+
+from gateway.observability.tracing.otlp import SpanEncoder
+from gateway.observability.tracing.otlp_http import OtlpHttpExporter, OtlpTarget
 from gateway.observability.tracing.settings import TracingSettings
 
-MAX_EXPORT_BATCH = 512
+SCOPE_NAME = "gateway"  # the instrumentation scope of every span
 
 
-def build_provider(
-    settings: TracingSettings, exporter: SpanExporter | None = None
-) -> TracerProvider:
-    """A provider of the gateway's own (never the global one), exporting in batches
-    from a background thread. ``exporter`` replaces OTLP (tests)."""
+def build_resource(settings: TracingSettings) -> Resource:
     attributes = {SERVICE_NAME: settings.service_name} if settings.service_name else {}
-    sampler = None  # the SDK then reads OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG
-    if settings.sample_ratio is not None:
-        # An incoming traceparent's sampled flag wins; new traces are sampled by ratio.
-        sampler = ParentBased(TraceIdRatioBased(settings.sample_ratio))
-    # Shut down by the gateway itself (lifespan end, SIGTERM included), not at exit.
-    provider = TracerProvider(
-        resource=Resource.create(attributes), sampler=sampler, shutdown_on_exit=False
-    )
-    if exporter is None:
-        exporter = OTLPSpanExporter(
-            endpoint=settings.endpoint, headers=settings.headers, timeout=settings.timeout_s
-        )
-    provider.add_span_processor(
-        BatchSpanProcessor(
-            exporter,
-            max_queue_size=settings.max_queue_size,
-            max_export_batch_size=min(MAX_EXPORT_BATCH, settings.max_queue_size),
-        )
-    )
-    return provider
+    return Resource.create(attributes)  # None: OTEL_SERVICE_NAME, which the SDK reads
+
+
+class OtlpSink:
+    """POSTs a batch of encoded spans as one ``ExportTraceServiceRequest``. Spans are
+    encoded when they end (``encoder.span``): the queue then holds bytes, which the
+    garbage collector never walks, and an export only joins them and sends."""
+
+    def __init__(self, settings: TracingSettings, resource: Resource, env: Mapping[str, str]):
+        self.encoder = SpanEncoder(dict(resource.attributes), SCOPE_NAME)
+        target = OtlpTarget.resolve(settings.endpoint, settings.headers, settings.timeout_s, env)
+        self.http = OtlpHttpExporter(target)
+
+    async def __call__(self, spans: Sequence[bytes]) -> bool:
+        return await self.http.export(self.encoder.request(spans), len(spans))
+
+    async def aclose(self) -> None:
+        await self.http.aclose()

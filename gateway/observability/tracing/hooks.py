@@ -32,10 +32,8 @@ def stage_span(
         yield span
     except BaseException as exc:
         if span.is_recording():
-            from opentelemetry.trace import Status, StatusCode  # loaded: tracing is on
-
             span.set_attribute("error.type", type(exc).__name__)
-            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            span.set_error(type(exc).__name__)
         raise
     finally:
         span.end()

@@ -7,35 +7,35 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer, set_span_in_context
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from gateway.observability.logging import reply_content
 from gateway.observability.record import RequestRecord
+from gateway.observability.tracing.context import parse_traceparent
+from gateway.observability.tracing.spans import SERVER, Blocks, Recorder, Span
 from gateway.observability.tracing.trace import RequestTrace, provider_name
 
 CONTENT_EVENT = "gen_ai.client.inference.operation.details"
-_PROPAGATOR = TraceContextTextMapPropagator()
 
 
 class RequestTracer:
     """``begin`` when a request arrives; a request observer for the rest."""
 
-    def __init__(self, tracer: Tracer, include_content: bool = False) -> None:
-        self.tracer = tracer
+    def __init__(self, recorder: Recorder, include_content: bool = False) -> None:
+        self.recorder = recorder
         self.include_content = include_content
+        self.blocks = Blocks()
 
     def begin(self, record: RequestRecord, headers: Mapping[bytes, bytes]) -> None:
         parent = None
         traceparent = headers.get(b"traceparent")
         if traceparent is not None:
-            carrier = {"traceparent": traceparent.decode("latin-1")}
             tracestate = headers.get(b"tracestate")
-            if tracestate is not None:
-                carrier["tracestate"] = tracestate.decode("latin-1")
-            parent = _PROPAGATOR.extract(carrier)  # a malformed header starts a new trace
-        span = self.tracer.start_span(record.gen_ai_operation, context=parent, kind=SpanKind.SERVER)
-        record.trace = RequestTrace(span, set_span_in_context(span), self.tracer)
+            parent = parse_traceparent(  # a malformed header starts a new trace
+                traceparent.decode("latin-1"),
+                tracestate.decode("latin-1") if tracestate is not None else None,
+            )
+        span = self.recorder.root(record.gen_ai_operation, SERVER, parent)
+        record.trace = RequestTrace(span, self.recorder)
 
     def on_request_start(self, record: RequestRecord) -> None:
         return None
@@ -45,15 +45,46 @@ class RequestTracer:
         if trace is None:
             return
         span = trace.span
-        if span.is_recording():
-            operation = record.gen_ai_operation
-            span.update_name(f"{operation} {record.route_label}" if record.route else operation)
-            span.set_attributes(request_attributes(record, trace))
+        if type(span) is Span and not span.end_time:
+            # What answers of one route and outcome share is one block (see Blocks).
+            triage = record.triage
+            status = record.status
+            key = (
+                record.gen_ai_operation,
+                status,
+                record.stream,
+                len(record.attempts),
+                record.route,
+                record.route_label,
+                record.profile,
+                triage.tier if triage is not None else None,
+                triage.reason if triage is not None else None,
+                trace.provider_kind,
+                record.model,
+                record.alias,
+                tuple(record.skipped) if record.skipped else (),
+                record.cache,
+                tuple(trace.finish_reasons) if trace.finish_reasons else (),
+                record.error_type,
+            )
+            block = self.blocks.get(key)
+            if block is None:
+                operation = record.gen_ai_operation
+                name = f"{operation} {record.route_label}" if record.route else operation
+                block = self.blocks.add(key, shared_attributes(record, trace), name)
+            span.name = block.name
+            span.block = block
+            own = own_attributes(record)
+            if span.attributes:  # set by a stage on the way
+                span.attributes.update(own)
+            else:
+                span.attributes = own
             if self.include_content and record.messages is not None:
                 span.add_event(CONTENT_EVENT, content_attributes(record))
-            error = error_type(record)
-            if error is not None and (record.status >= 500 or record.status < 400):
-                span.set_status(Status(StatusCode.ERROR, error))
+            if record.error_type or status >= 500:  # a 4xx is the client's error, not ours
+                error = error_type(record)
+                if error is not None and (status >= 500 or status < 400):
+                    span.set_error(error)
         span.end()
 
 
@@ -63,11 +94,11 @@ def error_type(record: RequestRecord) -> str | None:
     return str(record.status) if record.status >= 400 else None
 
 
-def request_attributes(record: RequestRecord, trace: RequestTrace) -> dict[str, Any]:
+def shared_attributes(record: RequestRecord, trace: RequestTrace) -> dict[str, Any]:
+    """The request span's attributes that many requests share (see ``own_attributes``)."""
     attributes: dict[str, Any] = {
         "gen_ai.operation.name": record.gen_ai_operation,
         "http.response.status_code": record.status,
-        "gateway.request_id": record.request_id,
         "gateway.stream": record.stream,
         "gateway.attempts": len(record.attempts),
     }
@@ -86,11 +117,23 @@ def request_attributes(record: RequestRecord, trace: RequestTrace) -> dict[str, 
     if record.alias is not None:
         attributes["gateway.model"] = record.alias
     if record.skipped:
-        attributes["gateway.skipped"] = list(record.skipped)
+        # Sequences as tuples, as the SDK stores them.
+        attributes["gateway.skipped"] = tuple(record.skipped)
     if record.cache != "off":
         attributes["gateway.cache"] = record.cache
-        if record.saved_cost_pico_usd:
-            attributes["gateway.saved_cost_pico_usd"] = record.saved_cost_pico_usd
+    if trace.finish_reasons:
+        attributes["gen_ai.response.finish_reasons"] = tuple(trace.finish_reasons)
+    error = error_type(record)
+    if error is not None:
+        attributes["error.type"] = error
+    return attributes
+
+
+def own_attributes(record: RequestRecord) -> dict[str, Any]:
+    """The request span's attributes that are this request's own: its id, usage, cost."""
+    attributes: dict[str, Any] = {"gateway.request_id": record.request_id}
+    if record.cache != "off" and record.saved_cost_pico_usd:
+        attributes["gateway.saved_cost_pico_usd"] = record.saved_cost_pico_usd
     usage = record.usage
     if usage is not None:
         attributes["gen_ai.usage.input_tokens"] = usage.input_tokens
@@ -99,11 +142,6 @@ def request_attributes(record: RequestRecord, trace: RequestTrace) -> dict[str, 
             attributes["gen_ai.usage.cache_read.input_tokens"] = usage.cached_tokens
         # The exact amount (an integer, 1e-12 USD): a sum of spans is a sum of the ledger.
         attributes["gateway.cost_pico_usd"] = record.cost_pico_usd
-    if trace.finish_reasons:
-        attributes["gen_ai.response.finish_reasons"] = trace.finish_reasons
-    error = error_type(record)
-    if error is not None:
-        attributes["error.type"] = error
     return attributes
 
 

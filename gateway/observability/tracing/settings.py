@@ -5,8 +5,10 @@ config file > default): ``OTEL_SDK_DISABLED=true`` turns tracing off,
 ``OTEL_EXPORTER_OTLP_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` turn it on
 (unless ``tracing.enabled: false``) and pick the collector, ``OTEL_SERVICE_NAME`` names
 the service, ``OTEL_TRACES_SAMPLER`` (and ``..._ARG``) the sampler, and
-``OTEL_EXPORTER_OTLP_HEADERS`` the export headers. The SDK reads the latter ones itself;
-this module only decides what to hand it.
+``OTEL_EXPORTER_OTLP_HEADERS`` the export headers, ``OTEL_BSP_SCHEDULE_DELAY`` (ms) and
+``OTEL_BSP_MAX_EXPORT_BATCH_SIZE`` the batching. Sampler, service name and headers are
+read where they are used (the SDK's sampler and resource, ``otlp_http``); this module
+only decides what the configuration hands them.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from gateway.config.schema import TracingSection
 
 ENDPOINT_VARS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 TRACES_PATH = "/v1/traces"
+# OpenTelemetry's BatchSpanProcessor defaults.
+SCHEDULE_DELAY_MS = 5000
+MAX_EXPORT_BATCH = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,10 +35,21 @@ class TracingSettings:
     timeout_s: float
     max_queue_size: int
     include_content: bool = False
+    schedule_delay_s: float = SCHEDULE_DELAY_MS / 1000
+    max_export_batch: int = MAX_EXPORT_BATCH
 
 
 def _set(env: Mapping[str, str], name: str) -> bool:
     return bool(env.get(name, "").strip())
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    """A positive integer variable; the default when unset or not one (as the SDK)."""
+    try:
+        value = int(env.get(name, "").strip())
+    except ValueError:
+        return default
+    return value if value > 0 else default
 
 
 def tracing_settings(
@@ -58,4 +74,6 @@ def tracing_settings(
         timeout_s=section.timeout_s,
         max_queue_size=section.max_queue_size,
         include_content=include_content,
+        schedule_delay_s=_positive(env, "OTEL_BSP_SCHEDULE_DELAY", SCHEDULE_DELAY_MS) / 1000,
+        max_export_batch=_positive(env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", MAX_EXPORT_BATCH),
     )

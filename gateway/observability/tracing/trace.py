@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-from opentelemetry.context import Context
-from opentelemetry.trace import Span, SpanKind, Tracer
+from gateway.observability.tracing.spans import INTERNAL, AnySpan, Recorder
 
 # The gateway's provider kinds as gen_ai.provider.name's well-known values.
 PROVIDER_NAMES = {"openai": "openai", "azure": "azure.ai.openai", "anthropic": "anthropic"}
@@ -21,34 +19,21 @@ def provider_name(kind: str) -> str:
     return PROVIDER_NAMES.get(kind, kind)
 
 
-@dataclass(slots=True)
 class RequestTrace:
-    """The request's SERVER span, its context (the parent of the spans below it), and
-    what the attempt that answered found out."""
+    """The request's SERVER span (the parent of the spans below it), and what the
+    attempt that answered found out."""
 
-    span: Span
-    context: Context
-    tracer: Tracer
-    finish_reasons: list[str] = field(default_factory=list)
-    provider_kind: str | None = None
+    __slots__ = ("finish_reasons", "provider_kind", "recorder", "span")
 
-    def child(
-        self, name: str, attributes: Mapping[str, Any], kind: SpanKind = SpanKind.INTERNAL
-    ) -> Span:
+    def __init__(self, span: AnySpan, recorder: Recorder) -> None:
+        self.span = span
+        self.recorder = recorder
+        self.finish_reasons: list[str] = []
+        self.provider_kind: str | None = None
+
+    def child(self, name: str, attributes: Mapping[str, Any], kind: int = INTERNAL) -> AnySpan:
         """A span under the request's, for a stage's own work (see ``stage_span``)."""
-        return self.tracer.start_span(
-            name, context=self.context, kind=kind, attributes=dict(attributes)
-        )
-
-
-def traceparent_headers(span: Span) -> dict[str, str]:
-    """W3C Trace Context for the upstream: the attempt span is the parent of whatever
-    the provider or model server records."""
-    ctx = span.get_span_context()
-    headers = {"traceparent": f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{ctx.trace_flags:02x}"}
-    if ctx.trace_state:
-        headers["tracestate"] = ctx.trace_state.to_header()
-    return headers
+        return self.recorder.child(self.span, name, kind, dict(attributes))
 
 
 def finish_reasons(body: bytes) -> list[str]:
