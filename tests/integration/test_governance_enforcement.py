@@ -54,6 +54,14 @@ def governed_config(upstream: FakeUpstream) -> dict[str, Any]:
     return config
 
 
+@pytest.fixture(autouse=True)
+def whole_minute() -> None:
+    """rpm and tpm count in minute windows aligned to the clock: a test that fills one
+    starts with enough of it left, so its requests never straddle a reset."""
+    while 60 - time.time() % 60 < 15:
+        time.sleep(0.2)
+
+
 @pytest.fixture
 def gateway(fake_upstream: FakeUpstream, inprocess_gateway: InProcessFactory) -> Any:  # noqa: F811
     return inprocess_gateway(governed_config(fake_upstream))
