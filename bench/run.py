@@ -124,14 +124,16 @@ class Bench:
         duration: float | None = None,
         headers: dict[str, str] | None = None,
         path: str = "/v1/chat/completions",
+        cpu: int = LOAD_CPU,
     ) -> LoadResult:
+        """``cpu``: where wrk runs (with the mocks, unless a run measures from elsewhere)."""
         url = f"http://127.0.0.1:{port}{path}"
         run_wrk(
             url,
             body,
             connections=connections,
             duration_s=1,
-            cpu=LOAD_CPU,
+            cpu=cpu,
             workdir=self.workdir,
             headers=headers,
         )  # warm-up: connections, caches, JIT-free but lazy imports
@@ -140,7 +142,7 @@ class Bench:
             body,
             connections=connections,
             duration_s=duration or self.duration,
-            cpu=LOAD_CPU,
+            cpu=cpu,
             workdir=self.workdir,
             headers=headers,
         )
