@@ -125,16 +125,18 @@ class Bench:
         headers: dict[str, str] | None = None,
         path: str = "/v1/chat/completions",
         warm_up: bool = True,
+        cpu: int = LOAD_CPU,
     ) -> LoadResult:
+        """``cpu``: where wrk runs (with the mocks, unless a run measures from elsewhere)."""
         if warm_up:
-            self.warm_up(port, body, connections, headers, path)
+            self.warm_up(port, body, connections, headers, path, cpu)
         url = f"http://127.0.0.1:{port}{path}"
         result = run_wrk(
             url,
             body,
             connections=connections,
             duration_s=duration or self.duration,
-            cpu=LOAD_CPU,
+            cpu=cpu,
             workdir=self.workdir,
             headers=headers,
         )
@@ -153,6 +155,7 @@ class Bench:
         connections: int,
         headers: dict[str, str] | None = None,
         path: str = "/v1/chat/completions",
+        cpu: int = LOAD_CPU,
     ) -> None:
         """One second of load, unmeasured: connections, caches, lazy imports."""
         run_wrk(
@@ -160,7 +163,7 @@ class Bench:
             body,
             connections=connections,
             duration_s=1,
-            cpu=LOAD_CPU,
+            cpu=cpu,
             workdir=self.workdir,
             headers=headers,
         )

@@ -16,6 +16,8 @@ from gateway.routing.triage.verdict import answer_text, parse_verdict
     ("answer", "expected"),
     [
         ('{"tier": "complex"}', ("complex", "classifier")),
+        ('{"tier":"simple"}', ("simple", "classifier")),
+        ('{"tier": "medium", "why": "short"}', ("medium", "classifier")),
         ('{"tier": " Expert "}', ("expert", "classifier")),
         ('```json\n{"tier": "simple"}\n```', ("simple", "regex")),
         ("I would call this MEDIUM difficulty.", ("medium", "regex")),

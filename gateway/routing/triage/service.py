@@ -74,12 +74,16 @@ class TriageService:
         assert triage is not None
         ladders = triage.ladders.get(profile) or triage.ladders[None]  # ladders_for, inline
         started = time.perf_counter()
-        if record.trace is None:
+        if record.trace is None:  # no span to open: a context manager costs as much as a rule
             outcome = self._at_once(triage, ladders, payload, record, prompt_estimate)
             if isinstance(outcome, _Question):
                 outcome = await self._ask(triage, outcome, record, profile)
         else:
-            outcome = await self._traced(route, ladders, profile, payload, record, prompt_estimate)
+            with stage_span(record, "triage classify", {"gateway.route": route.name}) as span:
+                outcome = await self.decide(route, profile, payload, record, prompt_estimate)
+                if span is not None:
+                    span.set_attribute("gateway.tier", outcome.chosen)
+                    span.set_attribute("gateway.tier_reason", outcome.reason)
         outcome.duration_s = time.perf_counter() - started
         record.triage = outcome
         ladder = ladders.by_verdict[outcome.chosen]
@@ -126,26 +130,6 @@ class TriageService:
         )
         if isinstance(decided, _Question):
             return await self._ask(triage, decided, record, profile)
-        return decided
-
-    async def _traced(
-        self,
-        route: Route,
-        ladders: Ladders,
-        profile: str | None,
-        payload: dict[str, Any],
-        record: RequestRecord,
-        prompt_estimate: int,
-    ) -> TriageOutcome:
-        triage = route.triage
-        assert triage is not None
-        with stage_span(record, "triage classify", {"gateway.route": route.name}) as span:
-            decided = self._at_once(triage, ladders, payload, record, prompt_estimate)
-            if isinstance(decided, _Question):
-                decided = await self._ask(triage, decided, record, profile)
-            if span is not None:
-                span.set_attribute("gateway.tier", decided.chosen)
-                span.set_attribute("gateway.tier_reason", decided.reason)
         return decided
 
     def _at_once(

@@ -10,6 +10,8 @@ import orjson
 from gateway.config.triage import TIERS
 
 _TIER_WORD = re.compile(r"\b(" + "|".join(TIERS) + r")\b", re.IGNORECASE)
+# The answers a classifier in JSON mode gives nearly always, read without a parse.
+_EXACT = {form % tier: tier for tier in TIERS for form in ('{"tier": "%s"}', '{"tier":"%s"}')}
 # The raw answer is shown in logs of `gateway triage` and kept short in records.
 RAW_LIMIT = 200
 
@@ -26,6 +28,9 @@ def answer_text(completion: Any) -> str | None:
 def parse_verdict(text: str) -> tuple[str, str] | None:
     """``(tier, reason)``: reason ``classifier`` for a JSON verdict, ``regex`` for a tier
     word found in prose; ``None`` when the answer names no tier."""
+    exact = _EXACT.get(text)
+    if exact is not None:
+        return exact, "classifier"
     try:
         parsed: Any = orjson.loads(text)
     except orjson.JSONDecodeError:
