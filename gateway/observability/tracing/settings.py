@@ -5,10 +5,10 @@ config file > default): ``OTEL_SDK_DISABLED=true`` turns tracing off,
 ``OTEL_EXPORTER_OTLP_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` turn it on
 (unless ``tracing.enabled: false``) and pick the collector, ``OTEL_SERVICE_NAME`` names
 the service, ``OTEL_TRACES_SAMPLER`` (and ``..._ARG``) the sampler, and
-``OTEL_EXPORTER_OTLP_HEADERS`` the export headers, ``OTEL_BSP_SCHEDULE_DELAY`` (ms) and
-``OTEL_BSP_MAX_EXPORT_BATCH_SIZE`` the batching. Sampler, service name and headers are
-read where they are used (the SDK's sampler and resource, ``otlp_http``); this module
-only decides what the configuration hands them.
+``OTEL_EXPORTER_OTLP_HEADERS`` the export headers; ``OTEL_BSP_SCHEDULE_DELAY`` (ms) and
+``OTEL_BSP_MAX_EXPORT_BATCH_SIZE`` set the batching. Sampler, service name, endpoint and
+headers are read where they are used (the SDK's sampler and resource, ``otlp_http``);
+this module only decides what the configuration hands them.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ MAX_EXPORT_BATCH = 512
 
 @dataclass(frozen=True, slots=True)
 class TracingSettings:
-    # None: the exporter reads OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT itself.
+    # None: OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT decides (see otlp_http).
     endpoint: str | None
-    headers: Mapping[str, str] | None
+    headers: Mapping[str, str] | None  # None: OTEL_EXPORTER_OTLP_(TRACES_)HEADERS
     service_name: str | None  # None: OTEL_SERVICE_NAME, which the SDK reads
     sample_ratio: float | None  # None: OTEL_TRACES_SAMPLER, which the SDK reads
     timeout_s: float
