@@ -53,7 +53,9 @@ class TracedAttemptRunner(AttemptRunner):
         operation = record.gen_ai_operation
         model = member.upstream_model
         if trace is not None:
-            span = self.recorder.child(trace.span, f"{operation} {model}", CLIENT, {})
+            parent = trace.span
+            name = f"{operation} {model}" if type(parent) is Span else ""  # "": unrecorded
+            span = self.recorder.child(parent, name, CLIENT)
         else:  # a call outside any request: a trace of its own
             span = self.recorder.root(f"{operation} {model}", CLIENT, None)
         start: Start = (

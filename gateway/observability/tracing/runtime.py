@@ -73,7 +73,7 @@ class Tracing:
 
     def add_exporter(self, exporter: SpanExporter) -> None:
         """Also hand each batch to an SDK exporter, as SDK spans (tests: in-memory):
-        spans are then queued as they are and encoded for OTLP in the export thread."""
+        spans are then queued as they are, and encoded for OTLP when a batch goes out."""
         from gateway.observability.tracing.sdk_spans import SdkExport
 
         self._sdk.append(SdkExport(exporter, self.resource, SCOPE_NAME))

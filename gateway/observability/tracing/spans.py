@@ -219,7 +219,9 @@ class Recorder:
             self.finish,
         )
 
-    def child(self, parent: AnySpan, name: str, kind: int, attributes: dict[str, Any]) -> AnySpan:
+    def child(
+        self, parent: AnySpan, name: str, kind: int, attributes: dict[str, Any] | None = None
+    ) -> AnySpan:
         """A span under ``parent``, which it follows in being sampled or not."""
         span_id = self._bits(64) or self._id(64)
         if type(parent) is not Span:
@@ -232,6 +234,6 @@ class Recorder:
             parent.span_id,
             False,
             parent.trace_state,
-            attributes,
+            {} if attributes is None else attributes,
             self.finish,
         )
