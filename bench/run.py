@@ -24,7 +24,7 @@ import yaml
 from bench.adaptive import compare_policies
 from bench.cache import cache_hits
 from bench.endpoints import endpoints_config, load_endpoints
-from bench.governance import run_governance
+from bench.governance import run_governance, start_redis
 from bench.harness import (
     PYTHON,
     ROOT,
@@ -246,15 +246,8 @@ class Bench:
             cache_hits(self, gateway_config(upstream_port), "memory")
 
             print("gateway, redis state", flush=True)
-            redis_port = free_port()
-            redis = Service(
-                "redis",
-                ["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"],
-                redis_port,
-                cpu=None,
-                log=self.workdir / "redis.log",
-            )
-            redis.wait_ready(method="TCP")
+            redis = start_redis(self.workdir)
+            redis_port = redis.port
             gw = self.start_gateway(
                 "gateway-redis", gateway_config(upstream_port, redis_port=redis_port)
             )
@@ -269,7 +262,11 @@ class Bench:
             print("gateway, redis state, response cache hits", flush=True)
             cache_hits(self, gateway_config(upstream_port, redis_port=redis_port), "redis")
             run_governance(
-                self, gateway_config(upstream_port, redis_port=redis_port), redis_port, CHAT
+                self,
+                gateway_config(upstream_port),
+                gateway_config(upstream_port, redis_port=redis_port),
+                redis_port,
+                CHAT,
             )
 
             provider_kinds(self, upstream_port)
