@@ -47,7 +47,9 @@ ADAPTIVE: Mapping[str, AdaptiveOrder] = {
 
 
 def order_pool(policy: str, members: Sequence[Member], rng: random.Random) -> list[Member]:
-    return POLICIES[policy](members, rng)
+    """A pool in its policy's order where no live signals are at hand (a triage tier,
+    a classifier, count_tokens): an adaptive policy keeps the order it is listed in."""
+    return POLICIES.get(policy, priority_order)(members, rng)
 
 
 def ask_of(payload: Mapping[str, Any], prompt_tokens: int) -> Ask:

@@ -412,3 +412,19 @@ def test_a_response_cache_hit_answers_before_triage(
     assert fake_upstream.order() == ["judge", "sonnet"]
     record = gw.wait_for_records(2)[1]
     assert (record.cache, record.triage) == ("hit", None)
+
+
+@pytest.mark.parametrize("policy", ["latency", "least_busy", "cost"])
+def test_adaptive_classifier_and_tier_routes_serve_in_their_listed_order(
+    inprocess_gateway: InProcessFactory,  # noqa: F811
+    fake_upstream: FakeUpstream,
+    policy: str,
+) -> None:
+    config = triage_config(fake_upstream.base_url)
+    config["routes"]["judges"]["policy"] = policy
+    config["routes"]["chat-expert"] = {"pool": ["opus", "sonnet-b"], "policy": policy}
+    fake_upstream.set("judge", ok('{"tier": "expert"}'))
+    gw = inprocess_gateway(config)
+    response = ask(gw)
+    assert_tier(response, "expert", "classifier", "opus")
+    assert fake_upstream.order() == ["judge", "opus"]
