@@ -6,11 +6,21 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def _zoned(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("give a time zone, e.g. 2027-01-31T00:00:00Z")
+    return value
+
+
+# A key's expiry: a moment, so never a wall-clock time without its zone.
+ZonedTime = Annotated[datetime, AfterValidator(_zoned)]
 
 
 class _Strict(BaseModel):
@@ -43,7 +53,7 @@ class KeySection(Limits):
     team: str | None = None
     routes: list[str] = Field(default_factory=lambda: ["*"])
     profiles: list[str] | None = None
-    expires_at: datetime | None = None
+    expires_at: ZonedTime | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("secret")
@@ -54,13 +64,6 @@ class KeySection(Limits):
             raise ValueError("a sha256: secret needs 64 lower-case hex digits")
         if not value:
             raise ValueError("empty secret (is its environment variable set?)")
-        return value
-
-    @field_validator("expires_at")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("give a time zone, e.g. 2027-01-31T00:00:00Z")
         return value
 
 

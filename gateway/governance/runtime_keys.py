@@ -10,9 +10,9 @@ import time
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from gateway.governance.config import Budget, Limits
+from gateway.governance.config import Budget, Limits, ZonedTime
 from gateway.governance.keys import KeyPolicy
 
 SECRET_PREFIX = "sk-gw-"
@@ -25,15 +25,8 @@ class KeySpec(Limits):
     team: str | None = None
     routes: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
     profiles: list[str] | None = None
-    expires_at: datetime | None = None
+    expires_at: ZonedTime | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("expires_at")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("give a time zone, e.g. 2027-01-31T00:00:00Z")
-        return value
 
 
 class KeyPatch(Limits):
