@@ -25,7 +25,7 @@ from gateway.api.cooldowns import CooldownsEndpoint
 from gateway.api.dispatch import ASGIApp, HotPathDispatcher
 from gateway.api.usage import UsageEndpoints
 from gateway.cache.stage import ResponseCacheStage
-from gateway.config.loader import ConfigError, load_config
+from gateway.config.loader import ConfigError, load_config_file
 from gateway.config.schema import CacheStoreSection, GatewayConfig
 from gateway.doors.chat import ChatDoor
 from gateway.doors.embeddings import EmbeddingsDoor
@@ -69,6 +69,8 @@ class AppOptions:
     redis_url: str | None = None
     profile: str | None = None
     log_level: str | None = None
+    # Of the text the given config was built from (see Reloader).
+    config_digest: str | None = None
     api_keys: str | None = None
     admin_keys: str | None = None
 
@@ -184,12 +186,12 @@ def create_app(
     options = options or AppOptions()
     if config is None:
         path = options.config_path or os.environ.get("GATEWAY_CONFIG") or "config/demo.yaml"
-        config = load_config(path)
-        options = dataclasses.replace(options, config_path=path)
+        config, digest = load_config_file(path)
+        options = dataclasses.replace(options, config_path=path, config_digest=digest)
     configure_logging(options.log_level or config.logging.level)
     gateway = build_gateway(config, options)
     profile = options.profile or os.environ.get("GATEWAY_PROFILE") or None
-    reloader = Reloader(gateway, options.config_path, profile)
+    reloader = Reloader(gateway, options.config_path, profile, options.config_digest)
     metrics = next(o for o in gateway.observers if isinstance(o, GatewayMetrics))
     health = HealthChecker(
         lambda: gateway.snapshot.health_scope(), gateway.state, metrics.count_health_check

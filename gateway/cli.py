@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gateway.accounting.report import add_usage_command, cmd_usage
-from gateway.config.loader import ConfigError, load_config
+from gateway.config.loader import ConfigError, load_config, load_config_file
 from gateway.config.settings import DEFAULT_CONFIG, DEFAULT_HOST, DEFAULT_PORT, EnvSettings
 from gateway.governance.cli import add_keys_command, cmd_keys
 from gateway.routing.explain import explain_routes, explain_view, format_table
@@ -91,7 +91,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     env = EnvSettings()
     config_path = args.config or env.config or DEFAULT_CONFIG
     try:
-        config = load_config(config_path)
+        config, digest = load_config_file(config_path)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 1
@@ -117,6 +117,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 config,
                 AppOptions(
                     config_path=config_path,
+                    config_digest=digest,
                     redis_url=os.environ.get("GATEWAY_REDIS_URL"),
                     profile=os.environ.get("GATEWAY_PROFILE"),
                     log_level=os.environ.get("GATEWAY_LOG_LEVEL"),

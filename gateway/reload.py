@@ -16,12 +16,10 @@ the same file twice keeps its snapshot (the file's digest is unchanged).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import signal
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -32,7 +30,12 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 from gateway.api.admin import error_response, json_response
-from gateway.config.loader import ConfigError, load_config_text
+from gateway.config.loader import (
+    ConfigError,
+    config_digest,
+    load_config_text,
+    read_config_file,
+)
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.governance.audit import audit
 from gateway.runtime import Gateway, Snapshot, build_snapshot
@@ -53,13 +56,23 @@ class ReloadResult:
 
 
 class Reloader:
-    def __init__(self, gateway: Gateway, config_path: str | None, profile: str | None) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        config_path: str | None,
+        profile: str | None,
+        digest: str | None = None,
+    ) -> None:
+        """``digest``: of the text the running config was built from; without it the
+        file is read now, and an edit made since the config was loaded looks unchanged."""
         self.gateway = gateway
         self.path = config_path
         self.profile = profile
         self.generation = 0
         self.loaded_at = time.time()
-        self.digest = _digest(Path(config_path).read_bytes()) if config_path else ""
+        if digest is None:
+            digest = config_digest(read_config_file(config_path)) if config_path else ""
+        self.digest = digest
         supervisor = os.environ.get(SUPERVISOR_ENV)
         self.supervisor_pid = int(supervisor) if supervisor and supervisor.isdigit() else None
         self._lock = asyncio.Lock()
@@ -90,8 +103,8 @@ class Reloader:
             raise ConfigError("(none)", ["(file): the gateway was started without a config file"])
         async with self._lock:
             path = self.path
-            text = await asyncio.to_thread(_read, path)
-            digest = _digest(text.encode())
+            text = await asyncio.to_thread(read_config_file, path)
+            digest = config_digest(text)
             if digest == self.digest:
                 return ReloadResult(False, self.generation, digest)
             config = await asyncio.to_thread(load_config_text, text, path)
@@ -216,16 +229,3 @@ def run_server(config: uvicorn.Config) -> None:
     os.environ[SUPERVISOR_ENV] = str(os.getpid())
     sock = config.bind_socket()
     ForwardingSupervisor(config, sockets=[sock]).run()
-
-
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(path, [f"(file): cannot read: {exc.strerror}"]) from None
-    except UnicodeDecodeError:
-        raise ConfigError(path, ["(file): not UTF-8 text"]) from None
-
-
-def _digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()[:16]

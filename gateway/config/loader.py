@@ -3,6 +3,7 @@ cross-references. Every error names the YAML path at fault."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Mapping
@@ -182,13 +183,27 @@ def _validate(raw: Any, source: str, env: Mapping[str, str]) -> GatewayConfig:
     return config
 
 
-def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> GatewayConfig:
-    path = Path(path)
+def read_config_file(path: str | Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(str(path), [f"(file): cannot read: {exc.strerror}"]) from None
     except UnicodeDecodeError as exc:
         problem = f"(file): not UTF-8 text (byte {exc.start}: {exc.reason})"
         raise ConfigError(str(path), [problem]) from None
-    return load_config_text(text, str(path), env)
+
+
+def config_digest(text: str) -> str:
+    """What a reload compares to tell a changed file from the same one read again."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> GatewayConfig:
+    return load_config_text(read_config_file(path), str(path), env)
+
+
+def load_config_file(path: str | Path) -> tuple[GatewayConfig, str]:
+    """The config and the digest of the very text it was built from. Reading the file
+    a second time for the digest would let a change made in between go unnoticed."""
+    text = read_config_file(path)
+    return load_config_text(text, str(path)), config_digest(text)

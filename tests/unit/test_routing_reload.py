@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from gateway.app import AppOptions, build_gateway
-from gateway.config.loader import ConfigError, load_config
+from gateway.config.loader import ConfigError, config_digest, load_config, load_config_file
 from gateway.providers.base import UpstreamRequest
 from gateway.providers.openai import OpenAIProvider
 from gateway.reload import Reloader
@@ -76,3 +76,35 @@ async def test_invalid_file_keeps_the_running_snapshot(
     assert gateway.snapshot is before and reloader.generation == 0
     await reloader.aclose()
     await gateway.aclose()
+
+
+async def test_an_edit_between_loading_and_watching_is_still_picked_up(
+    tmp_path: Path, fake_upstream: FakeUpstream
+) -> None:
+    # A worker loads its config, spends a while building the gateway, and only then
+    # starts its reloader; a ConfigMap swap can land in between.
+    path = tmp_path / "gw.yaml"
+    path.write_text(yaml.safe_dump(upstream_config(fake_upstream.base_url, ["m1"])))
+    config, digest = load_config_file(path)
+    gateway = build_gateway(config, AppOptions(config_path=str(path)))
+    path.write_text(yaml.safe_dump(upstream_config(fake_upstream.base_url, ["m1", "m2"])))
+
+    reloader = Reloader(gateway, str(path), None, digest)
+    result = await reloader.reload()
+    assert result.changed and result.generation == 1
+    assert "m2" in gateway.snapshot.config.models
+    assert not (await reloader.reload()).changed  # the same text again is no change
+    await reloader.aclose()
+    await gateway.aclose()
+
+
+def test_the_digest_is_of_the_text_the_config_was_built_from(
+    tmp_path: Path, fake_upstream: FakeUpstream
+) -> None:
+    path = tmp_path / "gw.yaml"
+    text = yaml.safe_dump(upstream_config(fake_upstream.base_url, ["m1"]))
+    path.write_text(text)
+    config, digest = load_config_file(path)
+    assert digest == config_digest(text)
+    assert digest != config_digest(text + "\n# edited\n")
+    assert load_config(path) == config
