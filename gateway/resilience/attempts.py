@@ -7,7 +7,7 @@ import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gateway.config.schema import ResilienceSection
 from gateway.errors import InvalidRequest
@@ -58,6 +58,31 @@ class AttemptResult:
     retry_after: float | None = None
 
 
+class AttemptHook(Protocol):
+    """Told of every upstream call (tracing's CLIENT spans): ``begin`` just before it,
+    with the request still open to headers; ``end`` with its result; ``abandon`` when
+    the call raised (``reason``: the outcome, or the exception's type). Plain calls, no
+    coroutine of their own: a wrapper around the call would be resumed each time the
+    call is."""
+
+    def begin(
+        self, provider: Provider, member: Member, request: UpstreamRequest, record: RequestRecord
+    ) -> Any: ...
+
+    def end(
+        self,
+        token: Any,
+        provider: Provider,
+        member: Member,
+        record: RequestRecord,
+        result: AttemptResult,
+    ) -> None: ...
+
+    def abandon(
+        self, token: Any, provider: Provider, member: Member, record: RequestRecord, reason: str
+    ) -> None: ...
+
+
 class AttemptRunner:
     def __init__(
         self,
@@ -67,6 +92,7 @@ class AttemptRunner:
         rng: random.Random | None = None,
         signals: SignalBoard | None = None,
         quotas: ProviderQuotas | None = None,
+        hook: AttemptHook | None = None,
     ) -> None:
         self.providers = providers
         self.state = state
@@ -76,6 +102,7 @@ class AttemptRunner:
         self.signals = signals
         self.recovery = Recovery(state, settings.max_cooldown_s) if settings.half_open else None
         self.quotas = quotas
+        self.hook = hook  # None when tracing is off: one test per attempt
 
     async def run(
         self,
@@ -174,13 +201,17 @@ class AttemptRunner:
                 )
             record.byok = user_key is not None
             retries = 0
+            hook = self.hook
             while True:
                 started = time.perf_counter()
                 if signals is not None:
                     signals.started(key)
+                token = hook.begin(provider, member, upstream, record) if hook else None
                 try:
-                    result = await self._attempt(provider, member, upstream, record, wire, bridge)
+                    result = await self._attempt(provider, member, upstream, wire, bridge)
                 except asyncio.CancelledError:
+                    if hook is not None:
+                        hook.abandon(token, provider, member, record, Outcome.CLIENT_DISCONNECT)
                     if signals is not None:
                         signals.finished(key)
                     if probe is not None:
@@ -197,6 +228,12 @@ class AttemptRunner:
                         )
                     )
                     raise
+                except BaseException as exc:
+                    if hook is not None:
+                        hook.abandon(token, provider, member, record, type(exc).__name__)
+                    raise
+                if hook is not None:
+                    hook.end(token, provider, member, record, result)
                 elapsed = time.perf_counter() - started
                 record.upstream_s += elapsed
                 attempts.append(
@@ -312,11 +349,10 @@ class AttemptRunner:
         provider: Provider,
         member: Member,
         request: UpstreamRequest,
-        record: RequestRecord,
         wire: WireFormat,
         bridge: Bridge | None,
     ) -> AttemptResult:
-        """One call to one member (``record`` is for subclasses: the traced one)."""
+        """One call to one member."""
         response: UpstreamResponse | None = None
         try:
             if request.stream:

@@ -101,6 +101,7 @@ app = create_app(load_config_text("providers: {m: {kind: mock}}\\nroutes: {}\\n"
 gateway = app.app.state.gateway
 assert gateway.tracing is None
 assert type(gateway.snapshot.runner) is AttemptRunner
+assert gateway.snapshot.runner.hook is None
 # FastAPI itself imports the OpenTelemetry API when it is installed; the SDK and the
 # exporter are the gateway's to load, and only when tracing is on.
 sdk = ("opentelemetry.sdk", "opentelemetry.exporter", "opentelemetry.proto")

@@ -190,3 +190,34 @@ def test_the_clients_trace_context_is_read_as_the_sdk_reads_it(
     assert (ours.trace_id, ours.span_id) == (context.trace_id, context.span_id)
     assert ours.sampled is context.trace_flags.sampled
     assert ours.trace_state == (context.trace_state.to_header() if context.trace_state else "")
+
+
+def test_an_attempt_that_raised_ends_its_span_as_an_error_named_for_its_member() -> None:
+    from types import SimpleNamespace
+
+    from gateway.observability.record import RequestRecord
+    from gateway.observability.tracing.attempts import AttemptSpans
+    from gateway.observability.tracing.trace import RequestTrace
+    from gateway.providers.base import UpstreamRequest
+    from gateway.resilience.classify import Outcome
+
+    finished: list[Span] = []
+    recorder = Recorder(lambda trace_id, parent: True, finished.append, seed=b"y")
+    spans = AttemptSpans(recorder)
+    record = RequestRecord(request_id="req_1", started=0.0)
+    record.trace = RequestTrace(recorder.root("chat", SERVER, None), recorder)
+    provider: Any = SimpleNamespace(kind="anthropic")
+    member: Any = SimpleNamespace(upstream_model="claude-x", provider="claude", alias="sonnet")
+    request = UpstreamRequest({}, True, "req_1", "chat", headers={"anthropic-version": "1"})
+
+    span = spans.begin(provider, member, request, record)
+    assert request.headers is not None and request.headers["anthropic-version"] == "1"
+    assert request.headers["traceparent"].endswith(f"-{span.span_id:016x}-01")
+    spans.abandon(span, provider, member, record, Outcome.CLIENT_DISCONNECT)
+
+    assert finished == [span] and isinstance(span, Span) and span.block is not None
+    assert span.name == "chat claude-x" and span.status_message == "client_disconnect"
+    attributes = span.block.attributes
+    assert attributes["error.type"] == "client_disconnect"
+    assert attributes["gen_ai.provider.name"] == "anthropic"
+    assert attributes["gateway.attempt"] == 1 and "http.response.status_code" not in attributes

@@ -120,7 +120,6 @@ def test_a_stage_span_is_a_child_of_the_request_span() -> None:
 
 
 def test_a_reloaded_snapshot_keeps_the_traced_attempt_loop() -> None:
-    from gateway.observability.tracing.attempts import TracedAttemptRunner
     from gateway.observability.tracing.runtime import Tracing
     from gateway.resilience.attempts import AttemptRunner
     from gateway.runtime import build_snapshot
@@ -137,8 +136,9 @@ def test_a_reloaded_snapshot_keeps_the_traced_attempt_loop() -> None:
     tracing = Tracing(settings)
     traced = build_snapshot(config, state, make_runner=tracing.attempt_runner)
     reloaded = build_snapshot(config, state, previous=traced)
-    assert isinstance(traced.runner, TracedAttemptRunner)
-    assert isinstance(reloaded.runner, TracedAttemptRunner)
+    assert traced.runner.hook is tracing.attempts
+    assert reloaded.runner.hook is tracing.attempts
+    assert plain.runner.hook is None
     tracing.shutdown()
 
 

@@ -1,14 +1,13 @@
-"""One CLIENT span per upstream attempt, as a subclass of the attempt loop.
+"""One CLIENT span per upstream attempt: the attempt loop's hook (``AttemptHook``).
 
-With tracing off the plain ``AttemptRunner`` runs and pays nothing for this; with it
-on, each attempt opens a child of the request's span, sends its ``traceparent``
-upstream, and ends when the attempt's answer is known, or, for a stream that was
-served, when the stream is closed.
+With tracing off the loop has no hook and pays one test per attempt; with it on, each
+attempt opens a child of the request's span and sends its ``traceparent`` upstream. The
+span ends when the attempt's answer is known or, for a stream that was served, when the
+stream is closed.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -22,70 +21,60 @@ from gateway.observability.tracing.trace import (
     provider_name,
 )
 from gateway.providers.base import Provider, UpstreamRequest, UpstreamResponse
-from gateway.resilience.attempts import AttemptResult, AttemptRunner
+from gateway.resilience.attempts import AttemptResult
 from gateway.resilience.classify import Outcome
-from gateway.resilience.wire import Bridge, WireFormat
 from gateway.routing.table import Member
 
 # What an attempt's attributes depend on: operation, provider kind, upstream model,
-# provider, alias and attempt number at the start; outcome, status and finish reasons
-# at the end.
+# provider, alias and attempt number; then outcome, status and finish reasons.
 Start = tuple[str, str, str, str, str, int]
 SUCCESS = Outcome.SUCCESS  # read once: an enum member's lookup is slow on the hot path
 
 
-class TracedAttemptRunner(AttemptRunner):
-    def __init__(self, recorder: Recorder, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+class AttemptSpans:
+    def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
         self.blocks = Blocks()
 
-    async def _attempt(
-        self,
-        provider: Provider,
-        member: Member,
-        request: UpstreamRequest,
-        record: RequestRecord,
-        wire: WireFormat,
-        bridge: Bridge | None,
-    ) -> AttemptResult:
+    def begin(
+        self, provider: Provider, member: Member, request: UpstreamRequest, record: RequestRecord
+    ) -> AnySpan:
         trace: RequestTrace | None = record.trace
-        operation = record.gen_ai_operation
-        model = member.upstream_model
         if trace is not None:
-            parent = trace.span
-            name = f"{operation} {model}" if type(parent) is Span else ""  # "": unrecorded
-            span = self.recorder.child(parent, name, CLIENT)
+            # Named when it ends, by its block (spans of one member share their name).
+            span = self.recorder.child(trace.span, "", CLIENT)
         else:  # a call outside any request: a trace of its own
-            span = self.recorder.root(f"{operation} {model}", CLIENT, None)
-        start: Start = (
-            operation,
-            provider.kind,
-            model,
-            member.provider,
-            member.alias,
-            len(record.attempts) + 1,
-        )
+            span = self.recorder.root("", CLIENT, None)
         # Beside what the door forwards (anthropic-version...), never instead of it.
         trace_headers = traceparent_headers(span)
         request.headers = {**request.headers, **trace_headers} if request.headers else trace_headers
-        try:
-            result = await super()._attempt(provider, member, request, record, wire, bridge)
-        except asyncio.CancelledError:
-            self._end(span, start, Outcome.CLIENT_DISCONNECT, None)
-            raise
-        except BaseException as exc:
-            self._end(span, start, type(exc).__name__, None)
-            raise
+        return span
+
+    def abandon(
+        self, span: AnySpan, provider: Provider, member: Member, record: RequestRecord, reason: str
+    ) -> None:
+        self._end(span, _start(provider, member, record), reason, None)
+
+    def end(
+        self,
+        span: AnySpan,
+        provider: Provider,
+        member: Member,
+        record: RequestRecord,
+        result: AttemptResult,
+    ) -> None:
         outcome = result.outcome
         served = result.served
-        if outcome is not Outcome.SUCCESS or served is None:
-            self._end(span, start, outcome, result.status)
-            return result
+        if outcome is not SUCCESS or served is None:
+            if type(span) is Span:
+                self._end(span, _start(provider, member, record), outcome, result.status)
+            return
+        trace: RequestTrace | None = record.trace
         if trace is not None:
             trace.provider_kind = provider.kind
         if type(span) is not Span:  # an unsampled trace: nothing to note
-            return result
+            return
+        start = _start(provider, member, record)
         if served.response is None:
             reasons = finish_reasons(served.body)
             if trace is not None:
@@ -98,7 +87,6 @@ class TracedAttemptRunner(AttemptRunner):
                 served.first_chunk,
                 lambda reasons: self._end_stream(span, start, trace, reasons, status),
             )
-        return result
 
     def _end(
         self,
@@ -112,7 +100,8 @@ class TracedAttemptRunner(AttemptRunner):
             key = (start, outcome, status, tuple(reasons) if reasons else ())
             block = self.blocks.get(key)
             if block is None:
-                block = self.blocks.add(key, attempt_attributes(key))
+                block = self.blocks.add(key, attempt_attributes(key), f"{start[0]} {start[2]}")
+            span.name = block.name
             span.block = block
             if outcome != SUCCESS:
                 span.set_error(str(outcome))
@@ -129,6 +118,17 @@ class TracedAttemptRunner(AttemptRunner):
         if trace is not None:
             trace.finish_reasons = reasons
         self._end(span, start, SUCCESS, status, reasons)
+
+
+def _start(provider: Provider, member: Member, record: RequestRecord) -> Start:
+    return (
+        record.gen_ai_operation,
+        provider.kind,
+        member.upstream_model,
+        member.provider,
+        member.alias,
+        len(record.attempts) + 1,  # the loop notes the attempt once it has ended
+    )
 
 
 def attempt_attributes(key: tuple[Any, ...]) -> dict[str, Any]:

@@ -112,6 +112,8 @@ class SpanEncoder:
         self._names: dict[str, bytes] = {}
         # (key, value) -> the attribute's bytes (see _miss).
         self._memo: dict[tuple[str, Any], bytes] = {}
+        # (key, size of a string value) -> what precedes the value (see _str).
+        self._heads: dict[tuple[str, int], bytes] = {}
         scope = field(b"\x0a", _text(scope_name))
         if scope_version:
             scope += field(b"\x12", _text(scope_version))
@@ -202,13 +204,19 @@ class SpanEncoder:
         return encoded
 
     def _own(self, attributes: dict[str, Any]) -> bytes:
-        memo = self._memo
+        memo_get = self._memo.get
         parts = []
         for item in attributes.items():
-            kind = item[1].__class__
+            value = item[1]
+            kind = value.__class__
             # Only kinds whose equal values are encoded alike (see _miss).
-            if kind is str or kind is int or kind is tuple:
-                entry = memo.get(item) or self._miss(item)
+            if kind is int or kind is tuple:
+                entry = memo_get(item) or self._miss(item)
+            elif kind is str:
+                if len(value) > MEMO_STR_LIMIT:  # an id, a text: never in the memo
+                    entry = self._str(item[0], value)
+                else:
+                    entry = memo_get(item) or self._miss(item)
             else:
                 entry = self.attribute(SPAN_ATTRIBUTE, *item)
             if entry is not None:
@@ -245,14 +253,34 @@ class SpanEncoder:
         return entry
 
     def _str(self, key: str, value: str) -> bytes | None:
-        key_field = self._keys.get(key) or self._key(key)
         try:
             data = value.encode()
         except UnicodeEncodeError:
             data = _text(value)
-        size = len(data)
-        if size + len(key_field) > 0x7F - 4:  # a length of more than one byte
+        shape = (key, len(data))
+        head = self._heads.get(shape)
+        if head is None:
+            head = self._head(shape)
+        if not head:  # a length of more than one byte
             return self.attribute(SPAN_ATTRIBUTE, key, value)
-        # Span field 9 > KeyValue{key, 2: AnyValue{1: string_value}}
-        head = bytes((0x4A, len(key_field) + size + 4))
-        return b"".join((head, key_field, bytes((0x12, size + 2, 0x0A, size)), data))
+        return head + data
+
+    def _head(self, shape: tuple[str, int]) -> bytes:
+        """What precedes a string value of this key and size (ids are all one size):
+        Span field 9 > KeyValue{key, 2: AnyValue{1: string_value}}; b"" where a length
+        takes more than one byte."""
+        key, size = shape
+        key_field = self._key(key)
+        head = b""
+        if size + len(key_field) <= 0x7F - 4:
+            head = b"".join(
+                (
+                    bytes((0x4A, len(key_field) + size + 4)),
+                    key_field,
+                    bytes((0x12, size + 2, 0x0A, size)),
+                )
+            )
+        if len(self._heads) >= MEMO_LIMIT:
+            self._heads.clear()
+        self._heads[shape] = head
+        return head

@@ -1,5 +1,5 @@
 """Tracing as the gateway runs it: the span recorder, the request hook and observer, the
-traced attempt loop, the export queue, and the flush at shutdown.
+attempt loop's hook, the export queue, and the flush at shutdown.
 
 The OpenTelemetry SDK decides what to sample (its sampler, built once) and describes
 the process (its resource, built once); spans are recorded and encoded by the gateway
@@ -18,7 +18,7 @@ import structlog
 
 from gateway.config.schema import ResilienceSection
 from gateway.observability.record import RequestRecord
-from gateway.observability.tracing.attempts import TracedAttemptRunner
+from gateway.observability.tracing.attempts import AttemptSpans
 from gateway.observability.tracing.batch import BatchQueue
 from gateway.observability.tracing.export import SCOPE_NAME, OtlpSink, build_resource
 from gateway.observability.tracing.requests import RequestTracer
@@ -68,6 +68,7 @@ class Tracing:
         else:
             self.add_exporter(exporter)
         self.requests = RequestTracer(self.recorder, settings.include_content)
+        self.attempts = AttemptSpans(self.recorder)
         # When a request arrives (gateway.pipeline.endpoint): no call layer of its own.
         self.begin: Callable[[RequestRecord, Mapping[bytes, bytes]], None] = self.requests.begin
 
@@ -100,7 +101,7 @@ class Tracing:
         signals: SignalBoard | None = None,
         quotas: ProviderQuotas | None = None,
     ) -> AttemptRunner:
-        return TracedAttemptRunner(self.recorder, providers, state, settings, rng, signals, quotas)
+        return AttemptRunner(providers, state, settings, rng, signals, quotas, self.attempts)
 
     def flush(self, timeout_s: float = SHUTDOWN_TIMEOUT_S) -> bool:
         """Export every span ended so far, from outside the event loop (tests, scripts);
