@@ -165,8 +165,10 @@ def test_parents_trace_state_status_events_and_kinds() -> None:
 
     failed = span({"error.type": "upstream_5xx"}, kind=INTERNAL)
     failed.set_error("upstream_5xx")
-    failed.events.append(("gen_ai.client.inference.operation.details", END - 5, {"n": 2}))
-    failed.events.append(("bare", END - 1, {}))
+    failed.events = [
+        ("gen_ai.client.inference.operation.details", END - 5, {"n": 2}),
+        ("bare", END - 1, {}),
+    ]
     events = [
         PbSpan.Event(
             time_unix_nano=END - 5,
@@ -191,6 +193,27 @@ def test_a_block_comes_before_the_spans_own_attributes() -> None:
         wanted = expected(recorded, attributes=key_values(both))
         assert encoded_span(encoder, recorded) == wanted.SerializeToString()
     assert block.encoded is not None  # written once, kept
+
+
+def test_exact_attributes_come_between_the_block_and_the_others() -> None:
+    encoder = SpanEncoder(RESOURCE, "gateway")
+    block = Block({"gen_ai.operation.name": "chat"})
+    # Earlier spans fill the memo with values equal to, but not of the type of, the
+    # exact ones below (True == 1, 7.0 == 7); and with a long id, which it never keeps.
+    for value in (True, 7.0, "req_" + "a" * 24):
+        encoded_span(encoder, span({"gen_ai.usage.input_tokens": value}))
+    for tokens in (1, 7, 1, 2**40, 2**63):  # the last is beyond int64: dropped
+        recorded = span({"gateway.tier": "simple"})
+        recorded.block = block
+        recorded.exact = {
+            "gateway.request_id": "req_" + "b" * 24,
+            "gen_ai.usage.input_tokens": tokens,
+        }
+        kept = {k: v for k, v in recorded.exact.items() if v != 2**63}
+        wanted = expected(
+            recorded, attributes=key_values({**block.attributes, **kept, "gateway.tier": "simple"})
+        )
+        assert encoded_span(encoder, recorded) == wanted.SerializeToString(), tokens
 
 
 def test_a_request_is_the_resource_the_scope_and_the_spans() -> None:

@@ -33,7 +33,11 @@ from gateway.observability.tracing.context import (
     parse_traceparent,
     traceparent_headers,
 )
-from gateway.observability.tracing.sampling import configured_sampler, sample_function
+from gateway.observability.tracing.sampling import (
+    configured_sampler,
+    new_trace_bound,
+    sample_function,
+)
 from gateway.observability.tracing.spans import SERVER, Recorder, Span, UnsampledSpan
 
 
@@ -96,6 +100,11 @@ def test_the_decision_is_the_sdk_samplers(sampler: Sampler) -> None:
             RemoteParent(trace_id, parent_id, False, ""),
         ):
             assert decide(trace_id, parent) is sdk_decides(sampler, trace_id, parent)
+        # The recorder's shortcut for a new trace, where the sampler allows one.
+        bound = new_trace_bound(sampler)
+        if bound is not None:
+            assert (trace_id & (1 << 64) - 1 < bound) is sdk_decides(sampler, trace_id, None)
+    assert (new_trace_bound(sampler) is None) == (type(sampler) is EveryOtherParent)
 
 
 def test_a_ratio_samples_its_share_of_new_traces() -> None:

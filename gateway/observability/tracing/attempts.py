@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from gateway.observability.record import RequestRecord
-from gateway.observability.tracing.context import traceparent_headers
+from gateway.observability.tracing.context import trace_context, traceparent_headers
 from gateway.observability.tracing.spans import CLIENT, AnySpan, Blocks, Recorder, Span
 from gateway.observability.tracing.trace import (
     FinishReasonScanner,
@@ -38,26 +38,41 @@ class AttemptSpans:
 
     def begin(
         self, provider: Provider, member: Member, request: UpstreamRequest, record: RequestRecord
-    ) -> AnySpan:
+    ) -> Span | None:
+        """The attempt's span; None in a trace that is not recorded, whose ids still go
+        upstream (flags 00) but which keeps nothing of the attempt."""
         trace: RequestTrace | None = record.trace
-        if trace is not None:
-            # Named when it ends, by its block (spans of one member share their name).
-            span = self.recorder.child(trace.span, "", CLIENT)
-        else:  # a call outside any request: a trace of its own
+        span: AnySpan | None
+        if trace is None:  # a call outside any request: a trace of its own
             span = self.recorder.root("", CLIENT, None)
+            trace_headers = traceparent_headers(span)
+        elif type(parent := trace.span) is Span:
+            # Named when it ends, by its block (spans of one member share their name).
+            span = self.recorder.child(parent, "", CLIENT)
+            trace_headers = traceparent_headers(span)
+        else:
+            span = None
+            trace_headers = trace_context(
+                parent.trace_id, self.recorder.span_id(), 0, parent.trace_state
+            )
         # Beside what the door forwards (anthropic-version...), never instead of it.
-        trace_headers = traceparent_headers(span)
         request.headers = {**request.headers, **trace_headers} if request.headers else trace_headers
-        return span
+        return span if type(span) is Span else None
 
     def abandon(
-        self, span: AnySpan, provider: Provider, member: Member, record: RequestRecord, reason: str
+        self,
+        span: Span | None,
+        provider: Provider,
+        member: Member,
+        record: RequestRecord,
+        reason: str,
     ) -> None:
-        self._end(span, _start(provider, member, record), reason, None)
+        if span is not None:
+            self._end(span, _start(provider, member, record), reason, None)
 
     def end(
         self,
-        span: AnySpan,
+        span: Span | None,
         provider: Provider,
         member: Member,
         record: RequestRecord,
@@ -66,13 +81,13 @@ class AttemptSpans:
         outcome = result.outcome
         served = result.served
         if outcome is not SUCCESS or served is None:
-            if type(span) is Span:
+            if span is not None:
                 self._end(span, _start(provider, member, record), outcome, result.status)
             return
         trace: RequestTrace | None = record.trace
         if trace is not None:
             trace.provider_kind = provider.kind
-        if type(span) is not Span:  # an unsampled trace: nothing to note
+        if span is None:  # an unsampled trace: nothing to note
             return
         start = _start(provider, member, record)
         if served.response is None:
@@ -90,26 +105,27 @@ class AttemptSpans:
 
     def _end(
         self,
-        span: AnySpan,
+        span: Span,
         start: Start,
         outcome: str,
         status: int | None,
         reasons: list[str] | None = None,
     ) -> None:
-        if type(span) is Span and not span.end_time:
-            key = (start, outcome, status, tuple(reasons) if reasons else ())
-            block = self.blocks.get(key)
-            if block is None:
-                block = self.blocks.add(key, attempt_attributes(key), f"{start[0]} {start[2]}")
-            span.name = block.name
-            span.block = block
-            if outcome != SUCCESS:
-                span.set_error(str(outcome))
+        if span.end_time:
+            return
+        key = (start, outcome, status, tuple(reasons) if reasons else ())
+        block = self.blocks.get(key)
+        if block is None:
+            block = self.blocks.add(key, attempt_attributes(key), f"{start[0]} {start[2]}")
+        span.name = block.name
+        span.block = block
+        if outcome != SUCCESS:
+            span.set_error(str(outcome))
         span.end()
 
     def _end_stream(
         self,
-        span: AnySpan,
+        span: Span,
         start: Start,
         trace: RequestTrace | None,
         reasons: list[str],

@@ -68,3 +68,10 @@ def traceparent_headers(span: HasContext) -> dict[str, str]:
     if span.trace_state:
         headers["tracestate"] = span.trace_state
     return headers
+
+
+def trace_context(trace_id: int, span_id: int, flags: int, trace_state: str) -> dict[str, str]:
+    headers = {"traceparent": _OUTGOING[flags] % (trace_id, span_id)}
+    if trace_state:
+        headers["tracestate"] = trace_state
+    return headers

@@ -182,6 +182,7 @@ class SpanEncoder:
                 _KINDS[span.kind],
                 _TIMES.pack(span.start_time, 0x41, span.end_time),
                 shared,
+                self._exact(span.exact) if span.exact else b"",
                 self._own(span.attributes) if span.attributes else b"",
                 self._events(span.events) if span.events else b"",
                 tail,
@@ -221,6 +222,24 @@ class SpanEncoder:
                 entry = self.attribute(SPAN_ATTRIBUTE, *item)
             if entry is not None:
                 parts.append(entry)
+        return b"".join(parts)
+
+    def _exact(self, attributes: dict[str, str | int]) -> bytes:
+        """Attributes whose values are exactly str or int: the memo's entries hold
+        nothing else, so a hit is the encoding (True == 1 and 1.0 == 1 cannot come in)."""
+        memo_get = self._memo.get
+        parts = []
+        for item in attributes.items():
+            entry = memo_get(item)
+            if entry is None:
+                value = item[1]
+                if value.__class__ is str and len(value) > MEMO_STR_LIMIT:
+                    entry = self._str(item[0], value)  # an id: never in the memo
+                else:
+                    entry = self._miss(item)
+                if entry is None:
+                    continue
+            parts.append(entry)
         return b"".join(parts)
 
     def _events(self, events: list[tuple[str, int, dict[str, Any]]]) -> bytes:

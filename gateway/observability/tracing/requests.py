@@ -74,18 +74,14 @@ class RequestTracer:
                 block = self.blocks.add(key, shared_attributes(record, trace), name)
             span.name = block.name
             span.block = block
-            own = own_attributes(record)
-            if span.attributes:  # set by a stage on the way
-                span.attributes.update(own)
-            else:
-                span.attributes = own
+            span.exact = own_attributes(record)
             if self.include_content and record.messages is not None:
                 span.add_event(CONTENT_EVENT, content_attributes(record))
             if record.error_type or status >= 500:  # a 4xx is the client's error, not ours
                 error = error_type(record)
                 if error is not None and (status >= 500 or status < 400):
                     span.set_error(error)
-        span.end()
+            span.end()  # an unrecorded span has nothing to end
 
 
 def error_type(record: RequestRecord) -> str | None:
@@ -129,9 +125,10 @@ def shared_attributes(record: RequestRecord, trace: RequestTrace) -> dict[str, A
     return attributes
 
 
-def own_attributes(record: RequestRecord) -> dict[str, Any]:
-    """The request span's attributes that are this request's own: its id, usage, cost."""
-    attributes: dict[str, Any] = {"gateway.request_id": record.request_id}
+def own_attributes(record: RequestRecord) -> dict[str, str | int]:
+    """The request span's attributes that are this request's own: its id, usage, cost
+    (each exactly a str or an int: ``Span.exact``)."""
+    attributes: dict[str, str | int] = {"gateway.request_id": record.request_id}
     if record.cache != "off" and record.saved_cost_pico_usd:
         attributes["gateway.saved_cost_pico_usd"] = record.saved_cost_pico_usd
     usage = record.usage

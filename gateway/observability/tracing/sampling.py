@@ -51,6 +51,21 @@ def _fixed(sampler: Sampler) -> bool | None:
     return None
 
 
+def new_trace_bound(sampler: Sampler) -> int | None:
+    """For a sampler whose decision on a new trace (no client parent) is a bound on the
+    trace id's lower 64 bits, that bound (sampled when below it): the recorder then
+    decides the usual request with one comparison, no call. None for any other."""
+    if type(sampler) is ParentBased:
+        sampler = sampler._root
+    fixed = _fixed(sampler)
+    if fixed is not None:
+        return _LOW_64 + 1 if fixed else 0
+    if type(sampler) is TraceIdRatioBased:
+        bound: int = sampler.bound
+        return bound
+    return None
+
+
 def sample_function(sampler: Sampler) -> SampleFn:
     """``sampler``'s decision for a request's span, as a plain function."""
     fixed = _fixed(sampler)

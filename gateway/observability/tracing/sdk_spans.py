@@ -37,14 +37,20 @@ def readable_span(span: Span, resource: Resource, scope: InstrumentationScope) -
     if span.parent_id:
         parent = SpanContext(span.trace_id, span.parent_id, span.parent_remote, _SAMPLED, state)
     status = Status(StatusCode(span.status), span.status_message or None)
-    events = [Event(name, _attributes(attributes), time) for name, time, attributes in span.events]
+    events = [
+        Event(name, _attributes(attributes), time) for name, time, attributes in span.events or ()
+    ]
     return ReadableSpan(
         name=span.name,
         context=context,
         parent=parent,
         resource=resource,
         attributes=_attributes(
-            {**span.block.attributes, **span.attributes} if span.block else span.attributes
+            {
+                **(span.block.attributes if span.block else {}),
+                **(span.exact or {}),
+                **span.attributes,
+            }
         ),
         events=events,
         kind=_KINDS[span.kind],

@@ -24,6 +24,7 @@ CLIENT = 3
 STATUS_UNSET = 0
 STATUS_ERROR = 2
 SAMPLED = 0x01
+_LOW_64 = (1 << 64) - 1
 BLOCK_LIMIT = 4096
 
 
@@ -61,7 +62,9 @@ class Blocks:
 
 class Span:
     """A sampled span. Attribute values are str, bool, int, float or sequences of them;
-    its attributes are its ``block``'s, if it has one, and its own ``attributes``."""
+    its attributes are its ``block``'s, if it has one, its ``exact`` ones (values that
+    are exactly str or int, which the encoder trusts without a look), if any, and its
+    own ``attributes``."""
 
     __slots__ = (
         "_finish",
@@ -69,6 +72,7 @@ class Span:
         "block",
         "end_time",
         "events",
+        "exact",
         "kind",
         "name",
         "parent_id",
@@ -104,7 +108,9 @@ class Span:
         self.trace_state = trace_state  # the W3C tracestate header, "" when none
         self.attributes = attributes
         self.block: Block | None = None
-        self.events: list[tuple[str, int, dict[str, Any]]] = []
+        self.exact: dict[str, str | int] | None = None
+        # A list once the span has an event: most never do.
+        self.events: list[tuple[str, int, dict[str, Any]]] | None = None
         self.status = STATUS_UNSET
         self.status_message = ""
         self.start_time = time_ns()
@@ -121,7 +127,11 @@ class Span:
         self.attributes.update(attributes)
 
     def add_event(self, name: str, attributes: Mapping[str, Any]) -> None:
-        self.events.append((name, time_ns(), dict(attributes)))
+        event = (name, time_ns(), dict(attributes))
+        if self.events is None:
+            self.events = [event]
+        else:
+            self.events.append(event)
 
     def update_name(self, name: str) -> None:
         self.name = name
@@ -180,9 +190,16 @@ class Recorder:
     ``finish`` (the export queue) for the sampled ones when they end."""
 
     def __init__(
-        self, sample: SampleFn, finish: Callable[[Span], None], seed: bytes | None = None
+        self,
+        sample: SampleFn,
+        finish: Callable[[Span], None],
+        seed: bytes | None = None,
+        new_trace: int | None = None,
     ) -> None:
+        """``new_trace``: when ``sample`` decides a trace of its own by a bound on the
+        trace id's lower 64 bits (``sampling.new_trace_bound``), that bound."""
         self._sample = sample
+        self._new_trace = new_trace
         self.finish = finish
         # Ids need no cryptographic strength, only no collisions: a seeded generator is
         # several times cheaper than os.urandom per id.
@@ -196,16 +213,24 @@ class Recorder:
             value = self._bits(bits)
         return value
 
+    def span_id(self) -> int:
+        return self._bits(64) or self._id(64)
+
     def root(self, name: str, kind: int, parent: RemoteParent | None) -> AnySpan:
         """A request's span: a new trace, or a child of the client's span."""
         bits = self._bits
+        span_id = bits(64) or self._id(64)
         if parent is None:
             trace_id = bits(128) or self._id(128)
             parent_id, trace_state = 0, ""
+            bound = self._new_trace
+            sampled = (
+                trace_id & _LOW_64 < bound if bound is not None else self._sample(trace_id, None)
+            )
         else:
             trace_id, parent_id, trace_state = parent.trace_id, parent.span_id, parent.trace_state
-        span_id = bits(64) or self._id(64)
-        if not self._sample(trace_id, parent):
+            sampled = self._sample(trace_id, parent)
+        if not sampled:
             return UnsampledSpan(trace_id, span_id, trace_state)
         return Span(
             name,
