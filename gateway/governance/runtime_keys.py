@@ -7,7 +7,6 @@ import hashlib
 import os
 import secrets
 import time
-from datetime import datetime
 from typing import Any
 
 from pydantic import Field
@@ -34,7 +33,7 @@ class KeyPatch(Limits):
 
     routes: list[str] | None = Field(default=None, min_length=1)
     profiles: list[str] | None = None
-    expires_at: datetime | None = None
+    expires_at: ZonedTime | None = None
     metadata: dict[str, Any] | None = None
 
 

@@ -154,6 +154,12 @@ def test_create_use_patch_and_revoke(gateway: Any, fake_upstream: FakeUpstream) 
     assert lifted.json()["limits"]["rpm"] is None
     assert chat(gateway, secret).headers["x-ratelimit-limit-requests"] == "1000"
 
+    # An expiry is a moment: a wall-clock time without its zone is refused, as at creation.
+    naive = keys(gateway, "PATCH", f"/{key_id}", body={"expires_at": "2030-01-01T00:00:00"})
+    assert naive.status_code == 400 and naive.json()["error"]["param"] == "expires_at"
+    zoned = keys(gateway, "PATCH", f"/{key_id}", body={"expires_at": "2030-01-01T00:00:00+02:00"})
+    assert zoned.status_code == 200, zoned.text
+    assert zoned.json()["expires_at"] == 1893448800.0  # 22:00 UTC the day before
     assert keys(gateway, "PATCH", "/cfg", body={"rpm": 1}).status_code == 400
     assert keys(gateway, "DELETE", "/cfg").status_code == 400
     assert keys(gateway, "DELETE", f"/{key_id}").status_code == 200
