@@ -68,8 +68,12 @@ def tracing_runs(bench: Bench, config: dict[str, Any], cpu: int) -> None:
     runs: dict[str, list[LoadResult]] = {kind: [] for kind in gateways}
     cpu_us: dict[str, list[float]] = {kind: [] for kind in gateways}
     try:
+        kinds = list(gateways)
         for i in range(1, rounds + 1):
-            for kind, gw in gateways.items():
+            # Each round starts with the next gateway (a Latin square over the rounds):
+            # a machine that slows down within a round then burdens each kind alike.
+            for kind in kinds[i - 1 :] + kinds[: i - 1]:
+                gw = gateways[kind]
                 cpu, served = gw.cpu_seconds(), routed(gw.port, "bench")
                 runs[kind].append(bench.load(f"tracing_{kind}_{i}", gw.port, CHAT, 64, duration))
                 # All gateways share one core: a traced one's export backlog must not
