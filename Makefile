@@ -8,7 +8,7 @@ CONFIG ?= config/demo.yaml
 HOST ?=
 PORT ?=
 
-.PHONY: run test lint typecheck unit bench soak clean
+.PHONY: run test lint typecheck unit bench bench-instructions soak clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -43,6 +43,9 @@ unit: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.run
+
+bench-instructions: $(VENV)/.installed-dev
+	$(BIN)/python -m bench.instructions
 
 soak: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.soak
