@@ -26,9 +26,9 @@ from typing import Any
 import httpx
 import yaml
 
-from bench.harness import PYTHON, Service, free_port, start_mock
+from bench.harness import PYTHON, free_port, start_mock
 from bench.run import CHAT, LOAD_CPU, gateway_config
-from bench.tracing import traced
+from bench.tracing import start_sink, traced
 
 CONCURRENCY = 16
 KINDS = ("off", "on", "10pct")
@@ -108,20 +108,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         upstream = start_mock("upstream", "bench.mock_upstream", workdir, LOAD_CPU)
-        sink_port = free_port()
-        sink = Service(
-            "otlp-sink",
-            [PYTHON, "-m", "bench.tracing", "--sink", str(sink_port)],
-            sink_port,
-            cpu=LOAD_CPU,
-            ready_path="/",
-            log=workdir / "otlp-sink.log",
-        )
-        sink.wait_ready(method="TCP")
+        sink = start_sink(workdir, LOAD_CPU)
         try:
             counts = {}
             for kind in args.kinds:
-                counts[kind] = measure(kind, args.requests, workdir, upstream.port, sink_port)
+                counts[kind] = measure(kind, args.requests, workdir, upstream.port, sink.port)
                 print(f"{kind:>6}: {counts[kind]:,} instructions per request", flush=True)
             if "off" in counts:
                 for kind, count in counts.items():

@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import statistics
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -42,22 +43,29 @@ def traced(config: dict[str, Any], sink_port: int, ratio: float) -> dict[str, An
     }
 
 
+def start_sink(workdir: Path, cpu: int | None) -> Service:
+    """The local OTLP/HTTP collector the traced gateways export to (``sink`` below)."""
+    port = free_port()
+    sink = Service(
+        "otlp-sink",
+        [PYTHON, "-m", "bench.tracing", "--sink", str(port)],
+        port,
+        cpu=cpu,
+        ready_path="/",
+        log=workdir / "otlp-sink.log",
+    )
+    sink.wait_ready(method="TCP")
+    return sink
+
+
 def tracing_runs(bench: Bench, config: dict[str, Any], cpu: int) -> None:
     """Rows ``gateway_tracing_{off,on,10pct}_c64`` (medians of alternating runs),
     ``gateway_tracing_on_c1``, the throughput ratios to tracing off, and the gateways'
     CPU µs per request with their ratios to tracing off."""
     print("gateway, tracing off and on (full sampling, OTLP/HTTP)", flush=True)
-    sink_port = free_port()
-    sink = Service(
-        "otlp-sink",
-        [PYTHON, "-m", "bench.tracing", "--sink", str(sink_port)],
-        sink_port,
-        cpu=cpu,
-        ready_path="/",
-        log=bench.workdir / "otlp-sink.log",
-    )
+    sink = start_sink(bench.workdir, cpu)
+    sink_port = sink.port
     bench.services.append(sink)
-    sink.wait_ready(method="TCP")
     gateways = {
         "off": bench.start_gateway("gateway-tracing-off", config),
         "on": bench.start_gateway("gateway-tracing-on", traced(config, sink_port, 1.0)),
