@@ -60,6 +60,7 @@ def test_finish_reasons_are_found_across_reads() -> None:
     body = b'{"choices":[{"finish_reason":"stop"},{"finish_reason": "length"}]}'
     assert finish_reasons(body) == ["stop", "length"]
     assert finish_reasons(b'{"choices":[{"finish_reason":null}]}') == []
+    assert finish_reasons(b'{"choices":[{"finish_reason":"stop"}]}') == ["stop"]
     event = b'data: {"choices":[{"delta":{},"finish_reason":"tool_calls"}]}\n\n'
     for cut in range(1, len(event)):
         scanner = FinishReasonScanner()

@@ -37,7 +37,10 @@ class RequestTrace:
 
 
 def finish_reasons(body: bytes) -> list[str]:
-    return [m.decode("ascii", "replace") for m in _FINISH_REASON.findall(body)]
+    found = _FINISH_REASON.findall(body)
+    if len(found) == 1:  # the usual answer: one choice, no comprehension's frame
+        return [found[0].decode("ascii", "replace")]
+    return [m.decode("ascii", "replace") for m in found]
 
 
 class FinishReasonScanner:
