@@ -206,7 +206,7 @@ class AttemptRunner:
                 started = time.perf_counter()
                 if signals is not None:
                     signals.started(key)
-                token = hook.begin(provider, member, upstream, record) if hook else None
+                token = hook.begin(provider, member, upstream, record) if hook is not None else None
                 try:
                     result = await self._attempt(provider, member, upstream, wire, bridge)
                 except asyncio.CancelledError:

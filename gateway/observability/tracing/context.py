@@ -64,10 +64,7 @@ class HasContext(Protocol):
 def traceparent_headers(span: HasContext) -> dict[str, str]:
     """W3C Trace Context for the upstream: the attempt span is the parent of whatever
     the provider or model server records."""
-    headers = {"traceparent": _OUTGOING[span.trace_flags] % (span.trace_id, span.span_id)}
-    if span.trace_state:
-        headers["tracestate"] = span.trace_state
-    return headers
+    return trace_context(span.trace_id, span.span_id, span.trace_flags, span.trace_state)
 
 
 def trace_context(trace_id: int, span_id: int, flags: int, trace_state: str) -> dict[str, str]:

@@ -208,16 +208,10 @@ class SpanEncoder:
         memo_get = self._memo.get
         parts = []
         for item in attributes.items():
-            value = item[1]
-            kind = value.__class__
+            kind = item[1].__class__
             # Only kinds whose equal values are encoded alike (see _miss).
-            if kind is int or kind is tuple:
+            if kind is str or kind is int or kind is tuple:
                 entry = memo_get(item) or self._miss(item)
-            elif kind is str:
-                if len(value) > MEMO_STR_LIMIT:  # an id, a text: never in the memo
-                    entry = self._str(item[0], value)
-                else:
-                    entry = memo_get(item) or self._miss(item)
             else:
                 entry = self.attribute(SPAN_ATTRIBUTE, *item)
             if entry is not None:
@@ -230,16 +224,9 @@ class SpanEncoder:
         memo_get = self._memo.get
         parts = []
         for item in attributes.items():
-            entry = memo_get(item)
-            if entry is None:
-                value = item[1]
-                if value.__class__ is str and len(value) > MEMO_STR_LIMIT:
-                    entry = self._str(item[0], value)  # an id: never in the memo
-                else:
-                    entry = self._miss(item)
-                if entry is None:
-                    continue
-            parts.append(entry)
+            entry = memo_get(item) or self._miss(item)
+            if entry is not None:
+                parts.append(entry)
         return b"".join(parts)
 
     def _events(self, events: list[tuple[str, int, dict[str, Any]]]) -> bytes:
