@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bench.harness import LoadResult, Service
+from bench.rounds import measured
 
 if TYPE_CHECKING:
     from bench.run import Bench
@@ -64,17 +65,6 @@ def endpoints_config(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def _measured(
-    bench: Bench, name: str, gateway: Service, path: str, body: dict[str, Any], duration: float
-) -> tuple[LoadResult, float]:
-    """One run (the gateway is warm), and the gateway's CPU microseconds per request
-    served in it."""
-    before = gateway.cpu_seconds()
-    run = bench.load(name, gateway.port, body, 64, duration, path=path, warm_up=False)
-    cpu = gateway.cpu_seconds() - before
-    return run, cpu / max(1, run.requests) * 1e6
-
-
 def load_endpoints(bench: Bench, gateway: Service) -> None:
     """The rows ``gateway_embeddings16_c64`` and ``gateway_responses_stream_c64`` (each
     the median of its rounds), and ``results["endpoints"]``: per row, the median of the
@@ -92,12 +82,12 @@ def load_endpoints(bench: Bench, gateway: Service) -> None:
         chat_cpu: list[float] = []
         for i in range(1, rounds + 1):
             name = f"endpoints_{pair.label}"
-            run, cpu = _measured(
+            run, cpu = measured(
                 bench, f"{name}_chat_{i}", gateway, CHAT_PATH, pair.chat_body, duration
             )
             chat.append(run)
             chat_cpu.append(cpu)
-            run, cpu = _measured(bench, f"{name}_{i}", gateway, pair.path, pair.body, duration)
+            run, cpu = measured(bench, f"{name}_{i}", gateway, pair.path, pair.body, duration)
             door.append(run)
             door_cpu.append(cpu)
         by_rps = sorted(door, key=lambda run: run.rps)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -24,6 +25,7 @@ def pool_signature(members: Sequence[Member]) -> bytes:
     return hashlib.sha256(orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)).digest()
 
 
+@functools.lru_cache(maxsize=4096)  # a route's name is hashed on every cached request
 def route_tag(route: str) -> str:
     """A short, glob-safe name for a route inside store keys (purge by route)."""
     return hashlib.sha256(route.encode()).hexdigest()[:16]

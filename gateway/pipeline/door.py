@@ -104,8 +104,9 @@ class Door(abc.ABC):
         return self.parse(raw, route_header)
 
     @abc.abstractmethod
-    def answer(self, served: Served, call: Call) -> Answer:
-        """The buffered upstream answer as this door's client expects it."""
+    def answer(self, served: Served, call: Call, metered: bool = True) -> Answer:
+        """The buffered upstream answer as this door's client expects it; its usage is
+        read only when ``metered`` (a cache hit is not charged)."""
 
     @abc.abstractmethod
     def relay(self, served: Served, call: Call) -> StreamRelay:

@@ -147,10 +147,10 @@ class DoorEndpoint:
         send: Any,
         recorder: AnswerRecorder | None,
     ) -> None:
-        answer = self.door.answer(served, call)
+        answer = self.door.answer(served, call, metered=record.cache != "hit")
         out = gateway_headers(record)
         if served.status < 400:
-            if answer.usage is not None and record.cache != "hit":
+            if answer.usage is not None:
                 charge(record, served.member.price, answer.usage)
                 out.append((b"x-gateway-cost-usd", usd_text(record.cost_pico_usd).encode()))
             record.created_id = answer.created_id

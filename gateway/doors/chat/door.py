@@ -35,12 +35,12 @@ class ChatDoor(Door):
             strip_usage=strip_usage,
         )
 
-    def answer(self, served: Served, call: Call) -> Answer:
+    def answer(self, served: Served, call: Call, metered: bool = True) -> Answer:
         body = served.body
         # The transport decodes header bytes as latin-1, so they go out unchanged; a
         # provider written in Python may hand over any str, which must not fail here.
         content_type = served.headers.get("Content-Type", "application/json")
-        usage = usage_from_body(body) if served.status < 400 else None
+        usage = usage_from_body(body) if metered and served.status < 400 else None
         return Answer(body, content_type.encode("latin-1", "replace"), usage)
 
     def relay(self, served: Served, call: Call) -> StreamRelay:

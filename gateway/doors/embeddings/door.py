@@ -32,9 +32,9 @@ class EmbeddingsDoor(Door):
             prompt_estimate=largest_input,
         )
 
-    def answer(self, served: Served, call: Call) -> Answer:
+    def answer(self, served: Served, call: Call, metered: bool = True) -> Answer:
         content_type = served.headers.get("Content-Type", "application/json")
-        usage = embeddings_usage(served.body) if served.status < 400 else None
+        usage = embeddings_usage(served.body) if metered and served.status < 400 else None
         return Answer(served.body, content_type.encode("latin-1", "replace"), usage)
 
     def relay(self, served: Served, call: Call) -> NoReturn:

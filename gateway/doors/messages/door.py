@@ -38,10 +38,10 @@ class MessagesDoor(Door):
             prompt_estimate=len(raw) // 4,
         )
 
-    def answer(self, served: Served, call: Call) -> Answer:
+    def answer(self, served: Served, call: Call, metered: bool = True) -> Answer:
         body = served.body
         usage = None
-        if served.status < 400 and b'"usage"' in body:
+        if metered and served.status < 400 and b'"usage"' in body:
             try:
                 message = orjson.loads(body)
             except orjson.JSONDecodeError:

@@ -36,7 +36,7 @@ class ResponsesDoor(Door):
             affinity_id=payload.get("previous_response_id"),
         )
 
-    def answer(self, served: Served, call: Call) -> Answer:
+    def answer(self, served: Served, call: Call, metered: bool = True) -> Answer:
         body = served.body
         content_type = served.headers.get("Content-Type", "application/json")
         answer = Answer(body, content_type.encode("latin-1", "replace"))
@@ -47,7 +47,8 @@ class ResponsesDoor(Door):
         except orjson.JSONDecodeError:
             return answer
         if isinstance(parsed, dict):
-            answer.usage = usage_from_mapping(parsed.get("usage"))
+            if metered:
+                answer.usage = usage_from_mapping(parsed.get("usage"))
             rid = parsed.get("id")
             if isinstance(rid, str) and _stored(call):
                 answer.created_id = rid

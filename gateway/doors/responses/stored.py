@@ -49,7 +49,7 @@ class StoredResponseDoor(Door):
             affinity_id=response_id,
         )
 
-    def answer(self, served: Served, call: Call) -> Answer:
+    def answer(self, served: Served, call: Call, metered: bool = True) -> Answer:
         content_type = served.headers.get("Content-Type", "application/json")
         return Answer(served.body, content_type.encode("latin-1", "replace"))
 
