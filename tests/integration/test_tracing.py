@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import anthropic
 import httpx
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
@@ -17,12 +18,14 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from gateway.observability.tracing.runtime import Tracing
 from tests.support.configs import upstream_config
+from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.fake_upstream import FakeUpstream, error, ok
 from tests.support.inprocess import (
     InProcessFactory,
     InProcessGateway,
     inprocess_gateway,  # noqa: F401  (fixture)
 )
+from tests.support.messages_setup import ANTHROPIC_KEY, CLIENT_KEY, messages_config
 from tests.support.otlp_receiver import OtlpReceiver
 
 INBOUND_KEY = "sk-inbound-secret-1"
@@ -212,6 +215,82 @@ def test_stream_spans_end_with_the_stream_and_content_is_opt_in(
     (event,) = server.events
     assert event.attributes is not None
     assert json.loads(str(event.attributes["gen_ai.output.messages"])) == ["the answer"]
+
+
+def test_an_embeddings_request_is_an_embeddings_span_with_its_usage_and_cost(
+    fake_upstream: FakeUpstream,
+    receiver: OtlpReceiver,  # set up before the gateway, so it outlives the last export
+    inprocess_gateway: InProcessFactory,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = traced_config(fake_upstream, receiver.endpoint)
+    config["models"]["e1"] = {
+        "provider": "fake",
+        "type": "embeddings",
+        "price": {"input": 0.02, "output": 0.0},
+    }
+    config["routes"]["embed"] = {"pool": ["e1"]}
+    gw, memory = start(inprocess_gateway, config, monkeypatch)
+    response = httpx.post(
+        gw.base_url + "/embeddings",
+        json={"model": "embed", "input": ["one", "two"]},
+        headers={"Authorization": f"Bearer {INBOUND_KEY}"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    server, attempt = sorted(finished(gw, memory, 2), key=lambda s: s.kind is SpanKind.CLIENT)
+    assert (server.name, server.kind) == ("embeddings embed", SpanKind.SERVER)
+    assert (attempt.name, attempt.kind) == ("embeddings e1", SpanKind.CLIENT)
+    assert attempt.parent is not None and attempt.parent.span_id == hex_to_int(server)
+    tokens = response.json()["usage"]["prompt_tokens"]
+    assert server.attributes is not None and attempt.attributes is not None
+    assert server.attributes["gen_ai.operation.name"] == "embeddings"
+    assert server.attributes["gen_ai.request.model"] == "embed"
+    assert server.attributes["gen_ai.response.model"] == "e1"
+    assert server.attributes["gen_ai.usage.input_tokens"] == tokens
+    assert server.attributes["gateway.cost_pico_usd"] == tokens * 20_000  # $0.02/M, exact
+    assert "gen_ai.response.finish_reasons" not in server.attributes  # embeddings have none
+    assert attempt.attributes["gen_ai.operation.name"] == "embeddings"
+    assert attempt.attributes["gateway.attempt.outcome"] == "success"
+    sent = {k.lower(): v for k, v in fake_upstream.hits("e1")[-1].headers.items()}
+    assert sent["traceparent"] == f"00-{hex_ids(attempt)[0]}-{hex_ids(attempt)[1]}-01"
+
+
+def test_a_messages_request_traces_its_anthropic_attempt(
+    fake_upstream: FakeUpstream,
+    fake_anthropic: FakeAnthropic,
+    receiver: OtlpReceiver,  # set up before the gateway, so it outlives the last export
+    inprocess_gateway: InProcessFactory,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The Messages door, served by an Anthropic member, through the real SDK."""
+    config = messages_config(fake_anthropic, fake_upstream.base_url)
+    config["tracing"] = {"enabled": True, "endpoint": receiver.endpoint}
+    monkeypatch.setenv("ANTHROPIC_TEST_KEY", ANTHROPIC_KEY)
+    gw, memory = start(inprocess_gateway, config, monkeypatch)
+    client = anthropic.Anthropic(base_url=gw.url, api_key=CLIENT_KEY, max_retries=0)
+    traceparent = f"00-{TRACE_ID}-{CLIENT_SPAN_ID}-01"
+    reply = client.messages.create(
+        model="sonnet",
+        max_tokens=64,
+        messages=[{"role": "user", "content": "hello"}],
+        extra_headers={"traceparent": traceparent},
+    )
+    server, attempt = sorted(finished(gw, memory, 2), key=lambda s: s.kind is SpanKind.CLIENT)
+    assert server.name == "chat sonnet" and hex_ids(server)[0] == TRACE_ID
+    assert server.parent is not None and f"{server.parent.span_id:016x}" == CLIENT_SPAN_ID
+    assert attempt.name == "chat claude-sonnet-4-5"
+    assert server.attributes is not None and attempt.attributes is not None
+    assert server.attributes["gen_ai.provider.name"] == "anthropic"
+    assert attempt.attributes["gen_ai.provider.name"] == "anthropic"
+    assert server.attributes["gen_ai.usage.output_tokens"] == reply.usage.output_tokens
+    sent = fake_anthropic.hits()[-1].headers
+    assert sent["traceparent"] == f"00-{TRACE_ID}-{hex_ids(attempt)[1]}-01"
+    assert CLIENT_KEY not in json.dumps(sent)  # the client's key stays at the gateway
+
+
+def hex_to_int(span: ReadableSpan) -> int:
+    return int(hex_ids(span)[1], 16)
 
 
 def test_errors_and_unsampled_requests(
