@@ -137,10 +137,14 @@ class UsageRows:
     dimensions. Adding is a couple of dict updates; the hash fields are built only
     when the rows are read or flushed."""
 
-    __slots__ = ("rows",)
+    __slots__ = ("_indices", "_minute", "rows")
 
     def __init__(self) -> None:
         self.rows: dict[RowKey, list[int]] = {}
+        # Each window's bucket index for the minute of the last event: every window is
+        # a whole number of minutes long, so they change only when the minute does.
+        self._minute = -1
+        self._indices: tuple[tuple[str, int], ...] = ()
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -153,7 +157,11 @@ class UsageRows:
             event.team,
         )  # fmt: skip
         at = event.at
-        keys = [(window, bucket_index(window, at), dims) for window in WINDOWS]
+        minute = int(at // 60)
+        if minute != self._minute:
+            self._indices = tuple((window, bucket_index(window, at)) for window in WINDOWS)
+            self._minute = minute
+        keys = [(window, index, dims) for window, index in self._indices]
         rows = self.rows
         if limit is not None and len(rows) + len(keys) > limit:
             if any(key not in rows for key in keys):

@@ -10,26 +10,29 @@ from gateway.state.base import StateStore
 
 
 def _event(request: RequestRecord, call: RequestRecord, purpose: str) -> UsageEvent:
-    """``call``'s usage, under ``request``'s route, profile and key."""
+    """``call``'s usage, under ``request``'s route, profile and key.
+
+    Positional, in ``UsageEvent``'s field order: one or two are made per request, and
+    each keyword is matched against all seventeen fields."""
     usage = call.usage
     return UsageEvent(
-        route=request.route or "",
-        profile=request.profile or "",
-        provider=call.provider or "",
-        model=call.alias or "",
-        api_key=request.api_key_id or "",
-        key=request.key_name or "",
-        team=request.team or "",
-        error=call.status >= 400 or call.error_type is not None,
-        input_tokens=usage.input_tokens if usage else 0,
-        output_tokens=usage.output_tokens if usage else 0,
-        cached_tokens=usage.cached_tokens if usage else 0,
-        cost_pico_usd=call.cost_pico_usd,
-        at=time.time(),
-        cache="" if call.cache == "off" else call.cache,
-        saved_cost_pico_usd=call.saved_cost_pico_usd,
-        purpose=purpose,
-        byok=call.byok,
+        request.route or "",
+        request.profile or "",
+        call.provider or "",
+        call.alias or "",
+        request.api_key_id or "",
+        call.status >= 400 or call.error_type is not None,
+        usage.input_tokens if usage else 0,
+        usage.output_tokens if usage else 0,
+        usage.cached_tokens if usage else 0,
+        call.cost_pico_usd,
+        time.time(),
+        "" if call.cache == "off" else call.cache,
+        call.saved_cost_pico_usd,
+        purpose,
+        call.byok,
+        request.key_name or "",
+        request.team or "",
     )
 
 

@@ -122,6 +122,36 @@ def test_usage_counters_by_key_team_and_month() -> None:
     assert data[0]["key"] == "" and data[0]["route"] == "chat" and data[0]["requests"] == 4
 
 
+def test_events_across_minute_day_and_month_edges_land_in_their_own_buckets() -> None:
+    """The rows keep each window's bucket index for the current minute: an event in
+    the next minute, day or month (or back in an earlier one) must not reuse them."""
+    month_end = 1_796_083_200.0  # 2026-12-01T00:00:00Z
+    moments = [
+        month_end - 61,  # 2026-11-30 23:58:59
+        month_end - 1,  # 23:59:59, a minute later
+        month_end,  # a new minute, day and month
+        month_end - 30,  # back in November (a clock step)
+        month_end + 59,
+    ]
+    rows = UsageRows()
+    for at in moments:
+        rows.add(UsageEvent("chat", "", "p", "a", "k", False, cost_pico_usd=1, at=at))
+    increments = rows.increments()
+    requests = {
+        bucket: sum(v for f, v in fields.items() if f.startswith("requests|"))
+        for bucket, fields in increments.items()
+    }
+    assert requests == {
+        "usage:minute:202611302358": 1,
+        "usage:minute:202611302359": 2,
+        "usage:minute:202612010000": 2,
+        "usage:day:20261130": 3,
+        "usage:day:20261201": 2,
+        "usage:month:202611": 3,
+        "usage:month:202612": 2,
+    }
+
+
 def test_the_example_config_loads_and_its_example_secret_matches() -> None:
     from pathlib import Path
 
