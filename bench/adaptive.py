@@ -4,8 +4,9 @@ and 10 %).
 
 One gateway serves a route per policy and pool size, so every policy pays the same
 signal bookkeeping a real mixed config would. Runs alternate between the policies
-(rounds of one run each) and each policy's median is divided by ``priority``'s, so
-the machine's drift cancels out as in the 10k-routes comparison.
+(rounds of one run each, each round starting with the next policy, so that no policy
+always runs last in a round), and each policy's ratio is the median of the rounds'
+ratios to ``priority``'s run of the same round: the machine's drift cancels out.
 """
 
 from __future__ import annotations
@@ -56,8 +57,9 @@ def compare_policies(bench: Bench, base_config: dict[str, Any], chat: dict[str, 
     runs: dict[tuple[str, int], list[LoadResult]] = {}
     try:
         for i in range(1, rounds + 1):
+            start = (i - 1) % len(policies)
             for size in sizes:
-                for policy in policies:
+                for policy in policies[start:] + policies[:start]:
                     body = {**chat, "model": route_name(policy, size)}
                     name = f"adaptive_{policy}_{size}_{i}"
                     result = bench.load(name, gw.port, body, 64, duration)
@@ -66,13 +68,14 @@ def compare_policies(bench: Bench, base_config: dict[str, Any], chat: dict[str, 
         gw.stop()
     ratios: dict[str, float] = {}
     for size in sizes:
-        baseline = statistics.median(r.rps for r in runs[("priority", size)])
+        baseline = runs[("priority", size)]
         for policy in policies:
             if policy != "priority":
-                median = statistics.median(r.rps for r in runs[(policy, size)])
-                ratios[f"{policy}_{size}"] = round(median / baseline, 3)
+                pairs = zip(runs[(policy, size)], baseline, strict=True)
+                ratio = statistics.median(run.rps / base.rps for run, base in pairs if base.rps)
+                ratios[f"{policy}_{size}"] = round(ratio, 3)
     bench.results["adaptive_throughput_ratio"] = ratios
-    print(f"  adaptive / priority (ratio of medians): {ratios}", flush=True)
+    print(f"  adaptive / priority (median of the rounds' ratios): {ratios}", flush=True)
 
 
 def adaptive_targets(results: dict[str, Any], check: Any) -> None:

@@ -1,10 +1,21 @@
 """Provider kinds under load: the gemini kind (every body and stream event translated
-both ways) and BYOK (a user's key per request), against the instant mock upstream,
-next to the openai kind's pass-through measured by the main run."""
+both ways) and BYOK (a user's key per request), against the instant mock upstream.
+
+Each is compared with the openai kind's pass-through on the same gateway, in runs
+seconds apart (the pass-through, then the kind; three rounds), and the ratio is the
+median of the rounds' ratios: BYOK against the same route under the gateway's key,
+the gemini kind against that route too (its streams against its streams). A row
+divided by the main run's pass-through, measured minutes earlier on another gateway,
+measured the machine's drift.
+"""
 
 from __future__ import annotations
 
+import statistics
 from typing import TYPE_CHECKING, Any
+
+from bench.harness import LoadResult
+from bench.rounds import measured
 
 if TYPE_CHECKING:
     from bench.run import Bench
@@ -14,6 +25,22 @@ GEMINI = {"model": "bench-gemini", "messages": PROMPT}
 GEMINI_STREAM = {**GEMINI, "stream": True}
 BYOK = {"model": "bench-byok", "messages": PROMPT}
 BYOK_HEADERS = {"X-Gateway-Key-byok": "sk-user-bench-key"}
+# The same route without the user's key: the openai kind's pass-through, gateway key.
+PLAIN = BYOK
+PLAIN_STREAM = {**BYOK, "stream": True}
+CHAT_PATH = "/v1/chat/completions"
+# row: (request, its headers, the pass-through it is compared with, target label)
+PAIRS: dict[str, tuple[dict[str, Any], dict[str, str] | None, dict[str, Any], str]] = {
+    "gateway_gemini_c64": (GEMINI, None, PLAIN, "gemini kind / openai pass-through"),
+    "gateway_gemini_stream_c64": (
+        GEMINI_STREAM,
+        None,
+        PLAIN_STREAM,
+        "gemini streams / openai streams",
+    ),
+    "gateway_byok_c64": (BYOK, BYOK_HEADERS, PLAIN, "BYOK request / gateway key request"),
+}
+GOALS = {"gateway_byok_c64": 0.90}
 
 
 def providers_config(upstream_port: int) -> dict[str, Any]:
@@ -50,11 +77,56 @@ def providers_config(upstream_port: int) -> dict[str, Any]:
 
 
 def provider_kinds(bench: Bench, upstream_port: int) -> None:
+    """Rows ``gateway_gemini_c64``, ``gateway_gemini_stream_c64`` and
+    ``gateway_byok_c64`` (each the median of its rounds), and ``results["providers"]``:
+    per row, the median of the rounds' ratios to the pass-through and the CPU per
+    request of both."""
     print("gateway, gemini kind and BYOK", flush=True)
     gw = bench.start_gateway("gateway-providers", providers_config(upstream_port))
+    rounds = 1 if bench.smoke else 3
+    duration = max(2.0, bench.duration * 0.6)
+    summary: dict[str, Any] = {}
     try:
-        bench.load("gateway_gemini_c64", gw.port, GEMINI, 64)
-        bench.load("gateway_gemini_stream_c64", gw.port, GEMINI_STREAM, 64)
-        bench.load("gateway_byok_c64", gw.port, BYOK, 64, headers=BYOK_HEADERS)
+        for body, headers, plain, _ in PAIRS.values():
+            bench.warm_up(gw.port, plain, 64)
+            bench.warm_up(gw.port, body, 64, headers)
+        for row, (body, headers, plain, _) in PAIRS.items():
+            runs: list[LoadResult] = []
+            bases: list[LoadResult] = []
+            cpu: list[float] = []
+            base_cpu: list[float] = []
+            for i in range(1, rounds + 1):
+                base, used = measured(bench, f"{row}_pass_{i}", gw, CHAT_PATH, plain, duration)
+                bases.append(base)
+                base_cpu.append(used)
+                run, used = measured(bench, f"{row}_{i}", gw, CHAT_PATH, body, duration, headers)
+                runs.append(run)
+                cpu.append(used)
+            by_rps = sorted(runs, key=lambda run: run.rps)
+            bench.results["runs"][row] = by_rps[(len(by_rps) - 1) // 2].as_dict()
+            pairs = zip(runs, bases, strict=True)
+            ratio = statistics.median(run.rps / base.rps for run, base in pairs if base.rps)
+            summary[row] = {
+                "throughput_ratio": round(ratio, 3),
+                "cpu_us_per_request": round(statistics.median(cpu), 1),
+                "pass_cpu_us_per_request": round(statistics.median(base_cpu), 1),
+            }
+            print(f"  {row} / pass-through: {summary[row]}", flush=True)
     finally:
         gw.stop()
+    bench.results["providers"] = summary
+
+
+def provider_targets(results: dict[str, Any], check: Any) -> None:
+    """The translating gemini kind and BYOK next to the openai kind's pass-through."""
+    summary = results.get("providers") or {}
+    for row, (_, _, _, label) in PAIRS.items():
+        found = summary.get(row)
+        if not found:
+            continue
+        ratio = found["throughput_ratio"]
+        goal = GOALS.get(row)
+        if goal is None:
+            check(f"{label} (context)", ratio, "(no goal)", None)
+        else:
+            check(label, ratio, f">= {goal:.2f}", ratio >= goal)

@@ -9,6 +9,7 @@ from bench.cache import cache_targets
 from bench.endpoints import endpoint_targets
 from bench.governance import governance_targets
 from bench.messages import messages_targets
+from bench.providers import provider_targets
 from bench.tracing import tracing_targets
 from bench.triage import triage_targets
 
@@ -111,21 +112,3 @@ def render_table(results: dict[str, Any]) -> str:
         met = {True: "yes", False: "**no**", None: "n/a"}[row["met"]]
         lines.append(f"| {row['target']} | {row['value']} | {row['goal']} | {met} |")
     return "\n".join(lines)
-
-
-def provider_targets(results: dict[str, Any], check: Any) -> None:
-    """The translating gemini kind and BYOK next to the openai kind's pass-through."""
-    plain = _run(results, "gateway_memory_c64")
-    gemini = _run(results, "gateway_gemini_c64")
-    gemini_stream = _run(results, "gateway_gemini_stream_c64")
-    byok = _run(results, "gateway_byok_c64")
-    if plain and gemini:
-        ratio = gemini["rps"] / plain["rps"]
-        check("gemini kind / openai pass-through (context)", round(ratio, 3), "(no goal)", None)
-    plain_stream = _run(results, "gateway_memory_stream_c64")
-    if plain_stream and gemini_stream:
-        ratio = gemini_stream["rps"] / plain_stream["rps"]
-        check("gemini streams / openai streams (context)", round(ratio, 3), "(no goal)", None)
-    if plain and byok:
-        ratio = byok["rps"] / plain["rps"]
-        check("BYOK request / gateway key request", round(ratio, 3), ">= 0.90", ratio >= 0.90)

@@ -19,11 +19,19 @@ if TYPE_CHECKING:
 
 
 def measured(
-    bench: Bench, name: str, gateway: Service, path: str, body: dict[str, Any], duration: float
+    bench: Bench,
+    name: str,
+    gateway: Service,
+    path: str,
+    body: dict[str, Any],
+    duration: float,
+    headers: dict[str, str] | None = None,
 ) -> tuple[LoadResult, float]:
     """One run on 64 connections (the gateway is warm), and the gateway's CPU
     microseconds per request served in it."""
     before = gateway.cpu_seconds()
-    run = bench.load(name, gateway.port, body, 64, duration, path=path, warm_up=False)
+    run = bench.load(
+        name, gateway.port, body, 64, duration, headers=headers, path=path, warm_up=False
+    )
     cpu = gateway.cpu_seconds() - before
     return run, cpu / max(1, run.requests) * 1e6
