@@ -104,6 +104,14 @@ def request_fields(record: RequestRecord) -> dict[str, Any]:
             fields["saved_cost_pico_usd"] = record.saved_cost_pico_usd
     if record.triage is not None:
         add_triage_fields(fields, record.triage)
+    trace = record.trace
+    if trace is not None:
+        # With tracing on, the line names the request's span, as OpenTelemetry's log
+        # records do: a log search leads to the trace (sampled or not, these are the
+        # ids the upstream saw in its traceparent).
+        span = trace.span
+        fields["trace_id"] = f"{span.trace_id:032x}"
+        fields["span_id"] = f"{span.span_id:016x}"
     return fields
 
 

@@ -82,6 +82,10 @@ def test_otlp_export_over_http_flushed_at_sigterm(
     assert by_name["chat m1"].attributes["error.type"] == "upstream_5xx"
     assert by_name["chat m1"].status_code == 2  # STATUS_CODE_ERROR
 
+    # The request's log line names its span, so a log search leads to the trace.
+    line = next(line for line in gw.log_lines() if line.get("event") == "request")
+    assert (line["trace_id"], line["span_id"]) == (TRACE_ID, server.span_id)
+
     # What the fake upstream saw: each attempt's own span as its parent.
     sent = [hit.headers.get("traceparent") for hit in fake_upstream.hits()]
     assert sent == [
