@@ -284,9 +284,23 @@ def test_a_messages_request_traces_its_anthropic_attempt(
     assert server.attributes["gen_ai.provider.name"] == "anthropic"
     assert attempt.attributes["gen_ai.provider.name"] == "anthropic"
     assert server.attributes["gen_ai.usage.output_tokens"] == reply.usage.output_tokens
+    # Anthropic's stop_reason, as the conventions take a provider's own finish reason.
+    assert server.attributes["gen_ai.response.finish_reasons"] == (reply.stop_reason,)
+    assert attempt.attributes["gen_ai.response.finish_reasons"] == (reply.stop_reason,)
     sent = fake_anthropic.hits()[-1].headers
     assert sent["traceparent"] == f"00-{TRACE_ID}-{hex_ids(attempt)[1]}-01"
     assert CLIENT_KEY not in json.dumps(sent)  # the client's key stays at the gateway
+
+    # A stream: the native events pass through, and their stop_reason is still found.
+    with client.messages.stream(
+        model="sonnet", max_tokens=64, messages=[{"role": "user", "content": "again"}]
+    ) as stream:
+        final = stream.get_final_message()
+    spans = finished(gw, memory, 4)
+    servers = [s for s in spans if s.kind is SpanKind.SERVER]
+    streamed = next(s for s in servers if (s.attributes or {}).get("gateway.stream"))
+    assert streamed.attributes is not None and len(servers) == 2
+    assert streamed.attributes["gen_ai.response.finish_reasons"] == (final.stop_reason,)
 
 
 def hex_to_int(span: ReadableSpan) -> int:

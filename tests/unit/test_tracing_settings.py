@@ -71,6 +71,22 @@ def test_finish_reasons_are_found_across_reads() -> None:
         assert scanner.reasons == ["tool_calls"], cut
 
 
+def test_anthropic_stop_reasons_are_found_in_bodies_and_streams() -> None:
+    assert finish_reasons(b'{"type":"message","stop_reason":"end_turn"}') == ["end_turn"]
+    assert finish_reasons(b'{"type":"message","stop_reason":null}') == []
+    # OpenAI's name wins where both appear (a chat answer quoting neither as a key).
+    assert finish_reasons(b'{"choices":[{"finish_reason":"stop"}],"stop_reason":"x"}') == ["stop"]
+    start = b'event: message_start\ndata: {"message":{"stop_reason":null}}\n\n'
+    delta = b'event: message_delta\ndata: {"delta":{"stop_reason":"max_tokens"}}\n\n'
+    for cut in range(1, len(delta)):
+        scanner = FinishReasonScanner()
+        scanner.feed(start)
+        scanner.feed(delta[:cut])
+        scanner.feed(delta[cut:])
+        scanner.feed(b'event: message_stop\ndata: {"type":"message_stop"}\n\n')
+        assert scanner.reasons == ["max_tokens"], cut
+
+
 def test_tracing_on_without_the_extra_is_a_pointed_config_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

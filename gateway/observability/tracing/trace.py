@@ -11,6 +11,10 @@ from gateway.observability.tracing.spans import INTERNAL, AnySpan, Recorder
 # The gateway's provider kinds as gen_ai.provider.name's well-known values.
 PROVIDER_NAMES = {"openai": "openai", "azure": "azure.ai.openai", "anthropic": "anthropic"}
 _FINISH_REASON = re.compile(rb'"finish_reason"\s*:\s*"([^"\\]{1,64})"')
+# Anthropic's, where a member answers the Messages door natively (message_start's null
+# stop_reason is not a string: not matched). Looked for only where the first finds
+# nothing and the key is there: one pattern with both names scans every body slower.
+_STOP_REASON = re.compile(rb'"stop_reason"\s*:\s*"([^"\\]{1,64})"')
 # Longer than any finish_reason field, so one split across two reads is still found.
 _OVERLAP = 96
 
@@ -38,14 +42,17 @@ class RequestTrace:
 
 def finish_reasons(body: bytes) -> list[str]:
     found = _FINISH_REASON.findall(body)
+    if not found and b'"stop_reason"' in body:
+        found = _STOP_REASON.findall(body)
     if len(found) == 1:  # the usual answer: one choice, no comprehension's frame
         return [found[0].decode("ascii", "replace")]
     return [m.decode("ascii", "replace") for m in found]
 
 
 class FinishReasonScanner:
-    """Finds ``finish_reason`` values in a stream read piece by piece, without parsing
-    its events: each piece is searched with the end of the one before."""
+    """Finds ``finish_reason`` (or Anthropic's ``stop_reason``) values in a stream read
+    piece by piece, without parsing its events: each piece is searched with the end of
+    the one before."""
 
     __slots__ = ("_tail", "reasons")
 
@@ -56,7 +63,8 @@ class FinishReasonScanner:
     def feed(self, piece: bytes) -> None:
         tail = self._tail
         window = tail + piece
-        for match in _FINISH_REASON.finditer(window):
+        pattern = _STOP_REASON if b'"stop_reason"' in window else _FINISH_REASON
+        for match in pattern.finditer(window):
             if match.end() > len(tail):  # not already found in the piece before
                 self.reasons.append(match.group(1).decode("ascii", "replace"))
         self._tail = window[-_OVERLAP:]
