@@ -54,16 +54,24 @@ class FinishReasonScanner:
     piece by piece, without parsing its events: each piece is searched with the end of
     the one before."""
 
-    __slots__ = ("_tail", "reasons")
+    __slots__ = ("_pattern", "_tail", "reasons")
 
     def __init__(self) -> None:
         self._tail = b""
         self.reasons: list[str] = []
+        self._pattern: re.Pattern[bytes] | None = None
 
     def feed(self, piece: bytes) -> None:
+        if not piece:
+            return
+        pattern = self._pattern
+        if pattern is None:
+            # The first piece tells the wire: Anthropic's message_start carries a
+            # (null) stop_reason; an OpenAI chunk does not.
+            pattern = _STOP_REASON if b'"stop_reason"' in piece else _FINISH_REASON
+            self._pattern = pattern
         tail = self._tail
         window = tail + piece
-        pattern = _STOP_REASON if b'"stop_reason"' in window else _FINISH_REASON
         for match in pattern.finditer(window):
             if match.end() > len(tail):  # not already found in the piece before
                 self.reasons.append(match.group(1).decode("ascii", "replace"))
