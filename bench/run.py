@@ -248,17 +248,7 @@ class Bench:
             print("gateway, redis state", flush=True)
             redis = start_redis(self.workdir)
             redis_port = redis.port
-            gw = self.start_gateway(
-                "gateway-redis", gateway_config(upstream_port, redis_port=redis_port)
-            )
-            self.load("gateway_redis_c1", gw.port, CHAT, 1)
-            before, started = redis_commands(redis_port), time.monotonic()
-            self.load("gateway_redis_c64", gw.port, CHAT, 64)
-            elapsed = time.monotonic() - started
-            self.results["redis_commands_per_s"] = round(
-                (redis_commands(redis_port) - before - 1) / elapsed, 1
-            )
-            gw.stop()
+            self.compare_state(upstream_port, redis_port)
             print("gateway, redis state, response cache hits", flush=True)
             cache_hits(self, gateway_config(upstream_port, redis_port=redis_port), "redis")
             run_governance(
@@ -282,6 +272,48 @@ class Bench:
             if redis is not None:
                 redis.stop()
         return self.results
+
+    def compare_state(self, upstream_port: int, redis_port: int) -> None:
+        """Redis state against memory state: both gateways up at once, loaded in
+        alternating runs seconds apart (memory, then Redis; three rounds). Row
+        ``gateway_redis_c64`` is the median Redis run, ``redis_throughput_ratio`` the
+        median of the rounds' ratios (a Redis run divided by the memory run of minutes
+        earlier measured the machine's drift), and ``redis_commands_per_s`` what the
+        Redis runs sent."""
+        redis_gw = self.start_gateway(
+            "gateway-redis", gateway_config(upstream_port, redis_port=redis_port)
+        )
+        memory_gw = self.start_gateway("gateway-memory-pair", gateway_config(upstream_port))
+        rounds = 1 if self.smoke else 3
+        duration = max(2.0, self.duration * 0.6)
+        runs: dict[str, list[LoadResult]] = {"memory": [], "redis": []}
+        commands, elapsed = 0, 0.0
+        try:
+            self.load("gateway_redis_c1", redis_gw.port, CHAT, 1)
+            self.warm_up(memory_gw.port, CHAT, 64)
+            self.warm_up(redis_gw.port, CHAT, 64)
+            for i in range(1, rounds + 1):
+                runs["memory"].append(
+                    self.load(
+                        f"state_memory_{i}", memory_gw.port, CHAT, 64, duration, warm_up=False
+                    )
+                )
+                before, started = redis_commands(redis_port), time.monotonic()
+                runs["redis"].append(
+                    self.load(f"state_redis_{i}", redis_gw.port, CHAT, 64, duration, warm_up=False)
+                )
+                elapsed += time.monotonic() - started
+                commands += redis_commands(redis_port) - before - 1  # INFO itself
+        finally:
+            redis_gw.stop()
+            memory_gw.stop()
+        by_rps = sorted(runs["redis"], key=lambda run: run.rps)
+        self.results["runs"]["gateway_redis_c64"] = by_rps[(len(by_rps) - 1) // 2].as_dict()
+        pairs = zip(runs["redis"], runs["memory"], strict=True)
+        ratio = statistics.median(run.rps / base.rps for run, base in pairs if base.rps)
+        self.results["redis_throughput_ratio"] = round(ratio, 3)
+        self.results["redis_commands_per_s"] = round(commands / elapsed, 1)
+        print(f"  redis / memory: median of the rounds' ratios {ratio:.3f}", flush=True)
 
     def large_config(self, upstream_port: int) -> None:
         """10k routes vs a small config: both gateways up at once (only one loaded at a
