@@ -14,7 +14,7 @@ from gateway.pipeline.door import AnswerCodec, StreamRecorder
 from gateway.pipeline.pipeline import Exchange
 from gateway.providers.base import UpstreamResponse
 from gateway.providers.byok import keyless
-from gateway.resilience.attempts import Served
+from gateway.resilience.served import Served
 from gateway.routing.table import Member, Route
 
 JSON_HEADERS: Mapping[str, str] = {"Content-Type": "application/json"}

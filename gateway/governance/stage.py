@@ -6,7 +6,7 @@ import time
 from typing import TYPE_CHECKING
 
 from gateway.governance.admission import RefillPending
-from gateway.resilience.attempts import Served
+from gateway.resilience.served import Served
 
 if TYPE_CHECKING:
     from gateway.governance.governor import Governor

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from gateway.errors import HolderUnavailable, NoMemberAvailable
 from gateway.observability.record import RequestRecord
-from gateway.resilience.attempts import Served
+from gateway.resilience.served import Served
 from gateway.routing.table import Member
 from gateway.runtime import Gateway, Snapshot
 from gateway.state.affinity import Holder

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from gateway.errors import GatewayError
 from gateway.observability.record import Usage
 from gateway.pipeline.call import Call
-from gateway.resilience.attempts import Served
+from gateway.resilience.served import Served
 from gateway.resilience.wire import CHAT_WIRE, ForwardedHeaders, WireFormat
 
 RawHeaders = list[tuple[bytes, bytes]]

@@ -24,7 +24,7 @@ from gateway.pipeline.door import Door
 from gateway.pipeline.headers import gateway_headers, new_record
 from gateway.pipeline.pipeline import AnswerRecorder, Exchange, RequestPipeline
 from gateway.providers.base import UpstreamError
-from gateway.resilience.attempts import Served
+from gateway.resilience.served import Served
 from gateway.runtime import Gateway
 
 log = structlog.get_logger("gateway.request")

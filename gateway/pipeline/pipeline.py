@@ -12,7 +12,7 @@ from gateway.observability.record import RequestRecord
 from gateway.pipeline.affinity import ResponseAffinity
 from gateway.pipeline.call import Call
 from gateway.pipeline.door import Door
-from gateway.resilience.attempts import Served
+from gateway.resilience.served import Served
 from gateway.routing.table import Route
 from gateway.runtime import Gateway, Snapshot
 from gateway.state.affinity import Holder

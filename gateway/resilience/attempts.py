@@ -6,8 +6,7 @@ import asyncio
 import random
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from gateway.config.schema import ResilienceSection
 from gateway.errors import InvalidRequest
@@ -23,6 +22,7 @@ from gateway.resilience.classify import (
 )
 from gateway.resilience.exhausted import exhausted_error
 from gateway.resilience.recovery import Recovery
+from gateway.resilience.served import AttemptHook, AttemptResult, Served
 from gateway.resilience.wire import CHAT_WIRE, Bridge, ForwardedHeaders, WireFormat, read_opening
 from gateway.routing.options import merge_body
 from gateway.routing.signals import SignalBoard
@@ -36,51 +36,6 @@ USER_KEY_FAILURES = frozenset({Outcome.BAD_CREDENTIALS, Outcome.RATE_LIMITED})
 
 if TYPE_CHECKING:
     from gateway.governance.provider_quota import ProviderQuotas
-
-
-@dataclass(slots=True)
-class Served:
-    """The answer the client gets: a buffered body, or a committed stream."""
-
-    member: Member
-    status: int
-    headers: Mapping[str, str]
-    body: bytes = b""
-    response: UpstreamResponse | None = None
-    first_chunk: bytes = b""
-
-
-@dataclass(slots=True)
-class AttemptResult:
-    outcome: Outcome
-    served: Served | None = None
-    status: int | None = None
-    retry_after: float | None = None
-
-
-class AttemptHook(Protocol):
-    """Told of every upstream call (tracing's CLIENT spans): ``begin`` just before it,
-    with the request still open to headers; ``end`` with its result; ``abandon`` when
-    the call raised (``reason``: the outcome, or the exception's type). Plain calls, no
-    coroutine of their own: a wrapper around the call would be resumed each time the
-    call is."""
-
-    def begin(
-        self, provider: Provider, member: Member, request: UpstreamRequest, record: RequestRecord
-    ) -> Any: ...
-
-    def end(
-        self,
-        token: Any,
-        provider: Provider,
-        member: Member,
-        record: RequestRecord,
-        result: AttemptResult,
-    ) -> None: ...
-
-    def abandon(
-        self, token: Any, provider: Provider, member: Member, record: RequestRecord, reason: str
-    ) -> None: ...
 
 
 class AttemptRunner:

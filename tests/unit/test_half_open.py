@@ -11,9 +11,10 @@ from gateway.config.schema import ResilienceSection
 from gateway.errors import NoMemberAvailable
 from gateway.observability.record import RequestRecord
 from gateway.providers.base import UpstreamRequest, UpstreamResponse
-from gateway.resilience.attempts import AttemptRunner, Served
+from gateway.resilience.attempts import AttemptRunner
 from gateway.resilience.cooldowns import MAX_REMEMBERED_LENGTHS, CooldownBook
 from gateway.resilience.recovery import PROBE_LOCK_S, MemberState, member_state
+from gateway.resilience.served import Served
 from gateway.routing.table import Member
 from gateway.state.memory import MemoryStateStore
 from tests.support.scripted_provider import Canned, ScriptedProvider, Wait, error_body

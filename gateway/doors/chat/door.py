@@ -9,7 +9,7 @@ from gateway.doors.chat.stream import StreamRelay, error_event
 from gateway.errors import GatewayError
 from gateway.pipeline.call import Call
 from gateway.pipeline.door import Answer, Door
-from gateway.resilience.attempts import Served
+from gateway.resilience.served import Served
 
 
 class ChatDoor(Door):

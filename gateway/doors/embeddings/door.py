@@ -11,7 +11,7 @@ from gateway.doors.embeddings.response import embeddings_usage
 from gateway.errors import GatewayError
 from gateway.pipeline.call import Call
 from gateway.pipeline.door import Answer, Door
-from gateway.resilience.attempts import Served
+from gateway.resilience.served import Served
 
 
 class EmbeddingsDoor(Door):

@@ -15,7 +15,7 @@ from gateway.doors.messages.stream import MessagesOpening, MessagesRelay, error_
 from gateway.errors import GatewayError
 from gateway.pipeline.call import Call
 from gateway.pipeline.door import Answer, Door
-from gateway.resilience.attempts import Served
+from gateway.resilience.served import Served
 from gateway.resilience.wire import ForwardedHeaders, WireFormat
 from gateway.translate.anthropic.response_to_chat import usage_counts
 

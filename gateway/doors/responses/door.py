@@ -16,7 +16,7 @@ from gateway.doors.responses.stream import ResponsesRelay, error_event, response
 from gateway.errors import GatewayError
 from gateway.pipeline.call import Call
 from gateway.pipeline.door import Answer, Door, StreamRelay
-from gateway.resilience.attempts import Served
+from gateway.resilience.served import Served
 from gateway.resilience.wire import HeadCheckOpening, WireFormat
 
 

@@ -10,7 +10,7 @@ from gateway.doors.responses.request import check_response_id
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.pipeline.call import Call
 from gateway.pipeline.door import Answer, Door
-from gateway.resilience.attempts import Served
+from gateway.resilience.served import Served
 
 # (method, path) → the operation; the provider knows each operation's upstream call.
 STORED_RESPONSE_CALLS = {

@@ -21,8 +21,8 @@ from gateway.observability.tracing.trace import (
     provider_name,
 )
 from gateway.providers.base import Provider, UpstreamRequest, UpstreamResponse
-from gateway.resilience.attempts import AttemptResult
 from gateway.resilience.classify import Outcome
+from gateway.resilience.served import AttemptResult
 from gateway.routing.table import Member
 
 # What an attempt's attributes depend on: operation, provider kind, upstream model,

@@ -25,7 +25,8 @@ from typing import Any
 
 from gateway.observability.record import RequestRecord
 from gateway.observability.tracing.hooks import stage_span
-from gateway.resilience.attempts import AttemptRunner, Served
+from gateway.resilience.attempts import AttemptRunner
+from gateway.resilience.served import Served
 from gateway.resilience.wire import CHAT_WIRE, ForwardedHeaders, WireFormat
 from gateway.routing.policies import order_pool
 from gateway.routing.table import Member, Route
