@@ -108,10 +108,11 @@ def request_fields(record: RequestRecord) -> dict[str, Any]:
     if trace is not None:
         # With tracing on, the line names the request's span, as OpenTelemetry's log
         # records do: a log search leads to the trace (sampled or not, these are the
-        # ids the upstream saw in its traceparent).
+        # ids the upstream saw in its traceparent). to_bytes().hex() costs half of a
+        # formatted int's instructions, on every traced request.
         span = trace.span
-        fields["trace_id"] = f"{span.trace_id:032x}"
-        fields["span_id"] = f"{span.span_id:016x}"
+        fields["trace_id"] = span.trace_id.to_bytes(16, "big").hex()
+        fields["span_id"] = span.span_id.to_bytes(8, "big").hex()
     return fields
 
 
