@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import AsyncIterator, Mapping
 
@@ -42,6 +43,13 @@ class ReplayResponse(UpstreamResponse):
 
     def close(self) -> None:
         return None
+
+
+@functools.lru_cache(maxsize=4096)  # a hit names one on every cached request
+def hit_member(alias: str, provider: str, model: str) -> Member:
+    """The member a hit names, with no price: a hit is never charged, whatever usage
+    its body carries."""
+    return Member(alias, provider, model)
 
 
 def _directives(headers: dict[bytes, bytes]) -> frozenset[str]:
@@ -122,9 +130,6 @@ class ResponseCacheStage:
     def __init__(self, store: ResponseCacheStore) -> None:
         self.store = store
         self._signatures: dict[tuple[int, str | None], tuple[Route, bytes]] = {}
-        # The member a hit names, by (alias, provider, upstream model): a hit is read on
-        # every cached request, and building a member costs more than looking it up.
-        self._members: dict[tuple[str, str, str], Member] = {}
 
     def _signature(self, route: Route, profile: str | None) -> bytes:
         # Keyed by the route object (a snapshot's routes are frozen), so a reload that
@@ -177,23 +182,13 @@ class ResponseCacheStage:
         )
         return None
 
-    def _member(self, entry: CacheEntry) -> Member:
-        """A member with no price: a hit is never charged, whatever usage its body
-        carries."""
-        named = (entry.alias, entry.provider, entry.model)
-        member = self._members.get(named)
-        if member is None:
-            if len(self._members) >= 4096:
-                self._members.clear()
-            member = self._members[named] = Member(*named)
-        return member
-
-    def _hit(self, exchange: Exchange, codec: AnswerCodec, entry: CacheEntry) -> Served:
+    @staticmethod
+    def _hit(exchange: Exchange, codec: AnswerCodec, entry: CacheEntry) -> Served:
         record = exchange.record
         record.cache = "hit"
         record.cache_age_s = max(0.0, time.time() - entry.created)
         record.saved_cost_pico_usd = entry.cost_pico_usd
-        member = self._member(entry)
+        member = hit_member(entry.alias, entry.provider, entry.model)
         if exchange.call.stream:
             return Served(
                 member, 200, STREAM_HEADERS, response=ReplayResponse(),
