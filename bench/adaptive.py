@@ -11,10 +11,10 @@ ratios to ``priority``'s run of the same round: the machine's drift cancels out.
 
 from __future__ import annotations
 
-import statistics
 from typing import TYPE_CHECKING, Any
 
 from bench.harness import LoadResult
+from bench.rounds import round_ratio
 
 if TYPE_CHECKING:
     from bench.run import Bench
@@ -71,9 +71,7 @@ def compare_policies(bench: Bench, base_config: dict[str, Any], chat: dict[str, 
         baseline = runs[("priority", size)]
         for policy in policies:
             if policy != "priority":
-                pairs = zip(runs[(policy, size)], baseline, strict=True)
-                ratio = statistics.median(run.rps / base.rps for run, base in pairs if base.rps)
-                ratios[f"{policy}_{size}"] = round(ratio, 3)
+                ratios[f"{policy}_{size}"] = round(round_ratio(runs[(policy, size)], baseline), 3)
     bench.results["adaptive_throughput_ratio"] = ratios
     print(f"  adaptive / priority (median of the rounds' ratios): {ratios}", flush=True)
 

@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import copy
 import json
-import statistics
 import urllib.request
 from typing import TYPE_CHECKING, Any
 
-from bench.harness import LoadResult
-from bench.rounds import measured
+from bench.rounds import Load, alternate, median_run
 
 if TYPE_CHECKING:
     from bench.run import Bench
 
 CHAT = {"model": "bench", "messages": [{"role": "user", "content": "Say hello."}]}
-CHAT_PATH = "/v1/chat/completions"
 CACHED = {
     "model": "bench-cached",
     "temperature": 0,
@@ -51,41 +48,24 @@ def cache_hits(bench: Bench, base: dict[str, Any], backend: str) -> None:
     ``results["cache"][backend]``: the median of the rounds' ratios to the pass-through
     and the CPU per request of both."""
     service = bench.start_gateway(f"gateway-{backend}-cache", cached_config(base))
-    rounds = 1 if bench.smoke else 3
-    duration = max(2.0, bench.duration * 0.6)
-    hits: list[LoadResult] = []
-    plain: list[LoadResult] = []
-    hit_cpu: list[float] = []
-    plain_cpu: list[float] = []
     try:
         _prime(service.port)
         bench.warm_up(service.port, CHAT, 64)
         bench.warm_up(service.port, CACHED, 64)
-        for i in range(1, rounds + 1):
-            name = f"cache_{backend}"
-            run, cpu = measured(bench, f"{name}_pass_{i}", service, CHAT_PATH, CHAT, duration)
-            plain.append(run)
-            plain_cpu.append(cpu)
-            run, cpu = measured(bench, f"{name}_hit_{i}", service, CHAT_PATH, CACHED, duration)
-            hits.append(run)
-            hit_cpu.append(cpu)
+        name = f"cache_{backend}"
+        found = alternate(bench, service, Load(f"{name}_pass", CHAT), Load(f"{name}_hit", CACHED))
     finally:
         service.stop()
-    by_rps = sorted(hits, key=lambda run: run.rps)
-    bench.results["runs"][f"gateway_{backend}_cache_hit_c64"] = by_rps[
-        (len(by_rps) - 1) // 2
-    ].as_dict()
-    ratio = statistics.median(h.rps / p.rps for h, p in zip(hits, plain, strict=True) if p.rps)
+    bench.results["runs"][f"gateway_{backend}_cache_hit_c64"] = median_run(found.runs).as_dict()
     summary = {
-        "throughput_ratio": round(ratio, 3),
-        "hit_cpu_us_per_request": round(statistics.median(hit_cpu), 1),
-        "pass_cpu_us_per_request": round(statistics.median(plain_cpu), 1),
+        "throughput_ratio": round(found.ratio, 3),
+        "hit_cpu_us_per_request": found.cpu_us,
+        "pass_cpu_us_per_request": found.base_cpu_us,
     }
     bench.results.setdefault("cache", {})[backend] = summary
     print(
-        f"  {backend} hit / pass-through: median of the rounds' ratios {ratio:.3f}; gateway "
-        f"CPU per request {summary['hit_cpu_us_per_request']} us vs "
-        f"{summary['pass_cpu_us_per_request']} us",
+        f"  {backend} hit / pass-through: median of the rounds' ratios {found.ratio:.3f}; "
+        f"gateway CPU per request {found.cpu_us} us vs {found.base_cpu_us} us",
         flush=True,
     )
 

@@ -15,12 +15,11 @@ the cost of the door's own work, whatever the machine's speed at the time.
 from __future__ import annotations
 
 import copy
-import statistics
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bench.harness import LoadResult, Service
-from bench.rounds import measured
+from bench.harness import Service
+from bench.rounds import CHAT_PATH, Load, alternate, median_run
 
 if TYPE_CHECKING:
     from bench.run import Bench
@@ -30,7 +29,6 @@ CHAT_STREAM = {**CHAT, "stream": True}
 EMBED = {"model": "bench-embed", "input": [f"document number {i}" for i in range(16)]}
 EMBED["encoding_format"] = "base64"
 RESPONSES_STREAM = {"model": "bench", "input": "Say hello.", "stream": True}
-CHAT_PATH = "/v1/chat/completions"
 
 
 @dataclass(frozen=True)
@@ -69,40 +67,23 @@ def load_endpoints(bench: Bench, gateway: Service) -> None:
     """The rows ``gateway_embeddings16_c64`` and ``gateway_responses_stream_c64`` (each
     the median of its rounds), and ``results["endpoints"]``: per row, the median of the
     rounds' throughput ratios to chat and the CPU per request of both."""
-    rounds = 1 if bench.smoke else 3
-    duration = max(2.0, bench.duration * 0.6)
     summary: dict[str, Any] = {}
     for pair in PAIRS.values():
         bench.warm_up(gateway.port, pair.chat_body, 64, path=CHAT_PATH)
         bench.warm_up(gateway.port, pair.body, 64, path=pair.path)
     for row, pair in PAIRS.items():
-        door: list[LoadResult] = []
-        chat: list[LoadResult] = []
-        door_cpu: list[float] = []
-        chat_cpu: list[float] = []
-        for i in range(1, rounds + 1):
-            name = f"endpoints_{pair.label}"
-            run, cpu = measured(
-                bench, f"{name}_chat_{i}", gateway, CHAT_PATH, pair.chat_body, duration
-            )
-            chat.append(run)
-            chat_cpu.append(cpu)
-            run, cpu = measured(bench, f"{name}_{i}", gateway, pair.path, pair.body, duration)
-            door.append(run)
-            door_cpu.append(cpu)
-        by_rps = sorted(door, key=lambda run: run.rps)
-        bench.results["runs"][row] = by_rps[(len(by_rps) - 1) // 2].as_dict()
-        # Each round's two runs are seconds apart: their ratio cancels the drift.
-        ratio = statistics.median(d.rps / c.rps for d, c in zip(door, chat, strict=True) if c.rps)
+        name = f"endpoints_{pair.label}"
+        chat = Load(f"{name}_chat", pair.chat_body)
+        found = alternate(bench, gateway, chat, Load(name, pair.body, pair.path))
+        bench.results["runs"][row] = median_run(found.runs).as_dict()
         summary[row] = {
-            "throughput_ratio": round(ratio, 3),
-            "cpu_us_per_request": round(statistics.median(door_cpu), 1),
-            "chat_cpu_us_per_request": round(statistics.median(chat_cpu), 1),
+            "throughput_ratio": round(found.ratio, 3),
+            "cpu_us_per_request": found.cpu_us,
+            "chat_cpu_us_per_request": found.base_cpu_us,
         }
         print(
-            f"  {pair.label} / chat: median of the rounds' ratios {ratio:.3f}; gateway CPU "
-            f"per request {summary[row]['cpu_us_per_request']} us vs chat "
-            f"{summary[row]['chat_cpu_us_per_request']} us",
+            f"  {pair.label} / chat: median of the rounds' ratios {found.ratio:.3f}; gateway "
+            f"CPU per request {found.cpu_us} us vs chat {found.base_cpu_us} us",
             flush=True,
         )
     bench.results["endpoints"] = summary

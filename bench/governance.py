@@ -18,7 +18,6 @@ On its own (starts the mock upstream and a ``redis-server`` on free ports):
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from bench.harness import LoadResult, Service, free_port, redis_commands
+from bench.rounds import median_run, round_ratio
 
 if TYPE_CHECKING:
     from bench.run import Bench
@@ -113,11 +113,8 @@ def run_governance(
             gw.stop()
     rows = {"limited": "gateway_redis_limited_c64", "memory": "governance_memory_c64"}
     for kind, row in rows.items():
-        by_rps = sorted(runs[kind], key=lambda run: run.rps)
-        bench.results["runs"][row] = by_rps[(len(by_rps) - 1) // 2].as_dict()
-    # Each round's runs are seconds apart: their ratio cancels the machine's drift.
-    pairs = zip(runs["limited"], runs["memory"], strict=True)
-    ratio = statistics.median(limited.rps / memory.rps for limited, memory in pairs)
+        bench.results["runs"][row] = median_run(runs[kind]).as_dict()
+    ratio = round_ratio(runs["limited"], runs["memory"])
     cpu_us = {kind: round(cpu[kind] / max(1.0, done[kind]) * 1e6, 1) for kind in gateways}
     per_s = round(commands / loaded_s, 1) if loaded_s else 0.0
     bench.results["governance_throughput_ratio"] = round(ratio, 3)

@@ -11,11 +11,9 @@ measured the machine's drift.
 
 from __future__ import annotations
 
-import statistics
 from typing import TYPE_CHECKING, Any
 
-from bench.harness import LoadResult
-from bench.rounds import measured
+from bench.rounds import Load, alternate, median_run
 
 if TYPE_CHECKING:
     from bench.run import Bench
@@ -28,7 +26,6 @@ BYOK_HEADERS = {"X-Gateway-Key-byok": "sk-user-bench-key"}
 # The same route without the user's key: the openai kind's pass-through, gateway key.
 PLAIN = BYOK
 PLAIN_STREAM = {**BYOK, "stream": True}
-CHAT_PATH = "/v1/chat/completions"
 # row: (request, its headers, the pass-through it is compared with, target label)
 PAIRS: dict[str, tuple[dict[str, Any], dict[str, str] | None, dict[str, Any], str]] = {
     "gateway_gemini_c64": (GEMINI, None, PLAIN, "gemini kind / openai pass-through"),
@@ -83,33 +80,20 @@ def provider_kinds(bench: Bench, upstream_port: int) -> None:
     request of both."""
     print("gateway, gemini kind and BYOK", flush=True)
     gw = bench.start_gateway("gateway-providers", providers_config(upstream_port))
-    rounds = 1 if bench.smoke else 3
-    duration = max(2.0, bench.duration * 0.6)
     summary: dict[str, Any] = {}
     try:
         for body, headers, plain, _ in PAIRS.values():
             bench.warm_up(gw.port, plain, 64)
             bench.warm_up(gw.port, body, 64, headers)
         for row, (body, headers, plain, _) in PAIRS.items():
-            runs: list[LoadResult] = []
-            bases: list[LoadResult] = []
-            cpu: list[float] = []
-            base_cpu: list[float] = []
-            for i in range(1, rounds + 1):
-                base, used = measured(bench, f"{row}_pass_{i}", gw, CHAT_PATH, plain, duration)
-                bases.append(base)
-                base_cpu.append(used)
-                run, used = measured(bench, f"{row}_{i}", gw, CHAT_PATH, body, duration, headers)
-                runs.append(run)
-                cpu.append(used)
-            by_rps = sorted(runs, key=lambda run: run.rps)
-            bench.results["runs"][row] = by_rps[(len(by_rps) - 1) // 2].as_dict()
-            pairs = zip(runs, bases, strict=True)
-            ratio = statistics.median(run.rps / base.rps for run, base in pairs if base.rps)
+            found = alternate(
+                bench, gw, Load(f"{row}_pass", plain), Load(row, body, headers=headers)
+            )
+            bench.results["runs"][row] = median_run(found.runs).as_dict()
             summary[row] = {
-                "throughput_ratio": round(ratio, 3),
-                "cpu_us_per_request": round(statistics.median(cpu), 1),
-                "pass_cpu_us_per_request": round(statistics.median(base_cpu), 1),
+                "throughput_ratio": round(found.ratio, 3),
+                "cpu_us_per_request": found.cpu_us,
+                "pass_cpu_us_per_request": found.base_cpu_us,
             }
             print(f"  {row} / pass-through: {summary[row]}", flush=True)
     finally:

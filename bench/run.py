@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -39,6 +38,7 @@ from bench.harness import (
 from bench.messages import run_messages
 from bench.providers import provider_kinds
 from bench.report import render_table, targets
+from bench.rounds import median_run, round_ratio
 from bench.streams import held_streams
 from bench.tracing import tracing_runs
 from bench.triage import run_triage
@@ -307,10 +307,8 @@ class Bench:
         finally:
             redis_gw.stop()
             memory_gw.stop()
-        by_rps = sorted(runs["redis"], key=lambda run: run.rps)
-        self.results["runs"]["gateway_redis_c64"] = by_rps[(len(by_rps) - 1) // 2].as_dict()
-        pairs = zip(runs["redis"], runs["memory"], strict=True)
-        ratio = statistics.median(run.rps / base.rps for run, base in pairs if base.rps)
+        self.results["runs"]["gateway_redis_c64"] = median_run(runs["redis"]).as_dict()
+        ratio = round_ratio(runs["redis"], runs["memory"])
         self.results["redis_throughput_ratio"] = round(ratio, 3)
         self.results["redis_commands_per_s"] = round(commands / elapsed, 1)
         print(f"  redis / memory: median of the rounds' ratios {ratio:.3f}", flush=True)
@@ -336,10 +334,8 @@ class Bench:
         finally:
             small.stop()
             large.stop()
-        by_rps = sorted(runs["large"], key=lambda run: run.rps)
-        self.results["runs"]["gateway_large_config_c64"] = by_rps[(len(by_rps) - 1) // 2].as_dict()
-        pairs = zip(runs["large"], runs["small"], strict=True)
-        ratio = statistics.median(big.rps / base.rps for big, base in pairs if base.rps)
+        self.results["runs"]["gateway_large_config_c64"] = median_run(runs["large"]).as_dict()
+        ratio = round_ratio(runs["large"], runs["small"])
         self.results["large_config_throughput_ratio"] = round(ratio, 3)
         print(
             f"  10k routes vs small: alternating runs ({rounds} rounds of {round(duration)} s,"

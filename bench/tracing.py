@@ -23,6 +23,7 @@ import httpx
 from aiohttp import web
 
 from bench.harness import PYTHON, LoadResult, Service, free_port
+from bench.rounds import median_run, round_ratio
 from bench.triage import routed
 
 if TYPE_CHECKING:
@@ -98,13 +99,9 @@ def tracing_runs(bench: Bench, config: dict[str, Any], cpu: int) -> None:
             bench.results["tracing_spans_exported"] = exported(sink_port)
         sink.stop()
     for kind, results in runs.items():
-        by_rps = sorted(results, key=lambda run: run.rps)
-        median = by_rps[(len(by_rps) - 1) // 2]
-        bench.results["runs"][f"gateway_tracing_{kind}_c64"] = median.as_dict()
+        bench.results["runs"][f"gateway_tracing_{kind}_c64"] = median_run(results).as_dict()
     for kind, key in (("on", "tracing_throughput_ratio"), ("10pct", "tracing_10pct_ratio")):
-        # Each round's runs are seconds apart: their ratio cancels the machine's drift.
-        pairs = zip(runs[kind], runs["off"], strict=True)
-        ratio = statistics.median(run.rps / off.rps for run, off in pairs)
+        ratio = round_ratio(runs[kind], runs["off"])
         bench.results[key] = round(ratio, 3)
         print(f"  tracing {kind} / off: median of the rounds' ratios {ratio:.3f}", flush=True)
     bench.results["tracing_cpu_us_per_request"] = {
